@@ -1,0 +1,105 @@
+/*
+ * client: one participant connection to the switch — mutual TLS, framing,
+ * heartbeats — on a caller's libevent event_base. Shared by sikka-wallet,
+ * sikka-replay and the tests; nothing here is copied into the tools.
+ *
+ * Two ways to use it:
+ *   - event-driven: client_set_callbacks() and let the caller's loop run
+ *     (sikka-replay drives thousands of these on one loop);
+ *   - blocking: client_connect_sync() then client_recv(), which run the loop
+ *     until a frame arrives or the timeout passes (sikka-wallet, tests).
+ *     Frames received while no callback is set are queued in order.
+ *
+ * Heartbeat pings from the switch are answered automatically and never
+ * surface; heartbeat replies are swallowed. A struct client is owned by its
+ * creator and freed with client_free(); calling client_free() from inside the
+ * client's own callbacks is allowed and takes effect once the callback
+ * returns (no further callbacks are made for it).
+ *
+ * Memory: with an on_frame callback, each frame is unpacked into a
+ * per-client arena that is reset after the callback returns (no malloc per
+ * frame); without one, frames are unpacked with protobuf-c's default
+ * allocator and queued (unbounded) until client_recv() takes them.
+ *
+ * The blocking helpers run event_base_loop(EVLOOP_ONCE) on the caller's base
+ * (other events on it run too); they must not be called from inside any
+ * callback running on that base. timeout_ms < 0 waits without limit.
+ *
+ * Writing to a socket the peer has closed raises SIGPIPE: programs using
+ * this library must ignore it (signal(SIGPIPE, SIG_IGN)) before any I/O.
+ */
+#ifndef SIKKA_CLIENT_H
+#define SIKKA_CLIENT_H
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+struct client_opts {
+    const char *host;     /* switch address, e.g. "127.0.0.1" */
+    int port;
+    const char *cert;     /* participant certificate (PEM) */
+    const char *key;
+    const char *ca;       /* scheme CA */
+    size_t max_frame;     /* 0: CODEC_DEFAULT_MAX_FRAME */
+};
+
+enum client_event {
+    CLIENT_CONNECTED = 0, /* TLS handshake finished */
+    CLIENT_CLOSED,        /* peer closed or the connection failed; `why` says */
+};
+
+struct client;
+
+typedef void (*client_frame_cb)(struct client *c, const Envelope *env, void *arg);
+typedef void (*client_event_cb)(struct client *c, enum client_event ev, const char *why,
+                                void *arg);
+
+/* A client SSL_CTX for opts (TLS 1.3, our certificate, the scheme CA). */
+SSL_CTX *client_ssl_ctx(const struct client_opts *opts, char *err, size_t errlen);
+
+/* Starts connecting; callbacks report the outcome. ctx is shared (ref-counted). */
+struct client *client_open(struct event_base *base, SSL_CTX *ctx, const struct client_opts *opts,
+                           char *err, size_t errlen);
+
+/* Callbacks; env passed to on_frame is valid only during the call. */
+void client_set_callbacks(struct client *c, client_frame_cb on_frame, client_event_cb on_event,
+                          void *arg);
+
+/* Queues one frame. Returns -1 when the connection is closed. */
+int client_send(struct client *c, const Envelope *env) __attribute__((warn_unused_result));
+
+/* Queues raw bytes as they are (tests: malformed frames). */
+int client_send_raw(struct client *c, const void *data, size_t len)
+    __attribute__((warn_unused_result));
+
+/* Bytes queued for sending and not yet written to the socket. */
+size_t client_output_pending(const struct client *c);
+
+bool client_is_connected(const struct client *c);
+bool client_is_closed(const struct client *c);
+/* Why the connection closed ("" while open). */
+const char *client_close_reason(const struct client *c);
+
+/* Closes (flushing nothing more) and frees. NULL is fine. */
+void client_free(struct client *c);
+
+/* Blocking: connect and wait for the handshake up to timeout_ms. */
+struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
+                                   const struct client_opts *opts, int timeout_ms, char *err,
+                                   size_t errlen);
+
+/* Blocking: the next queued frame, waiting up to timeout_ms. NULL on timeout
+ * or when the connection closed with nothing queued. Free with
+ * client_envelope_free(). */
+Envelope *client_recv(struct client *c, int timeout_ms);
+void client_envelope_free(Envelope *env);
+
+/* Blocking: wait until everything queued has been written (or timeout). */
+int client_flush(struct client *c, int timeout_ms) __attribute__((warn_unused_result));
+
+#endif

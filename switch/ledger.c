@@ -1,0 +1,548 @@
+#include "ledger.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "participant.h"
+#include "sql.h"
+
+/* One text-format PostgreSQL array literal being built. */
+struct pgarray {
+    char *buf;
+    size_t len, cap;
+    size_t n;
+};
+
+enum col {
+    COL_T_ID = 0,
+    COL_T_KIND,
+    COL_T_PAYER,
+    COL_T_MSG_ID,
+    COL_T_FP,
+    COL_T_E2E,
+    COL_T_PAYEE,
+    COL_T_DACC,
+    COL_T_CACC,
+    COL_T_AMOUNT,
+    COL_T_FEE,
+    COL_T_CURRENCY,
+    COL_T_PURPOSE,
+    COL_T_LOAN_ID,
+    COL_T_INSTALMENT,
+    COL_T_INVOICE,
+    COL_T_RMT,
+    COL_T_ORIGINAL,
+    COL_T_STATUS,
+    COL_T_REASON,
+    COL_T_REASON_TEXT,
+    COL_T_RECEIVED,
+    COL_E_TRANSFER,
+    COL_E_ACCOUNT,
+    COL_E_AMOUNT,
+    COL_E_LEG,
+    COL_COUNT
+};
+
+static struct {
+    struct event_base *base;
+    struct pgconn *conn;
+    ledger_done_cb done;
+    struct ledger_options opts;
+    int64_t window_id;
+    int64_t fee_account;
+    struct transfer *queue_head, *queue_tail;
+    size_t queued;
+    struct transfer *inflight;      /* the batch being committed */
+    size_t inflight_n;
+    bool solo;                      /* isolating a refused batch: one at a time */
+    size_t solo_left;               /* transfers still to post alone */
+    struct event *kick;             /* deferred flush */
+    struct event *window_timer;
+    bool window_waiting;
+    struct pgarray cols[COL_COUNT];
+    char window_param[24];
+    struct ledger_stats stats;
+} L;
+
+static int arr_reserve(struct pgarray *a, size_t more)
+{
+    if (a->len + more + 2 <= a->cap)
+        return 0;
+    size_t ncap = a->cap ? a->cap : 4096;
+    while (ncap < a->len + more + 2)
+        ncap *= 2;
+    char *nb = realloc(a->buf, ncap);
+    if (nb == NULL) {
+        log_error("event=oom what=ledger_array bytes=%zu", ncap);
+        return -1;
+    }
+    a->buf = nb;
+    a->cap = ncap;
+    return 0;
+}
+
+static void arr_reset(struct pgarray *a)
+{
+    a->len = 0;
+    a->n = 0;
+    if (arr_reserve(a, 1) == 0)
+        a->buf[a->len++] = '{';
+}
+
+static int arr_sep(struct pgarray *a)
+{
+    if (a->n++ > 0) {
+        if (arr_reserve(a, 1) != 0)
+            return -1;
+        a->buf[a->len++] = ',';
+    }
+    return 0;
+}
+
+static int arr_null(struct pgarray *a)
+{
+    if (arr_sep(a) != 0 || arr_reserve(a, 4) != 0)
+        return -1;
+    memcpy(a->buf + a->len, "NULL", 4);
+    a->len += 4;
+    return 0;
+}
+
+/* Always quoted: "" and backslashes escaped, so any text is safe. */
+static int arr_text(struct pgarray *a, const char *s)
+{
+    size_t n = strlen(s);
+    if (arr_sep(a) != 0 || arr_reserve(a, 2 * n + 2) != 0)
+        return -1;
+    a->buf[a->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            a->buf[a->len++] = '\\';
+        a->buf[a->len++] = s[i];
+    }
+    a->buf[a->len++] = '"';
+    return 0;
+}
+
+static int arr_text_or_null(struct pgarray *a, const char *s)
+{
+    return s[0] != '\0' ? arr_text(a, s) : arr_null(a);
+}
+
+static int arr_int(struct pgarray *a, int64_t v)
+{
+    if (arr_sep(a) != 0 || arr_reserve(a, 24) != 0)
+        return -1;
+    a->len += (size_t)snprintf(a->buf + a->len, 24, "%" PRId64, v);
+    return 0;
+}
+
+static int arr_finish(struct pgarray *a)
+{
+    if (arr_reserve(a, 1) != 0)
+        return -1;
+    a->buf[a->len++] = '}';
+    a->buf[a->len] = '\0';
+    return 0;
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg);
+static void on_window(evutil_socket_t fd, short what, void *arg);
+
+static void on_conn_ready(void *arg)
+{
+    (void)arg;
+    event_active(L.kick, 0, 0);
+}
+
+int ledger_init(struct event_base *base, struct pgconn *conn, ledger_done_cb done)
+{
+    memset(&L, 0, sizeof(L));
+    L.base = base;
+    L.conn = conn;
+    L.done = done;
+    L.opts.batch_max = 2000;
+    L.kick = event_new(base, -1, 0, on_kick, NULL);
+    L.window_timer = evtimer_new(base, on_window, NULL);
+    if (L.kick == NULL || L.window_timer == NULL) {
+        log_error("event=oom what=ledger_events");
+        return -1;
+    }
+    pgconn_set_ready_cb(conn, on_conn_ready, NULL);
+    return 0;
+}
+
+void ledger_configure(const struct ledger_options *opts)
+{
+    L.opts = *opts;
+    if (L.opts.batch_max < 1)
+        L.opts.batch_max = 1;
+}
+
+void ledger_free(void)
+{
+    if (L.kick != NULL)
+        event_free(L.kick);
+    if (L.window_timer != NULL)
+        event_free(L.window_timer);
+    for (int i = 0; i < COL_COUNT; i++)
+        free(L.cols[i].buf);
+    memset(&L, 0, sizeof(L));
+}
+
+void ledger_set_window(int64_t window_id)
+{
+    L.window_id = window_id;
+}
+
+int64_t ledger_window(void)
+{
+    return L.window_id;
+}
+
+void ledger_set_fee_account(int64_t account_id)
+{
+    L.fee_account = account_id;
+}
+
+bool ledger_idle(void)
+{
+    return L.queued == 0 && L.inflight == NULL;
+}
+
+size_t ledger_queued(void)
+{
+    return L.queued + L.inflight_n;
+}
+
+void ledger_get_stats(struct ledger_stats *out)
+{
+    *out = L.stats;
+}
+
+static void queue_push_front_list(struct transfer *list, size_t n)
+{
+    if (list == NULL)
+        return;
+    struct transfer *last = list;
+    while (last->next != NULL)
+        last = last->next;
+    last->next = L.queue_head;
+    L.queue_head = list;
+    if (L.queue_tail == NULL)
+        L.queue_tail = last;
+    L.queued += n;
+}
+
+void ledger_submit(struct transfer *t)
+{
+    t->next = NULL;
+    if (L.queue_tail != NULL)
+        L.queue_tail->next = t;
+    else
+        L.queue_head = t;
+    L.queue_tail = t;
+    L.queued++;
+    if (L.inflight == NULL && !L.window_waiting)
+        event_active(L.kick, 0, 0);
+}
+
+static const char *kind_name(enum transfer_kind k)
+{
+    return k == TRANSFER_KIND_RETURN ? "return" : "transfer";
+}
+
+static int add_entry(int64_t transfer_id, int64_t account, int64_t amount, const char *leg)
+{
+    if (arr_int(&L.cols[COL_E_TRANSFER], transfer_id) != 0 ||
+        arr_int(&L.cols[COL_E_ACCOUNT], account) != 0 ||
+        arr_int(&L.cols[COL_E_AMOUNT], amount) != 0 || arr_text(&L.cols[COL_E_LEG], leg) != 0)
+        return -1;
+    return 0;
+}
+
+/* Appends one transfer (and, for ACSC, its entries) to the arrays. */
+static int add_transfer(const struct transfer *t)
+{
+    static const char hex[] = "0123456789abcdef";
+    char fp[2 * TRANSFER_FP_LEN + 1];
+    for (int i = 0; i < TRANSFER_FP_LEN; i++) {
+        fp[2 * i] = hex[t->fingerprint[i] >> 4];
+        fp[2 * i + 1] = hex[t->fingerprint[i] & 15];
+    }
+    fp[2 * TRANSFER_FP_LEN] = '\0';
+    struct pgarray *c = L.cols;
+    int rc = 0;
+    rc |= arr_int(&c[COL_T_ID], (int64_t)t->id);
+    rc |= arr_text(&c[COL_T_KIND], kind_name(t->kind));
+    rc |= arr_text(&c[COL_T_PAYER], t->payer);
+    rc |= arr_text(&c[COL_T_MSG_ID], t->msg_id);
+    rc |= arr_text(&c[COL_T_FP], fp);
+    rc |= arr_text(&c[COL_T_E2E], t->end_to_end_id);
+    rc |= arr_text(&c[COL_T_PAYEE], t->payee);
+    rc |= arr_text(&c[COL_T_DACC], t->debtor_account);
+    rc |= arr_text(&c[COL_T_CACC], t->creditor_account);
+    rc |= arr_int(&c[COL_T_AMOUNT], t->amount);
+    rc |= arr_int(&c[COL_T_FEE], t->status == TRANSFER_ACSC ? t->fee : 0);
+    rc |= arr_text(&c[COL_T_CURRENCY], t->currency);
+    rc |= arr_text(&c[COL_T_PURPOSE], transfer_purpose_name(t->purpose));
+    rc |= arr_text_or_null(&c[COL_T_LOAN_ID], t->loan_id);
+    rc |= t->instalment > 0 ? arr_int(&c[COL_T_INSTALMENT], t->instalment)
+                            : arr_null(&c[COL_T_INSTALMENT]);
+    rc |= arr_text_or_null(&c[COL_T_INVOICE], t->invoice_number);
+    rc |= arr_text_or_null(&c[COL_T_RMT], t->remittance_text);
+    rc |= t->original_id != 0 ? arr_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
+                              : arr_null(&c[COL_T_ORIGINAL]);
+    rc |= arr_text(&c[COL_T_STATUS], transfer_status_name(t->status));
+    if (t->status == TRANSFER_RJCT) {
+        rc |= arr_text(&c[COL_T_REASON], t->reason);
+        rc |= arr_text(&c[COL_T_REASON_TEXT], t->reason_text);
+    } else {
+        rc |= arr_null(&c[COL_T_REASON]);
+        rc |= arr_null(&c[COL_T_REASON_TEXT]);
+    }
+    rc |= arr_int(&c[COL_T_RECEIVED], t->received_ms);
+    if (rc != 0)
+        return -1;
+    if (t->status != TRANSFER_ACSC)
+        return 0;
+
+    struct participant *payer = participant_find(t->payer);
+    struct participant *payee = participant_find(t->payee);
+    if (payer == NULL || payee == NULL) {
+        log_error("event=ledger_bug transfer=%" PRIu64 " why=\"participant vanished\"", t->id);
+        return -1;
+    }
+    if (add_entry((int64_t)t->id, payer->position_account, -t->amount, "principal") != 0 ||
+        add_entry((int64_t)t->id, payee->position_account, t->amount, "principal") != 0)
+        return -1;
+    if (t->fee > 0) {
+        struct participant *fp_payer = participant_find(t->fee_payer);
+        if (fp_payer == NULL) {
+            log_error("event=ledger_bug transfer=%" PRIu64 " why=\"no fee payer\"", t->id);
+            return -1;
+        }
+        if (add_entry((int64_t)t->id, fp_payer->position_account, -t->fee, "fee") != 0 ||
+            add_entry((int64_t)t->id, L.fee_account, t->fee, "fee") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The committed deltas, applied to the positions held in memory. */
+static void apply_positions(const struct transfer *t)
+{
+    if (t->status != TRANSFER_ACSC)
+        return;
+    struct participant *payer = participant_find(t->payer);
+    struct participant *payee = participant_find(t->payee);
+    if (payer == NULL || payee == NULL ||
+        position_post(&payer->pos, -t->amount) != 0 ||
+        position_post(&payee->pos, t->amount) != 0)
+        log_error("event=position_apply_failed transfer=%" PRIu64 " why=\"overflow or missing\"",
+                  t->id);
+    if (t->fee > 0) {
+        struct participant *fp = participant_find(t->fee_payer);
+        if (fp == NULL || position_post(&fp->pos, -t->fee) != 0)
+            log_error("event=position_apply_failed transfer=%" PRIu64 " leg=fee", t->id);
+    }
+}
+
+static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error);
+
+static void flush(void)
+{
+    if (L.inflight != NULL || L.queue_head == NULL || !pgconn_is_ready(L.conn))
+        return;
+    size_t max = L.solo ? 1 : (size_t)L.opts.batch_max;
+    for (int i = 0; i < COL_COUNT; i++)
+        arr_reset(&L.cols[i]);
+
+    struct transfer *batch = NULL, *tail = NULL;
+    size_t n = 0;
+    while (L.queue_head != NULL && n < max) {
+        struct transfer *t = L.queue_head;
+        L.queue_head = t->next;
+        if (L.queue_head == NULL)
+            L.queue_tail = NULL;
+        L.queued--;
+        t->next = NULL;
+        if (tail != NULL)
+            tail->next = t;
+        else
+            batch = t;
+        tail = t;
+        n++;
+        if (add_transfer(t) != 0) {
+            /* out of memory building arrays: give the batch back, retry later */
+            queue_push_front_list(batch, n);
+            log_error("event=ledger_build_failed transfers=%zu", n);
+            struct timeval tv = {0, 100000};
+            evtimer_add(L.window_timer, &tv);
+            L.window_waiting = true;
+            return;
+        }
+    }
+    for (int i = 0; i < COL_COUNT; i++)
+        arr_finish(&L.cols[i]);
+
+    const char *params[1 + COL_COUNT];
+    snprintf(L.window_param, sizeof(L.window_param), "%" PRId64, L.window_id);
+    params[0] = L.window_param;
+    for (int i = 0; i < COL_COUNT; i++)
+        params[1 + i] = L.cols[i].buf;
+    if (pgconn_exec(L.conn, SQL_POST_BATCH, 1 + COL_COUNT, params, on_batch_done, NULL) != 0) {
+        queue_push_front_list(batch, n);
+        log_warn("event=ledger_send_deferred transfers=%zu why=\"database not ready\"", n);
+        return;
+    }
+    L.inflight = batch;
+    L.inflight_n = n;
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (L.inflight != NULL || L.queue_head == NULL)
+        return;
+    if (L.opts.window_us > 0 && !L.window_waiting && L.queued < (size_t)L.opts.batch_max) {
+        struct timeval tv = {L.opts.window_us / 1000000, L.opts.window_us % 1000000};
+        L.window_waiting = true;
+        evtimer_add(L.window_timer, &tv);
+        return;
+    }
+    flush();
+}
+
+static void on_window(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    L.window_waiting = false;
+    flush();
+}
+
+static enum transfer_status parse_status(const char *s)
+{
+    if (strcmp(s, "ACSC") == 0)
+        return TRANSFER_ACSC;
+    if (strcmp(s, "RJCT") == 0)
+        return TRANSFER_RJCT;
+    return TRANSFER_PENDING;
+}
+
+/* Finds the result row for transfer id, or -1. Rows are few (duplicates). */
+static int find_row(PGresult *res, uint64_t id)
+{
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++)
+        if (strtoull(PQgetvalue(res, i, 0), NULL, 10) == id)
+            return i;
+    return -1;
+}
+
+static void deliver(struct transfer *batch, PGresult *res)
+{
+    struct transfer *t = batch;
+    while (t != NULL) {
+        struct transfer *next = t->next;
+        t->next = NULL;
+        int row = res != NULL ? find_row(res, t->id) : -1;
+        if (row < 0) {
+            apply_positions(t);
+            L.done(t, LEDGER_WRITTEN, NULL);
+        } else {
+            struct ledger_duplicate dup;
+            memset(&dup, 0, sizeof(dup));
+            dup.stored_id = strtoull(PQgetvalue(res, row, 1), NULL, 10);
+            dup.stored_status = parse_status(PQgetvalue(res, row, 2));
+            snprintf(dup.stored_reason, sizeof(dup.stored_reason), "%s", PQgetvalue(res, row, 3));
+            dup.same_request = strcmp(PQgetvalue(res, row, 5), "t") == 0;
+            if (dup.stored_id == t->id) {
+                /* our own earlier attempt committed before its connection died */
+                apply_positions(t);
+                L.done(t, LEDGER_WRITTEN, NULL);
+            } else {
+                L.done(t, LEDGER_DUPLICATE, &dup);
+            }
+        }
+        t = next;
+    }
+}
+
+/* The database refused the posting of this one transfer: reject it instead
+ * (recorded without entries), or give up when even that was refused. */
+static void refuse_one(struct transfer *t, const char *error)
+{
+    if (t->status == TRANSFER_ACSC) {
+        t->status = TRANSFER_RJCT;
+        if (strstr(error, "net debit cap") != NULL) {
+            snprintf(t->reason, sizeof(t->reason), "AM23");
+            snprintf(t->reason_text, sizeof(t->reason_text),
+                     "the ledger refused the posting: net debit cap exceeded");
+        } else {
+            snprintf(t->reason, sizeof(t->reason), "NARR");
+            snprintf(t->reason_text, sizeof(t->reason_text), "the ledger refused the posting: %s",
+                     error);
+        }
+        log_error("event=posting_refused transfer=%" PRIu64 " payer=%s msg_id=%s reason=%s "
+                  "why=\"%s\"",
+                  t->id, t->payer, t->msg_id, t->reason, error);
+        t->next = NULL;
+        queue_push_front_list(t, 1);
+        L.solo_left++;
+        return;
+    }
+    log_error("event=record_refused transfer=%" PRIu64 " payer=%s msg_id=%s why=\"%s\"", t->id,
+              t->payer, t->msg_id, error);
+    L.done(t, LEDGER_ABANDONED, NULL);
+}
+
+static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    (void)arg;
+    struct transfer *batch = L.inflight;
+    size_t n = L.inflight_n;
+    L.inflight = NULL;
+    L.inflight_n = 0;
+
+    if (flags == PGCONN_OK) {
+        L.stats.batches++;
+        L.stats.transfers += n;
+        if (n > L.stats.max_batch)
+            L.stats.max_batch = n;
+        log_debug("event=batch_committed transfers=%zu duplicates=%d window=%" PRId64, n,
+                  PQntuples(res), L.window_id);
+        if (L.solo && L.solo_left > 0 && --L.solo_left == 0)
+            L.solo = false;
+        deliver(batch, res);
+    } else if (flags == PGCONN_LOST) {
+        L.stats.failures++;
+        log_warn("event=batch_in_doubt transfers=%zu why=\"%s\" action=resend_after_reconnect", n,
+                 error);
+        queue_push_front_list(batch, n);
+    } else {
+        L.stats.failures++;
+        if (n == 1) {
+            if (L.solo && L.solo_left > 0)
+                L.solo_left--;
+            refuse_one(batch, error);
+            if (L.solo_left == 0)
+                L.solo = false;
+        } else {
+            log_error("event=batch_refused transfers=%zu why=\"%s\" action=post_one_by_one", n,
+                      error);
+            queue_push_front_list(batch, n);
+            L.solo = true;
+            L.solo_left = n;
+        }
+    }
+    if (L.queue_head != NULL)
+        event_active(L.kick, 0, 0);
+}

@@ -1,0 +1,384 @@
+/*
+ * sikka-switch: the daemon. Parses the command line, loads the config,
+ * rebuilds state from the database, then runs one libevent loop for every
+ * socket (participants, admin console, PostgreSQL) until SIGTERM drains it.
+ *
+ *   SIGTERM/SIGINT  drain: stop accepting, finish what is in flight, flush,
+ *                   exit 0 (1 if the drain timed out with work unfinished)
+ *   SIGHUP          reload the config (reloadable settings) and TLS material
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hmap.h"
+#include "idem.h"
+#include "ledger.h"
+#include "listener.h"
+#include "log.h"
+#include "participant.h"
+#include "pgconn.h"
+#include "recovery.h"
+#include "router.h"
+#include "session.h"
+#include "sql.h"
+#include "tls.h"
+
+static struct {
+    struct event_base *base;
+    struct config *cfg;
+    const char *config_path;
+    SSL_CTX *ssl_ctx;
+    struct listener *listener;
+    struct pgconn *ledger_db;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct event *tick;
+    struct event *drain_check;
+    int64_t drain_deadline_ms;
+    bool draining;
+    int exit_code;
+} M;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sikka-switch -c FILE [--check-config]\n"
+                 "\n"
+                 "  -c, --config FILE   the configuration file (see deploy/sikka.conf.example)\n"
+                 "      --check-config  validate the configuration and TLS material, then exit\n"
+                 "  -h, --help          this text\n"
+                 "  -V, --version       print the version\n");
+}
+
+static void apply_config(const struct config *cfg)
+{
+    enum log_level level = LOG_LEVEL_INFO;
+    if (log_parse_level(cfg->log_level, &level) != 0)
+        level = LOG_LEVEL_INFO; /* validated at load; cannot happen */
+    log_set_level(level);
+    struct session_options so = {
+        .max_frame_bytes = cfg->max_frame_bytes,
+        .handshake_timeout_ms = cfg->handshake_timeout_ms,
+        .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
+        .write_timeout_ms = cfg->write_timeout_ms,
+        .max_inflight = cfg->session_max_inflight,
+        .max_output_bytes = cfg->session_max_output_bytes,
+        .max_sessions = cfg->max_sessions,
+    };
+    session_configure(&so);
+    struct router_options ro = {
+        .payee_timeout_ms = cfg->payee_timeout_ms,
+        .max_amount = cfg->max_amount,
+        .currency = cfg->currency,
+    };
+    router_configure(&ro);
+    struct ledger_options lo = {
+        .batch_max = cfg->batch_max_transfers,
+        .window_us = cfg->batch_window_us,
+    };
+    ledger_configure(&lo);
+    idem_set_limits((size_t)cfg->idempotency_cache_max, cfg->idempotency_cache_seconds * 1000);
+}
+
+static void reload(void)
+{
+    char err[512];
+    struct config *next = config_load(M.config_path, err, sizeof(err));
+    if (next == NULL) {
+        log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
+        return;
+    }
+    if (config_check_reload(M.cfg, next, err, sizeof(err)) != 0) {
+        log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
+        config_free(next);
+        return;
+    }
+    SSL_CTX *ctx = tls_server_ctx_new(next->tls_cert, next->tls_key, next->tls_ca, err,
+                                      sizeof(err));
+    if (ctx == NULL) {
+        log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
+        config_free(next);
+        return;
+    }
+    if (log_open(next->log_file) != 0)
+        log_warn("event=reload_log_file_failed path=%s", next->log_file);
+    /* new connections use the new TLS material; open ones keep theirs (the
+     * SSL objects hold references to the old context) */
+    session_set_ssl_ctx(ctx);
+    SSL_CTX_free(M.ssl_ctx);
+    M.ssl_ctx = ctx;
+    apply_config(next);
+    config_free(M.cfg);
+    M.cfg = next;
+    log_info("event=config_reloaded path=%s", M.config_path);
+}
+
+static void finish_drain(int code)
+{
+    M.exit_code = code;
+    event_base_loopexit(M.base, NULL);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int64_t now = transfer_now_ms();
+    bool work_left = router_inflight() > 0 || !ledger_idle();
+    if (!work_left) {
+        if (session_count() > 0 && session_all_flushed()) {
+            session_close_all("switch shutting down");
+        } else if (session_count() == 0) {
+            log_info("event=drained");
+            finish_drain(0);
+            return;
+        }
+    }
+    if (now > M.drain_deadline_ms) {
+        log_error("event=drain_timeout inflight=%zu ledger_queued=%zu sessions=%zu "
+                  "why=\"work unfinished; nothing unanswered was acknowledged\"",
+                  router_inflight(), ledger_queued(), session_count());
+        finish_drain(work_left ? 1 : 0);
+        return;
+    }
+    struct timeval tv = {0, 20000};
+    evtimer_add(M.drain_check, &tv);
+}
+
+static void start_drain(const char *why)
+{
+    if (M.draining)
+        return;
+    M.draining = true;
+    log_info("event=drain_start why=%s inflight=%zu sessions=%zu", why, router_inflight(),
+             session_count());
+    listener_pause(M.listener);
+    router_drain();
+    M.drain_deadline_ms = transfer_now_ms() + M.cfg->drain_timeout_ms;
+    M.drain_check = evtimer_new(M.base, on_drain_check, NULL);
+    if (M.drain_check == NULL) {
+        log_error("event=oom what=drain_timer action=exit_now");
+        finish_drain(1);
+        return;
+    }
+    struct timeval tv = {0, 0};
+    evtimer_add(M.drain_check, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (sig == SIGHUP) {
+        reload();
+        return;
+    }
+    if (M.draining && sig == SIGINT) {
+        log_warn("event=second_interrupt action=exit_now");
+        finish_drain(1);
+        return;
+    }
+    start_drain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    idem_evict(transfer_now_ms());
+}
+
+static int write_pid_file(const char *path)
+{
+    if (path[0] == '\0')
+        return 0;
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        log_error("event=pid_file_failed path=%s why=\"%s\"", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0) {
+        log_error("event=pid_file_failed path=%s why=\"%s\"", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int run(void)
+{
+    char err[1024];
+    struct recovery_result rec;
+    if (recovery_load(M.cfg->database_url, M.cfg->idempotency_cache_seconds,
+                      M.cfg->idempotency_cache_max, &rec, err, sizeof(err)) != 0) {
+        log_error("event=start_failed why=\"%s\"", err);
+        return 1;
+    }
+    log_info("event=state_recovered participants=%zu window=%" PRId64 " keys=%zu boot=%u",
+             rec.participants, rec.window_id, rec.keys, rec.boot_id);
+
+    M.ledger_db = pgconn_new(M.base, "ledger", M.cfg->database_url, sql_ledger_stmts,
+                             sql_ledger_nstmts);
+    if (M.ledger_db == NULL)
+        return 1;
+    if (router_init(M.base, rec.boot_id) != 0 ||
+        ledger_init(M.base, M.ledger_db, router_ledger_callback()) != 0 ||
+        session_module_init(M.base, M.ssl_ctx) != 0)
+        return 1;
+    ledger_set_window(rec.window_id);
+    ledger_set_fee_account(rec.fee_account);
+    apply_config(M.cfg);
+    if (pgconn_start(M.ledger_db) != 0)
+        return 1;
+
+    M.listener = listener_new(M.base, M.cfg->listen);
+    if (M.listener == NULL)
+        return 1;
+    M.sig_term = evsignal_new(M.base, SIGTERM, on_signal, NULL);
+    M.sig_int = evsignal_new(M.base, SIGINT, on_signal, NULL);
+    M.sig_hup = evsignal_new(M.base, SIGHUP, on_signal, NULL);
+    M.tick = event_new(M.base, -1, EV_PERSIST, on_tick, NULL);
+    if (M.sig_term == NULL || M.sig_int == NULL || M.sig_hup == NULL || M.tick == NULL) {
+        log_error("event=start_failed why=\"cannot create signal events\"");
+        return 1;
+    }
+    event_add(M.sig_term, NULL);
+    event_add(M.sig_int, NULL);
+    event_add(M.sig_hup, NULL);
+    struct timeval second = {1, 0};
+    event_add(M.tick, &second);
+    if (write_pid_file(M.cfg->pid_file) != 0)
+        return 1;
+
+    log_info("event=ready listen=%s port=%d pid=%d", M.cfg->listen, listener_port(M.listener),
+             (int)getpid());
+    event_base_dispatch(M.base);
+
+    struct router_stats rs;
+    struct ledger_stats ls;
+    router_get_stats(&rs);
+    ledger_get_stats(&ls);
+    log_info("event=stopped exit=%d received=%" PRIu64 " settled=%" PRIu64 " rejected=%" PRIu64
+             " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64,
+             M.exit_code, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches,
+             ls.max_batch);
+    if (M.cfg->pid_file[0] != '\0')
+        unlink(M.cfg->pid_file);
+    return M.exit_code;
+}
+
+static void cleanup(void)
+{
+    listener_free(M.listener);
+    session_module_free();
+    ledger_free();
+    pgconn_free(M.ledger_db);
+    router_free();
+    idem_free_all();
+    participant_registry_free();
+    if (M.sig_term)
+        event_free(M.sig_term);
+    if (M.sig_int)
+        event_free(M.sig_int);
+    if (M.sig_hup)
+        event_free(M.sig_hup);
+    if (M.tick)
+        event_free(M.tick);
+    if (M.drain_check)
+        event_free(M.drain_check);
+    if (M.ssl_ctx)
+        SSL_CTX_free(M.ssl_ctx);
+    if (M.base)
+        event_base_free(M.base);
+    config_free(M.cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    bool check_only = false;
+    int opt;
+    log_setup("sikka-switch", LOG_LEVEL_INFO);
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            M.config_path = optarg;
+            break;
+        case 'k':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("sikka-switch 0.1.0\n");
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (M.config_path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    /* before any I/O: a peer that vanishes mid-write must not kill us */
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[1024];
+    M.cfg = config_load(M.config_path, err, sizeof(err));
+    if (M.cfg == NULL) {
+        fprintf(stderr, "sikka-switch: %s\n", err);
+        return 2;
+    }
+    M.ssl_ctx = tls_server_ctx_new(M.cfg->tls_cert, M.cfg->tls_key, M.cfg->tls_ca, err,
+                                   sizeof(err));
+    if (M.ssl_ctx == NULL) {
+        fprintf(stderr, "sikka-switch: %s: %s\n", M.config_path, err);
+        config_free(M.cfg);
+        return 2;
+    }
+    if (check_only) {
+        printf("%s: configuration OK\n", M.config_path);
+        SSL_CTX_free(M.ssl_ctx);
+        config_free(M.cfg);
+        return 0;
+    }
+    if (log_open(M.cfg->log_file) != 0)
+        return 2;
+    enum log_level level = LOG_LEVEL_INFO;
+    if (log_parse_level(M.cfg->log_level, &level) != 0)
+        level = LOG_LEVEL_INFO; /* validated at load; cannot happen */
+    log_set_level(level);
+    hmap_seed_random();
+
+    M.base = event_base_new();
+    if (M.base == NULL || event_base_priority_init(M.base, 3) != 0) {
+        log_error("event=start_failed why=\"cannot create the event loop\"");
+        cleanup();
+        return 1;
+    }
+    if (participant_registry_init() != 0 ||
+        idem_init((size_t)M.cfg->idempotency_cache_max, M.cfg->idempotency_cache_seconds * 1000) !=
+            0) {
+        cleanup();
+        return 1;
+    }
+    int rc = run();
+    cleanup();
+    return rc;
+}

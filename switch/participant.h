@@ -1,0 +1,63 @@
+/*
+ * participant: the registry of scheme participants (wallets, banks, BNPL
+ * lenders) as the running switch knows them: status, net debit cap, ledger
+ * accounts, position, and the sessions currently connected for each.
+ *
+ * The registry owns every struct participant; they live until the process
+ * exits (participants are suspended, never removed). Loaded from the
+ * database at start; changed by the admin API after the database agreed.
+ */
+#ifndef SIKKA_PARTICIPANT_H
+#define SIKKA_PARTICIPANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hmap.h"
+#include "position.h"
+
+#define PARTICIPANT_CODE_LEN 4
+
+enum participant_status {
+    PARTICIPANT_ACTIVE = 0,
+    PARTICIPANT_SUSPENDED,
+};
+
+struct session;
+
+struct participant {
+    char code[PARTICIPANT_CODE_LEN + 1];
+    char name[141];
+    char kind[16];                 /* wallet, bank, bnpl */
+    enum participant_status status;
+    struct position pos;
+    int64_t position_account;      /* ledger account ids */
+    int64_t settlement_account;
+    bool cap_warned;               /* warning threshold crossed, logged once */
+    struct session *sessions;      /* active sessions, linked by session */
+    unsigned nsessions;
+    unsigned rr;                   /* round robin over sessions */
+    struct hnode node;
+};
+
+int participant_registry_init(void) __attribute__((warn_unused_result));
+void participant_registry_free(void);
+
+/* A 4-letter uppercase code? */
+bool participant_code_valid(const char *code);
+
+struct participant *participant_find(const char *code);
+
+/* Adds (or returns the existing) participant; NULL on bad code or OOM. */
+struct participant *participant_add(const char *code, const char *name, const char *kind);
+
+size_t participant_count(void);
+/* All participants, sorted by code; valid until the next participant_add. */
+struct participant *const *participant_all(size_t *count);
+
+const char *participant_status_name(enum participant_status s);
+int participant_parse_status(const char *s, enum participant_status *out)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * router: the life of a transfer. Checks a received CreditTransfer in the
+ * order DESIGN.md fixes (format FF01/FF03, identity RC01, idempotency,
+ * participants AG10/RC04/AG11/AB08, amount AM02, currency AM03, net debit cap
+ * AM23), reserves the amount on the payer's position, forwards the transfer
+ * to a session of the payee, waits for its decision (AB05 after the payee
+ * timeout), hands the decided transfer to the ledger and, once the ledger
+ * says it is durable, sends the outcome to the payer (and every attached
+ * retry) and to the payee.
+ *
+ * Owns all in-flight transfers (a free list of struct transfer). Sessions
+ * are referred to by id, never by pointer, so a session may close at any
+ * time: its transfers still finish and their outcomes wait in the
+ * idempotency index for a retry.
+ */
+#ifndef SIKKA_ROUTER_H
+#define SIKKA_ROUTER_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "ledger.h"
+
+struct session;
+
+struct router_options {
+    int64_t payee_timeout_ms;
+    int64_t max_amount;
+    const char *currency;
+};
+
+int router_init(struct event_base *base, uint32_t boot_id) __attribute__((warn_unused_result));
+void router_configure(const struct router_options *opts);
+void router_free(void);
+
+/* A decoded frame from a session whose participant is known and active. */
+void router_on_frame(struct session *s, const Envelope *env);
+
+/* Stop taking new transfers (SIGTERM); in-flight ones finish. */
+void router_drain(void);
+bool router_draining(void);
+
+/* Transfers not yet answered (in flight or being posted). */
+size_t router_inflight(void);
+
+struct router_stats {
+    uint64_t received;
+    uint64_t settled;
+    uint64_t rejected;
+    uint64_t duplicates;   /* retries answered from the index */
+};
+void router_get_stats(struct router_stats *out);
+
+/* The function the ledger calls when a transfer is durable (or refused). */
+ledger_done_cb router_ledger_callback(void);
+
+#endif

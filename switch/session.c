@@ -1,0 +1,597 @@
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "participant.h"
+#include "router.h"
+#include "tls.h"
+
+#define ARENA_BUFFER (64 * 1024)
+#define ARENA_LIMIT  (4 * 1024 * 1024)
+#define CLOSE_FLUSH_TIMEOUT_MS 2000
+
+static struct {
+    struct event_base *base;
+    SSL_CTX *ctx;
+    struct session_options opts;
+    uint64_t next_id;
+    struct hmap by_id;
+    struct session *work;      /* sessions with deferred work (write, resume, free) */
+    struct event *work_ev;
+    struct arena arena;        /* per-frame memory; reset after every frame */
+    unsigned char arena_buf[ARENA_BUFFER];
+} S;
+
+static const char *const state_names[] = {"handshake", "active", "closing"};
+
+static void set_state(struct session *s, enum session_state st)
+{
+    log_debug("event=session_state session=%s from=%s to=%s", s->label, state_names[s->state],
+              state_names[st]);
+    s->state = st;
+}
+
+static void on_work(evutil_socket_t fd, short what, void *arg);
+
+int session_module_init(struct event_base *base, SSL_CTX *ctx)
+{
+    memset(&S, 0, sizeof(S));
+    S.base = base;
+    S.ctx = ctx;
+    S.next_id = 1;
+    S.opts.max_frame_bytes = CODEC_DEFAULT_MAX_FRAME;
+    S.opts.handshake_timeout_ms = 5000;
+    S.opts.heartbeat_interval_ms = 15000;
+    S.opts.write_timeout_ms = 30000;
+    S.opts.max_inflight = 4096;
+    S.opts.max_output_bytes = 4 << 20;
+    S.opts.max_sessions = 10000;
+    arena_init(&S.arena, S.arena_buf, sizeof(S.arena_buf), ARENA_LIMIT);
+    if (hmap_init(&S.by_id, 1024) != 0)
+        return -1;
+    S.work_ev = event_new(base, -1, 0, on_work, NULL);
+    if (S.work_ev == NULL) {
+        log_error("event=oom what=session_work_event");
+        return -1;
+    }
+    /* deferred work runs after all I/O of this loop pass (lowest priority),
+     * so frames written in one pass reach TLS together */
+    if (event_priority_set(S.work_ev, 2) != 0) {
+        log_error("event=session_init_failed why=\"event base needs 3 priorities\"");
+        return -1;
+    }
+    return 0;
+}
+
+void session_configure(const struct session_options *opts)
+{
+    S.opts = *opts;
+}
+
+void session_set_ssl_ctx(SSL_CTX *ctx)
+{
+    S.ctx = ctx;
+}
+
+size_t session_count(void)
+{
+    return S.by_id.count;
+}
+
+static bool eq_id(const struct hnode *n, const void *key)
+{
+    return hmap_entry(n, struct session, node)->id == *(const uint64_t *)key;
+}
+
+struct session *session_find(uint64_t id)
+{
+    struct hnode *n = hmap_find(&S.by_id, hmap_hash_u64(id), eq_id, &id);
+    if (n == NULL)
+        return NULL;
+    struct session *s = hmap_entry(n, struct session, node);
+    return s->state == SESSION_CLOSING ? NULL : s;
+}
+
+/* Lists a session for the deferred-work pass: its `dirty` output is handed
+ * to TLS, a paused reader is resumed, a closed session is freed. A listed
+ * session has a non-NULL list_next (the tail points at itself). */
+static void add_work(struct session *s)
+{
+    if (s->list_next != NULL || S.work == s)
+        return; /* already listed */
+    s->list_next = S.work != NULL ? S.work : s; /* self-loop marks the tail */
+    S.work = s;
+    event_active(S.work_ev, 0, 0);
+}
+
+static void free_session(struct session *s)
+{
+    hmap_remove(&S.by_id, &s->node);
+    if (s->bev != NULL)
+        bufferevent_free(s->bev);
+    if (s->pending != NULL)
+        evbuffer_free(s->pending);
+    free(s);
+}
+
+static void unlink_participant(struct session *s)
+{
+    struct participant *p = s->participant;
+    if (p == NULL)
+        return;
+    if (s->p_prev != NULL)
+        s->p_prev->p_next = s->p_next;
+    else
+        p->sessions = s->p_next;
+    if (s->p_next != NULL)
+        s->p_next->p_prev = s->p_prev;
+    s->p_next = s->p_prev = NULL;
+    p->nsessions--;
+}
+
+static size_t output_bytes(const struct session *s)
+{
+    size_t n = evbuffer_get_length(s->pending);
+    if (s->bev != NULL)
+        n += evbuffer_get_length(bufferevent_get_output(s->bev));
+    return n;
+}
+
+static bool over_caps(const struct session *s)
+{
+    return s->inflight >= S.opts.max_inflight ||
+           output_bytes(s) > (size_t)S.opts.max_output_bytes;
+}
+
+static void pause_reading(struct session *s, const char *why)
+{
+    if (s->read_paused)
+        return;
+    s->read_paused = true;
+    bufferevent_disable(s->bev, EV_READ);
+    log_info("event=session_paused session=%s why=%s inflight=%" PRId64 " output=%zu", s->label,
+             why, s->inflight, output_bytes(s));
+}
+
+static void process_input(struct session *s);
+
+static void maybe_resume(struct session *s)
+{
+    if (!s->read_paused || s->state != SESSION_ACTIVE || over_caps(s))
+        return;
+    s->read_paused = false;
+    bufferevent_enable(s->bev, EV_READ);
+    log_info("event=session_resumed session=%s", s->label);
+    /* frames may already sit in the input buffer: handle them now, from the
+     * deferred-work pass rather than from whoever lowered the count */
+    process_input(s);
+}
+
+static void on_work(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct session *list = S.work;
+    S.work = NULL;
+    while (list != NULL) {
+        struct session *s = list;
+        list = s->list_next == s ? NULL : s->list_next;
+        s->list_next = NULL;
+        if (s->freed_scheduled) {
+            free_session(s);
+            continue;
+        }
+        if (s->dirty) {
+            s->dirty = false;
+            if (s->bev != NULL && evbuffer_get_length(s->pending) > 0)
+                bufferevent_write_buffer(s->bev, s->pending);
+            if (s->state == SESSION_ACTIVE && over_caps(s))
+                pause_reading(s, "output");
+        }
+        maybe_resume(s);
+    }
+}
+
+static void schedule_free(struct session *s)
+{
+    s->freed_scheduled = true;
+    add_work(s);
+}
+
+void session_close(struct session *s, bool flush, const char *why)
+{
+    if (s->state == SESSION_CLOSING) {
+        if (!flush && !s->freed_scheduled)
+            schedule_free(s);
+        return;
+    }
+    log_info("event=session_closed session=%s peer=%s why=\"%s\" frames_in=%" PRIu64
+             " frames_out=%" PRIu64 " inflight=%" PRId64,
+             s->label, s->peer, why, s->frames_in, s->frames_out, s->inflight);
+    set_state(s, SESSION_CLOSING);
+    unlink_participant(s);
+    if (s->bev != NULL)
+        bufferevent_disable(s->bev, EV_READ);
+    if (flush && s->bev != NULL) {
+        if (evbuffer_get_length(s->pending) > 0)
+            bufferevent_write_buffer(s->bev, s->pending);
+        if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
+            s->close_after_flush = true;
+            struct timeval tv = {CLOSE_FLUSH_TIMEOUT_MS / 1000, 0};
+            bufferevent_set_timeouts(s->bev, NULL, &tv);
+            bufferevent_enable(s->bev, EV_WRITE);
+            return;
+        }
+    }
+    schedule_free(s);
+}
+
+void session_close_all(const char *why)
+{
+    for (size_t i = 0; i <= S.by_id.mask; i++) {
+        for (struct hnode *n = S.by_id.buckets[i]; n != NULL; n = n->next) {
+            struct session *s = hmap_entry(n, struct session, node);
+            if (s->state != SESSION_CLOSING)
+                session_close(s, true, why);
+        }
+    }
+}
+
+bool session_all_flushed(void)
+{
+    for (size_t i = 0; i <= S.by_id.mask; i++)
+        for (struct hnode *n = S.by_id.buckets[i]; n != NULL; n = n->next)
+            if (output_bytes(hmap_entry(n, struct session, node)) > 0)
+                return false;
+    return true;
+}
+
+int session_send(struct session *s, const Envelope *env)
+{
+    if (s->state == SESSION_CLOSING)
+        return -1;
+    if (codec_write(s->pending, env) < 0) {
+        log_error("event=send_failed session=%s body=%s", s->label, codec_body_name(env));
+        return -1;
+    }
+    s->frames_out++;
+    if (!s->dirty) {
+        s->dirty = true;
+        add_work(s);
+    }
+    return 0;
+}
+
+void session_reject(struct session *s, const char *reason, const char *text,
+                    const char *ref_msg_id, uint64_t ref_transfer_id)
+{
+    Sikka__V1__MessageReject mr = SIKKA__V1__MESSAGE_REJECT__INIT;
+    mr.reason = (char *)reason;
+    mr.text = (char *)text;
+    mr.ref_msg_id = (char *)(ref_msg_id != NULL ? ref_msg_id : "");
+    mr.ref_transfer_id = ref_transfer_id;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT;
+    env.message_reject = &mr;
+    char q[200];
+    log_warn("event=message_rejected session=%s msg_id=%s transfer=%" PRIu64 " reason=%s text=%s",
+             s->label, ref_msg_id != NULL && ref_msg_id[0] ? ref_msg_id : "-", ref_transfer_id,
+             reason, log_quote(text, q, sizeof(q)));
+    (void)session_send(s, &env);
+}
+
+struct session *session_pick(struct participant *p)
+{
+    if (p->nsessions == 0)
+        return NULL;
+    unsigned start = p->rr++ % p->nsessions;
+    struct session *s = p->sessions;
+    for (unsigned i = 0; i < start && s != NULL; i++)
+        s = s->p_next;
+    /* prefer a session that is not backed up; fall back to any */
+    for (unsigned i = 0; i < p->nsessions; i++) {
+        if (s == NULL)
+            s = p->sessions;
+        if (output_bytes(s) <= (size_t)S.opts.max_output_bytes)
+            return s;
+        s = s->p_next;
+    }
+    return p->sessions;
+}
+
+void session_inflight_add(struct session *s, int delta)
+{
+    s->inflight += delta;
+    if (s->inflight < 0)
+        s->inflight = 0;
+    if (delta > 0 && s->inflight >= S.opts.max_inflight)
+        pause_reading(s, "inflight");
+    else if (delta < 0 && s->read_paused)
+        add_work(s);
+}
+
+static void send_ping(struct session *s)
+{
+    Sikka__V1__Heartbeat hb = SIKKA__V1__HEARTBEAT__INIT;
+    s->ping_nonce++;
+    hb.nonce = s->ping_nonce;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    (void)session_send(s, &env);
+}
+
+static void handle_heartbeat(struct session *s, const Sikka__V1__Heartbeat *hb)
+{
+    if (hb->reply)
+        return; /* any frame already proved the peer alive */
+    Sikka__V1__Heartbeat pong = SIKKA__V1__HEARTBEAT__INIT;
+    pong.nonce = hb->nonce;
+    pong.reply = 1;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &pong;
+    (void)session_send(s, &env);
+}
+
+static void process_input(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    char err[256];
+    while (s->state == SESSION_ACTIVE && !s->read_paused) {
+        size_t len = 0;
+        enum codec_status st = codec_peek(in, (size_t)S.opts.max_frame_bytes, &len);
+        if (st == CODEC_AGAIN)
+            return;
+        if (st == CODEC_TOO_LARGE) {
+            snprintf(err, sizeof(err), "frame of %zu bytes exceeds the maximum of %" PRId64, len,
+                     S.opts.max_frame_bytes);
+            session_reject(s, "FF01", err, NULL, 0);
+            session_close(s, true, "oversized frame");
+            return;
+        }
+        s->frames_in++;
+        s->ping_outstanding = false;
+        Envelope *env = codec_take(in, len, &S.arena, err, sizeof(err));
+        if (env == NULL) {
+            /* the length was sane, so the stream is still in sync */
+            session_reject(s, "FF01", err, NULL, 0);
+        } else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
+            handle_heartbeat(s, env->heartbeat);
+        } else {
+            router_on_frame(s, env);
+        }
+        arena_reset(&S.arena);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process_input(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    if (s->close_after_flush) {
+        if (!s->freed_scheduled)
+            schedule_free(s);
+        return;
+    }
+    if (s->read_paused)
+        add_work(s);
+}
+
+static void set_active_timeouts(struct session *s)
+{
+    struct timeval rd = {S.opts.heartbeat_interval_ms / 1000,
+                         (S.opts.heartbeat_interval_ms % 1000) * 1000};
+    struct timeval wr = {S.opts.write_timeout_ms / 1000, (S.opts.write_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(s->bev, &rd, &wr);
+}
+
+static void on_handshake(struct session *s)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+    struct tls_identity id;
+    if (tls_peer_identity(ssl, &id) != 0) {
+        session_close(s, false, "no verified client certificate");
+        return;
+    }
+    if (strcmp(id.role, "participant") != 0) {
+        char text[160];
+        snprintf(text, sizeof(text), "certificate role \"%.40s\" is not a participant", id.role);
+        session_reject(s, "RC01", text, NULL, 0);
+        session_close(s, true, "certificate is not a participant's");
+        return;
+    }
+    struct participant *p = participant_find(id.name);
+    if (p == NULL) {
+        char text[160];
+        snprintf(text, sizeof(text), "participant %.8s is not registered with the scheme",
+                 id.name);
+        session_reject(s, "RC01", text, NULL, 0);
+        session_close(s, true, "unknown participant");
+        return;
+    }
+    if (p->status != PARTICIPANT_ACTIVE) {
+        session_reject(s, "AG10", "participant is suspended", NULL, 0);
+        session_close(s, true, "participant suspended");
+        return;
+    }
+    s->participant = p;
+    snprintf(s->label, sizeof(s->label), "%s#%" PRIu64, p->code, s->id);
+    s->p_prev = NULL;
+    s->p_next = p->sessions;
+    if (p->sessions != NULL)
+        p->sessions->p_prev = s;
+    p->sessions = s;
+    p->nsessions++;
+    set_state(s, SESSION_ACTIVE);
+    set_active_timeouts(s);
+    log_info("event=session_open session=%s peer=%s tls=%s", s->label, s->peer,
+             SSL_get_version(ssl));
+    process_input(s);
+}
+
+static void describe_error(struct session *s, char *buf, size_t len)
+{
+    unsigned long e = bufferevent_get_openssl_error(s->bev);
+    if (e != 0) {
+        char tmp[200];
+        ERR_error_string_n(e, tmp, sizeof(tmp));
+        snprintf(buf, len, "TLS: %s", tmp);
+        while (bufferevent_get_openssl_error(s->bev) != 0)
+            ;
+    } else if (EVUTIL_SOCKET_ERROR() != 0) {
+        snprintf(buf, len, "socket: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    } else {
+        snprintf(buf, len, "connection error");
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    char why[256];
+    if (what & BEV_EVENT_CONNECTED) {
+        if (s->state == SESSION_HANDSHAKE)
+            on_handshake(s);
+        return;
+    }
+    if (s->state == SESSION_CLOSING) {
+        /* the peer went away while we flushed; nothing more to say */
+        if (!s->freed_scheduled)
+            schedule_free(s);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (s->state == SESSION_HANDSHAKE) {
+            session_close(s, false, "TLS handshake timeout");
+        } else if (what & BEV_EVENT_WRITING) {
+            snprintf(why, sizeof(why), "peer read nothing for %" PRId64 " ms",
+                     S.opts.write_timeout_ms);
+            session_close(s, false, why);
+        } else if (s->ping_outstanding) {
+            session_close(s, false, "heartbeat not answered");
+        } else {
+            s->ping_outstanding = true;
+            send_ping(s);
+            bufferevent_enable(s->bev, EV_READ);
+            if (s->read_paused)
+                bufferevent_disable(s->bev, EV_READ);
+        }
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        session_close(s, false, s->state == SESSION_HANDSHAKE ? "peer closed during handshake"
+                                                              : "peer closed");
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        describe_error(s, why, sizeof(why));
+        session_close(s, false, why);
+    }
+}
+
+struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
+{
+    (void)addrlen;
+    char peer[64] = "?";
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(in->sin_port));
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+    if ((int64_t)S.by_id.count >= S.opts.max_sessions) {
+        log_warn("event=connection_refused peer=%s why=\"max_sessions %" PRId64 " reached\"",
+                 peer, S.opts.max_sessions);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    struct session *s = calloc(1, sizeof(*s));
+    SSL *ssl = SSL_new(S.ctx);
+    if (s == NULL || ssl == NULL) {
+        log_error("event=oom what=session peer=%s", peer);
+        free(s);
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    s->id = S.next_id++;
+    snprintf(s->label, sizeof(s->label), "#%" PRIu64, s->id);
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    s->pending = evbuffer_new();
+    s->bev = bufferevent_openssl_socket_new(S.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (s->pending == NULL || s->bev == NULL) {
+        log_error("event=oom what=session_buffers peer=%s", peer);
+        if (s->bev == NULL) {
+            SSL_free(ssl);
+            evutil_closesocket(fd);
+        }
+        if (s->bev != NULL)
+            bufferevent_free(s->bev);
+        if (s->pending != NULL)
+            evbuffer_free(s->pending);
+        free(s);
+        return NULL;
+    }
+    if (hmap_insert(&S.by_id, &s->node, hmap_hash_u64(s->id)) != 0) {
+        bufferevent_free(s->bev);
+        evbuffer_free(s->pending);
+        free(s);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+    bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+    struct timeval hs = {S.opts.handshake_timeout_ms / 1000,
+                         (S.opts.handshake_timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(s->bev, &hs, &hs);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    log_debug("event=session_accepted session=%s peer=%s", s->label, s->peer);
+    return s;
+}
+
+void session_module_free(void)
+{
+    for (size_t i = 0; i <= S.by_id.mask; i++) {
+        struct hnode *n = S.by_id.buckets != NULL ? S.by_id.buckets[i] : NULL;
+        while (n != NULL) {
+            struct hnode *next = n->next;
+            struct session *s = hmap_entry(n, struct session, node);
+            if (s->bev != NULL)
+                bufferevent_free(s->bev);
+            if (s->pending != NULL)
+                evbuffer_free(s->pending);
+            free(s);
+            n = next;
+        }
+    }
+    hmap_destroy(&S.by_id);
+    if (S.work_ev != NULL)
+        event_free(S.work_ev);
+    arena_reset(&S.arena);
+    S.work = NULL;
+}

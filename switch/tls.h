@@ -1,0 +1,44 @@
+/*
+ * tls: OpenSSL 3 contexts for Sikka's mutual TLS, server and client side,
+ * and reading a verified peer's identity. TLS 1.3 only; peers must present a
+ * certificate chaining to the configured CA (expired, foreign-CA or missing
+ * certificates fail the handshake).
+ *
+ * Identity is the certificate subject: OU says the role ("participant",
+ * "operator", "switch") and CN the name (a participant's 4-letter code).
+ * SSL_CTX objects are reference counted by OpenSSL; whoever creates one
+ * frees it with SSL_CTX_free.
+ */
+#ifndef SIKKA_TLS_H
+#define SIKKA_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#define TLS_NAME_MAX 64
+
+struct tls_identity {
+    char role[TLS_NAME_MAX]; /* subject OU */
+    char name[TLS_NAME_MAX]; /* subject CN */
+};
+
+/* Server context: our certificate and key, and the CA that must have signed
+ * every client. */
+SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, char *err,
+                            size_t errlen);
+
+/* Client context: our certificate and key, and the CA the server must chain to.
+ * The server's name is checked against `expected_host` in tls_client_prepare. */
+SSL_CTX *tls_client_ctx_new(const char *cert, const char *key, const char *ca, char *err,
+                            size_t errlen);
+
+/* Sets SNI and host/IP verification on a client SSL before the handshake. */
+int tls_client_prepare(SSL *ssl, const char *host) __attribute__((warn_unused_result));
+
+/* Copies the verified peer certificate's OU and CN. Call after the handshake. */
+int tls_peer_identity(SSL *ssl, struct tls_identity *id) __attribute__((warn_unused_result));
+
+/* The last OpenSSL error queue entry as text (clears the queue). */
+const char *tls_last_error(char *buf, size_t len);
+
+#endif

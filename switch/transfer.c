@@ -1,0 +1,224 @@
+#include "transfer.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "participant.h"
+
+int64_t transfer_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Printable text of bounded length with no control characters. */
+static bool text_ok(const char *s, size_t max, bool required)
+{
+    size_t n = strlen(s);
+    if (n > max || (required && n == 0))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+#define FAIL(code, ...)                                                                      \
+    do {                                                                                     \
+        snprintf(reason, TRANSFER_REASON_MAX + 1, "%s", code);                               \
+        snprintf(text, textlen, __VA_ARGS__);                                                \
+        return -1;                                                                           \
+    } while (0)
+
+#define COPY(dst, src) snprintf(dst, sizeof(dst), "%s", src)
+
+int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTransfer *ct,
+                                  const char *sender, char *reason, char *text, size_t textlen)
+{
+    t->kind = TRANSFER_KIND_TRANSFER;
+    if (text_ok(ct->msg_id, TRANSFER_ID_MAX, true))
+        COPY(t->msg_id, ct->msg_id);
+    else
+        FAIL("FF01", "msg_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
+    if (!text_ok(ct->end_to_end_id, TRANSFER_ID_MAX, true))
+        FAIL("FF01", "end_to_end_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
+    if (!text_ok(ct->debtor_account, TRANSFER_ACCOUNT_MAX, true))
+        FAIL("FF01", "debtor_account must be 1..%d printable bytes", TRANSFER_ACCOUNT_MAX);
+    if (!text_ok(ct->creditor_account, TRANSFER_ACCOUNT_MAX, true))
+        FAIL("FF01", "creditor_account must be 1..%d printable bytes", TRANSFER_ACCOUNT_MAX);
+    if (!text_ok(ct->debtor_name, TRANSFER_TEXT_MAX, false) ||
+        !text_ok(ct->creditor_name, TRANSFER_TEXT_MAX, false))
+        FAIL("FF01", "names must be at most %d printable bytes", TRANSFER_TEXT_MAX);
+    if (ct->debtor_agent[0] == '\0')
+        FAIL("FF01", "debtor_agent is missing");
+    if (!participant_code_valid(ct->creditor_agent))
+        FAIL("FF01", "creditor_agent must be a 4-letter participant code");
+    if (ct->transfer_id != 0)
+        FAIL("FF01", "transfer_id is assigned by the switch and must be 0");
+    COPY(t->end_to_end_id, ct->end_to_end_id);
+    COPY(t->debtor_account, ct->debtor_account);
+    COPY(t->creditor_account, ct->creditor_account);
+    COPY(t->debtor_name, ct->debtor_name);
+    COPY(t->creditor_name, ct->creditor_name);
+    COPY(t->payee, ct->creditor_agent);
+    COPY(t->currency, ct->currency);
+    t->amount = ct->amount;
+    t->created_at_ms = ct->created_at_ms;
+
+    if (ct->remittance != NULL) {
+        const Sikka__V1__Remittance *r = ct->remittance;
+        switch (r->kind_case) {
+        case SIKKA__V1__REMITTANCE__KIND_LOAN:
+            if (!text_ok(r->loan->loan_id, TRANSFER_ID_MAX, true) || r->loan->instalment == 0)
+                FAIL("FF01", "loan remittance needs a loan_id (1..%d) and an instalment >= 1",
+                     TRANSFER_ID_MAX);
+            COPY(t->loan_id, r->loan->loan_id);
+            t->instalment = r->loan->instalment;
+            break;
+        case SIKKA__V1__REMITTANCE__KIND_INVOICE:
+            if (!text_ok(r->invoice->invoice_number, TRANSFER_ID_MAX, true))
+                FAIL("FF01", "invoice remittance needs an invoice_number (1..%d)",
+                     TRANSFER_ID_MAX);
+            COPY(t->invoice_number, r->invoice->invoice_number);
+            break;
+        case SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED:
+            if (!text_ok(r->unstructured, TRANSFER_TEXT_MAX, false))
+                FAIL("FF01", "unstructured remittance must be at most %d printable bytes",
+                     TRANSFER_TEXT_MAX);
+            COPY(t->remittance_text, r->unstructured);
+            break;
+        default:
+            break;
+        }
+    }
+    switch (ct->purpose) {
+    case SIKKA__V1__PURPOSE__BNPL_REPAYMENT:
+    case SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT:
+    case SIKKA__V1__PURPOSE__P2P:
+        t->purpose = ct->purpose;
+        break;
+    default:
+        FAIL("FF03", "purpose %d is not BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P", (int)ct->purpose);
+    }
+    if (strcmp(ct->debtor_agent, sender) != 0)
+        FAIL("RC01", "debtor_agent %.8s is not this connection's participant %s",
+             ct->debtor_agent, sender);
+    COPY(t->payer, sender);
+    return 0;
+}
+
+static EVP_MD *sha256;
+
+static void put_bytes(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+    unsigned char len[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
+    EVP_DigestUpdate(ctx, len, sizeof(len));
+    EVP_DigestUpdate(ctx, p, n);
+}
+
+static void put_str(EVP_MD_CTX *ctx, const char *s)
+{
+    put_bytes(ctx, s, strlen(s));
+}
+
+static void put_i64(EVP_MD_CTX *ctx, int64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+    put_bytes(ctx, b, sizeof(b));
+}
+
+void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN])
+{
+    static EVP_MD_CTX *ctx;
+    if (sha256 == NULL)
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ctx == NULL)
+        ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    if (sha256 == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, sha256, NULL) != 1) {
+        /* cannot happen with a working libcrypto; fail closed: a fingerprint
+         * of zeros never matches a real one */
+        log_error("event=fingerprint_failed msg_id=%s", t->msg_id);
+        memset(out, 0, TRANSFER_FP_LEN);
+        return;
+    }
+    put_str(ctx, "sikka.v1.fp1");
+    put_i64(ctx, t->kind);
+    put_str(ctx, t->end_to_end_id);
+    put_str(ctx, t->payer);
+    put_str(ctx, t->debtor_account);
+    put_str(ctx, t->payee);
+    put_str(ctx, t->creditor_account);
+    put_i64(ctx, t->amount);
+    put_str(ctx, t->currency);
+    put_i64(ctx, t->purpose);
+    put_str(ctx, t->loan_id);
+    put_i64(ctx, t->instalment);
+    put_str(ctx, t->invoice_number);
+    put_str(ctx, t->remittance_text);
+    put_i64(ctx, (int64_t)t->original_id);
+    EVP_DigestFinal_ex(ctx, out, &n);
+}
+
+const char *transfer_purpose_name(Sikka__V1__Purpose p)
+{
+    switch (p) {
+    case SIKKA__V1__PURPOSE__BNPL_REPAYMENT:
+        return "BNPL_REPAYMENT";
+    case SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT:
+        return "SUPPLIER_PAYMENT";
+    case SIKKA__V1__PURPOSE__P2P:
+        return "P2P";
+    default:
+        return "";
+    }
+}
+
+int transfer_parse_purpose(const char *name, Sikka__V1__Purpose *out)
+{
+    static const Sikka__V1__Purpose all[] = {SIKKA__V1__PURPOSE__BNPL_REPAYMENT,
+                                             SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT,
+                                             SIKKA__V1__PURPOSE__P2P};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (strcmp(name, transfer_purpose_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *transfer_status_name(enum transfer_status s)
+{
+    switch (s) {
+    case TRANSFER_ACSC:
+        return "ACSC";
+    case TRANSFER_RJCT:
+        return "RJCT";
+    default:
+        return "PDNG";
+    }
+}
+
+const char *transfer_state_name(enum transfer_state s)
+{
+    static const char *const names[] = {"new", "awaiting_payee", "posting", "done"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+bool transfer_reason_valid(const char *code)
+{
+    if (code == NULL || strlen(code) != 4)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (!((code[i] >= 'A' && code[i] <= 'Z') || (code[i] >= '0' && code[i] <= '9')))
+            return false;
+    return true;
+}

@@ -1,0 +1,112 @@
+/*
+ * transfer: one credit transfer (or return) in flight through the switch,
+ * and the pure logic on it: copying and checking a received message, the
+ * request fingerprint, reason codes. The router owns every struct transfer
+ * from the message that created it until its outcome has been sent; they
+ * come from a free list, so routing allocates nothing per message.
+ */
+#ifndef SIKKA_TRANSFER_H
+#define SIKKA_TRANSFER_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sikka.pb-c.h"
+
+#define TRANSFER_ID_MAX      35  /* ISO 20022 Max35Text */
+#define TRANSFER_ACCOUNT_MAX 34
+#define TRANSFER_TEXT_MAX    140
+#define TRANSFER_REASON_MAX  4
+#define TRANSFER_FP_LEN      32
+#define TRANSFER_WAITERS     8   /* retries that may attach to one transfer */
+
+enum transfer_kind {
+    TRANSFER_KIND_TRANSFER = 0,
+    TRANSFER_KIND_RETURN,
+};
+
+enum transfer_state {
+    TRANSFER_NEW = 0,          /* received, being checked */
+    TRANSFER_AWAITING_PAYEE,   /* forwarded, payee's decision pending */
+    TRANSFER_POSTING,          /* outcome decided, in a ledger batch */
+    TRANSFER_DONE,             /* durable; outcome sent */
+};
+
+enum transfer_status {
+    TRANSFER_PENDING = 0,
+    TRANSFER_ACSC,
+    TRANSFER_RJCT,
+};
+
+struct idem_entry;
+
+struct transfer {
+    uint64_t id;
+    enum transfer_kind kind;
+    enum transfer_state state;
+    enum transfer_status status;
+    char payer[5];
+    char payee[5];
+    char msg_id[TRANSFER_ID_MAX + 1];
+    char end_to_end_id[TRANSFER_ID_MAX + 1];
+    char debtor_account[TRANSFER_ACCOUNT_MAX + 1];
+    char creditor_account[TRANSFER_ACCOUNT_MAX + 1];
+    char debtor_name[TRANSFER_TEXT_MAX + 1];
+    char creditor_name[TRANSFER_TEXT_MAX + 1];
+    char currency[8];            /* as received (checked later: AM03) */
+    Sikka__V1__Purpose purpose;
+    int64_t amount;
+    int64_t fee;                 /* charged to fee_payer, posted with the transfer */
+    char fee_payer[5];           /* participant paying the fee, "" when none */
+    char loan_id[TRANSFER_ID_MAX + 1];
+    uint32_t instalment;
+    char invoice_number[TRANSFER_ID_MAX + 1];
+    char remittance_text[TRANSFER_TEXT_MAX + 1];
+    uint64_t original_id;        /* returns: the transfer returned */
+    char original_msg_id[TRANSFER_ID_MAX + 1];
+    uint8_t fingerprint[TRANSFER_FP_LEN];
+    int64_t received_ms;
+    int64_t created_at_ms;
+    int64_t settled_ms;
+    char reason[TRANSFER_REASON_MAX + 1];
+    char reason_text[TRANSFER_TEXT_MAX + 1];
+    bool reserved;               /* amount held on the payer's position */
+    bool forwarded;              /* the payee has seen it */
+    uint64_t payer_session;      /* session ids (0: none) */
+    uint64_t payee_session;
+    uint64_t waiters[TRANSFER_WAITERS]; /* sessions whose retries attached */
+    unsigned nwaiters;
+    struct idem_entry *idem;
+    struct event timer;          /* payee timeout */
+    bool timer_armed;
+    struct transfer *next;       /* ledger batch / free list link */
+};
+
+/* Copies a received CreditTransfer into t and checks the parts that need no
+ * state: presence and length of fields (FF01), purpose (FF03), and that the
+ * debtor agent is the sender (RC01). `sender` is the certificate's code.
+ * Returns 0, or -1 with reason/text set. t->msg_id is set whenever the
+ * message had a usable one (even on failure). */
+int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTransfer *ct,
+                                  const char *sender, char *reason, char *text, size_t textlen)
+    __attribute__((warn_unused_result));
+
+/* SHA-256 over the business fields (not names, not timestamps). */
+void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]);
+
+const char *transfer_purpose_name(Sikka__V1__Purpose p);
+int transfer_parse_purpose(const char *name, Sikka__V1__Purpose *out)
+    __attribute__((warn_unused_result));
+const char *transfer_status_name(enum transfer_status s);
+const char *transfer_state_name(enum transfer_state s);
+
+/* A reason code as the payee may send it: 4 uppercase letters/digits. */
+bool transfer_reason_valid(const char *code);
+
+/* Milliseconds since the Unix epoch. */
+int64_t transfer_now_ms(void);
+
+#endif

@@ -1,0 +1,101 @@
+/* codec: frame boundaries, limits, unknown fields, round trips. */
+#include <event2/buffer.h>
+
+#include "check.h"
+#include "codec.h"
+
+static Envelope *roundtrip(struct arena *a, const Envelope *in)
+{
+    struct evbuffer *buf = evbuffer_new();
+    CHECK(codec_write(buf, in) > 0);
+    size_t len = 0;
+    CHECK_INT(codec_peek(buf, CODEC_DEFAULT_MAX_FRAME, &len), CODEC_FRAME);
+    char err[256];
+    Envelope *out = codec_take(buf, len, a, err, sizeof(err));
+    CHECK(out != NULL, "%s", err);
+    CHECK_INT(evbuffer_get_length(buf), 0);
+    evbuffer_free(buf);
+    return out;
+}
+
+int main(void)
+{
+    static unsigned char mem[16384];
+    struct arena a;
+    arena_init(&a, mem, sizeof(mem), 1 << 20);
+    char err[256];
+
+    TEST_STEP("credit transfer round trip");
+    Sikka__V1__CreditTransfer ct = SIKKA__V1__CREDIT_TRANSFER__INIT;
+    ct.msg_id = "MSG-1";
+    ct.end_to_end_id = "E2E-1";
+    ct.debtor_agent = "JAZZ";
+    ct.amount = 150000;
+    ct.currency = "PKR";
+    ct.purpose = SIKKA__V1__PURPOSE__BNPL_REPAYMENT;
+    Sikka__V1__LoanInstalment loan = SIKKA__V1__LOAN_INSTALMENT__INIT;
+    loan.loan_id = "LOAN-7";
+    loan.instalment = 3;
+    Sikka__V1__Remittance rmt = SIKKA__V1__REMITTANCE__INIT;
+    rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_LOAN;
+    rmt.loan = &loan;
+    ct.remittance = &rmt;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER;
+    env.credit_transfer = &ct;
+    Envelope *out = roundtrip(&a, &env);
+    CHECK_INT(out->body_case, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER);
+    CHECK_STR(out->credit_transfer->msg_id, "MSG-1");
+    CHECK_INT(out->credit_transfer->amount, 150000);
+    CHECK_STR(out->credit_transfer->remittance->loan->loan_id, "LOAN-7");
+    CHECK_INT(out->credit_transfer->remittance->loan->instalment, 3);
+    arena_reset(&a);
+
+    TEST_STEP("partial header and partial body wait for more");
+    struct evbuffer *buf = evbuffer_new();
+    size_t len;
+    evbuffer_add(buf, "\0\0", 2);
+    CHECK_INT(codec_peek(buf, 100, &len), CODEC_AGAIN);
+    evbuffer_add(buf, "\0\x05", 2);
+    CHECK_INT(codec_peek(buf, 100, &len), CODEC_AGAIN);
+    CHECK_INT(len, 5);
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+
+    TEST_STEP("over-long length is refused before buffering");
+    evbuffer_add(buf, "\x7f\xff\xff\xff", 4);
+    CHECK_INT(codec_peek(buf, CODEC_DEFAULT_MAX_FRAME, &len), CODEC_TOO_LARGE);
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+
+    TEST_STEP("garbage is not an envelope");
+    const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    CHECK(codec_unpack(&a, junk, sizeof(junk), err, sizeof(err)) == NULL);
+    arena_reset(&a);
+
+    TEST_STEP("empty envelope has no body");
+    CHECK(codec_unpack(&a, (const uint8_t *)"", 0, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "no body") != NULL, "%s", err);
+
+    TEST_STEP("unknown field inside a known message is refused");
+    /* heartbeat {nonce=1} plus field 9 (varint 1) inside it */
+    const unsigned char unknown[] = {0x2a, 0x04, 0x08, 0x01, 0x48, 0x01};
+    CHECK(codec_unpack(&a, unknown, sizeof(unknown), err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "unknown") != NULL, "%s", err);
+    arena_reset(&a);
+    const unsigned char known[] = {0x2a, 0x02, 0x08, 0x01};
+    Envelope *hb = codec_unpack(&a, known, sizeof(known), err, sizeof(err));
+    CHECK(hb != NULL, "%s", err);
+    CHECK_INT(hb->heartbeat->nonce, 1);
+    arena_reset(&a);
+
+    TEST_STEP("arena limit bounds what a frame can allocate");
+    struct arena tiny;
+    unsigned char small[64];
+    arena_init(&tiny, small, sizeof(small), 128);
+    CHECK(arena_alloc(&tiny, 48) != NULL);
+    CHECK(arena_alloc(&tiny, 48) != NULL);
+    CHECK(arena_alloc(&tiny, 4096) == NULL);
+    arena_reset(&tiny);
+
+    evbuffer_free(buf);
+    return 0;
+}
