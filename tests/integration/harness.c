@@ -1,0 +1,454 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SIKKA_SWITCH_BIN
+#error "SIKKA_SWITCH_BIN must be defined by the build"
+#endif
+
+static struct harness *current;
+static bool finished;
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0') {
+        fprintf(stderr, "integration test needs %s: run it through tests/run.sh\n", name);
+        exit(1);
+    }
+    return v;
+}
+
+static void on_exit_dump(void)
+{
+    if (current == NULL || finished)
+        return;
+    /* a CHECK failed: show why the switch did what it did, leave nothing running */
+    h_dump_log(current);
+    if (current->pid > 0) {
+        kill(current->pid, SIGKILL);
+        waitpid(current->pid, NULL, 0);
+    }
+}
+
+static void die_sql(PGconn *c, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", what, PQerrorMessage(c));
+    exit(1);
+}
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static PGconn *connect_db(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        die_sql(c, conninfo);
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
+    return c;
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "SQL failed: %s\n%s\n", sql, PQresultErrorMessage(r));
+        exit(1);
+    }
+    PQclear(r);
+}
+
+void h_init(struct harness *h, const char *name)
+{
+    memset(h, 0, sizeof(*h));
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    snprintf(h->dbname, sizeof(h->dbname), "t_%s_%d", name, (int)getpid());
+    snprintf(h->pki, sizeof(h->pki), "%s", env("SIKKA_TEST_PKI"));
+    const char *host = env("SIKKA_TEST_PGHOST"), *port = env("SIKKA_TEST_PGPORT");
+    const char *super = env("SIKKA_TEST_PGUSER"), *tmpl = env("SIKKA_TEST_TEMPLATE");
+    const char *pw = env("SIKKA_TEST_SWITCH_PASSWORD");
+    current = h;
+    finished = false;
+    atexit(on_exit_dump);
+
+    char admin[512];
+    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s dbname=postgres", host, port, super);
+    PGconn *c = connect_db(admin);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", h->dbname);
+    exec_ok(c, sql);
+    /* CREATE DATABASE ... TEMPLATE needs the template unused; retry briefly
+     * when another test is cloning it at the same moment */
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE %s", h->dbname, tmpl);
+    for (int attempt = 0;; attempt++) {
+        PGresult *r = PQexec(c, sql);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok && attempt >= 50) {
+            fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+            exit(1);
+        }
+        PQclear(r);
+        if (ok)
+            break;
+        usleep(100000);
+    }
+    PQfinish(c);
+
+    snprintf(h->super_conninfo, sizeof(h->super_conninfo), "host=%s port=%s user=%s dbname=%s",
+             host, port, super, h->dbname);
+    /* the switch connects over TCP with its password, as in production */
+    snprintf(h->conninfo, sizeof(h->conninfo),
+             "host=127.0.0.1 port=%s user=sikka_switch password=%s dbname=%s", port, pw,
+             h->dbname);
+    h->db = connect_db(h->super_conninfo);
+    exec_ok(h->db, "INSERT INTO participants (code, name, kind, ndc) VALUES "
+                   "('JAZZ', 'JazzCash', 'wallet', 500000000),"
+                   "('EASY', 'Easypaisa', 'wallet', 500000000),"
+                   "('SADA', 'SadaPay', 'wallet', 500000000),"
+                   "('NAYA', 'NayaPay', 'wallet', 500000000),"
+                   "('KOKO', 'Koko BNPL', 'bnpl', 500000000),"
+                   "('MEZN', 'Meezan Bank', 'bank', 5000000000)");
+    exec_ok(h->db, "INSERT INTO participants (code, name, kind, status, ndc) VALUES "
+                   "('SUSP', 'Suspended Wallet', 'wallet', 'suspended', 100000000)");
+
+    snprintf(h->workdir, sizeof(h->workdir), "/tmp/sikka-it-%s-%d", name, (int)getpid());
+    mkdir(h->workdir, 0700);
+    snprintf(h->config_path, sizeof(h->config_path), "%s/sikka.conf", h->workdir);
+    snprintf(h->log_path, sizeof(h->log_path), "%s/switch.log", h->workdir);
+    h->base = event_base_new();
+    CHECK(h->base != NULL);
+}
+
+void h_config(struct harness *h, const char *extra)
+{
+    snprintf(h->extra_config, sizeof(h->extra_config), "%s", extra);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "%s", strerror(errno));
+    socklen_t len = sizeof(sin);
+    CHECK(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+    close(fd);
+    return ok;
+}
+
+void h_start(struct harness *h)
+{
+    CHECK(h->pid == 0, "switch already running");
+    if (h->port == 0)
+        h->port = free_port();
+    FILE *f = fopen(h->config_path, "w");
+    CHECK(f != NULL);
+    fprintf(f,
+            "listen = 127.0.0.1:%d\n"
+            "admin_listen = \"\"\n"
+            "tls_cert = %s/switch.crt\n"
+            "tls_key = %s/switch.key\n"
+            "tls_ca = %s/ca.crt\n"
+            "database_url = \"%s\"\n"
+            "log_level = debug\n"
+            "payee_timeout_ms = 1500\n"
+            "drain_timeout_ms = 5000\n"
+            "%s\n",
+            h->port, h->pki, h->pki, h->pki, h->conninfo, h->extra_config);
+    fclose(f);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(SIKKA_SWITCH_BIN, "sikka-switch", "-c", h->config_path, (char *)NULL);
+        _exit(127);
+    }
+    h->pid = pid;
+    for (int i = 0; i < 200; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            h->pid = 0;
+            CHECK(false, "sikka-switch exited during start (status %d)", st);
+        }
+        if (port_open(h->port))
+            return;
+        usleep(50000);
+    }
+    CHECK(false, "sikka-switch did not accept connections within 10 s");
+}
+
+bool h_running(struct harness *h)
+{
+    if (h->pid <= 0)
+        return false;
+    int st;
+    if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+        h->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+int h_stop(struct harness *h)
+{
+    CHECK(h->pid > 0, "switch not running");
+    kill(h->pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+            h->pid = 0;
+            CHECK(WIFEXITED(st), "switch died by signal %d", WTERMSIG(st));
+            return WEXITSTATUS(st);
+        }
+        usleep(50000);
+    }
+    CHECK(false, "switch did not exit within 15 s of SIGTERM");
+    return -1;
+}
+
+void h_kill(struct harness *h)
+{
+    CHECK(h->pid > 0, "switch not running");
+    kill(h->pid, SIGKILL);
+    waitpid(h->pid, NULL, 0);
+    h->pid = 0;
+}
+
+void h_cleanup(struct harness *h)
+{
+    if (h->pid > 0) {
+        int code = h_stop(h);
+        CHECK(code == 0, "switch exited %d after SIGTERM", code);
+    }
+    if (h->db != NULL)
+        PQfinish(h->db);
+    h->db = NULL;
+    char admin[512];
+    snprintf(admin, sizeof(admin), "host=%s port=%s user=%s dbname=postgres",
+             env("SIKKA_TEST_PGHOST"), env("SIKKA_TEST_PGPORT"), env("SIKKA_TEST_PGUSER"));
+    PGconn *c = connect_db(admin);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", h->dbname);
+    exec_ok(c, sql);
+    PQfinish(c);
+    unlink(h->config_path);
+    unlink(h->log_path);
+    rmdir(h->workdir);
+    if (h->base != NULL)
+        event_base_free(h->base);
+    h->base = NULL;
+    finished = true;
+}
+
+const char *h_pki(struct harness *h, const char *file, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", h->pki, file);
+    return buf;
+}
+
+struct client *h_connect_files(struct harness *h, const char *cert, const char *key, char *err,
+                               size_t errlen)
+{
+    char ca[300];
+    struct client_opts o = {
+        .host = "127.0.0.1",
+        .port = h->port,
+        .cert = cert,
+        .key = key,
+        .ca = h_pki(h, "ca.crt", ca, sizeof(ca)),
+    };
+    SSL_CTX *ctx = client_ssl_ctx(&o, err, errlen);
+    if (ctx == NULL)
+        return NULL;
+    struct client *c = client_connect_sync(h->base, ctx, &o, 5000, err, errlen);
+    SSL_CTX_free(ctx);
+    return c;
+}
+
+struct client *h_connect(struct harness *h, const char *code)
+{
+    char cert[300], key[300], file[32], err[512];
+    snprintf(file, sizeof(file), "%s.crt", code);
+    h_pki(h, file, cert, sizeof(cert));
+    snprintf(file, sizeof(file), "%s.key", code);
+    h_pki(h, file, key, sizeof(key));
+    struct client *c = h_connect_files(h, cert, key, err, sizeof(err));
+    CHECK(c != NULL, "connect as %s: %s", code, err);
+    return c;
+}
+
+Envelope *h_recv(struct client *c, int timeout_ms)
+{
+    Envelope *e = client_recv(c, timeout_ms);
+    CHECK(e != NULL, "no frame within %d ms (closed=%d: %s)", timeout_ms, client_is_closed(c),
+          client_close_reason(c));
+    return e;
+}
+
+Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int timeout_ms)
+{
+    Envelope *e = h_recv(c, timeout_ms);
+    if ((int)e->body_case != (int)body && e->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT)
+        CHECK(false, "expected body %d, got message_reject %s: %s", (int)body,
+              e->message_reject->reason, e->message_reject->text);
+    CHECK((int)e->body_case == (int)body, "expected body %d, got %s", (int)body,
+          codec_body_name(e));
+    return e;
+}
+
+bool h_silent(struct client *c, int timeout_ms)
+{
+    Envelope *e = client_recv(c, timeout_ms);
+    if (e == NULL)
+        return true;
+    fprintf(stderr, "unexpected frame: %s\n", codec_body_name(e));
+    client_envelope_free(e);
+    return false;
+}
+
+void h_send_transfer(struct client *c, const struct h_transfer *t)
+{
+    Sikka__V1__CreditTransfer ct = SIKKA__V1__CREDIT_TRANSFER__INIT;
+    ct.msg_id = (char *)t->msg_id;
+    ct.end_to_end_id = (char *)t->msg_id;
+    ct.debtor_agent = (char *)t->debtor_agent;
+    ct.debtor_account = (char *)(t->debtor_account ? t->debtor_account : "03001234567");
+    ct.creditor_agent = (char *)t->creditor_agent;
+    ct.creditor_account = (char *)(t->creditor_account ? t->creditor_account : "03219876543");
+    ct.amount = t->amount;
+    ct.currency = (char *)(t->currency ? t->currency : "PKR");
+    ct.purpose = t->purpose ? t->purpose : SIKKA__V1__PURPOSE__P2P;
+    Sikka__V1__Remittance rmt = SIKKA__V1__REMITTANCE__INIT;
+    Sikka__V1__LoanInstalment loan = SIKKA__V1__LOAN_INSTALMENT__INIT;
+    Sikka__V1__Invoice inv = SIKKA__V1__INVOICE__INIT;
+    if (t->loan_id != NULL) {
+        loan.loan_id = (char *)t->loan_id;
+        loan.instalment = t->instalment;
+        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_LOAN;
+        rmt.loan = &loan;
+        ct.remittance = &rmt;
+    } else if (t->invoice != NULL) {
+        inv.invoice_number = (char *)t->invoice;
+        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_INVOICE;
+        rmt.invoice = &inv;
+        ct.remittance = &rmt;
+    }
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER;
+    env.credit_transfer = &ct;
+    CHECK(client_send(c, &env) == 0, "send transfer %s", t->msg_id);
+}
+
+void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const char *reason)
+{
+    Sikka__V1__PayeeDecision d = SIKKA__V1__PAYEE_DECISION__INIT;
+    d.transfer_id = transfer_id;
+    d.accept = accept;
+    d.reason = (char *)(reason ? reason : "");
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_DECISION;
+    env.decision = &d;
+    CHECK(client_send(c, &env) == 0, "send decision");
+}
+
+uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason)
+{
+    Envelope *e = h_expect(payee, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
+    uint64_t id = e->credit_transfer->transfer_id;
+    CHECK(id != 0, "forwarded transfer carries its id");
+    client_envelope_free(e);
+    h_send_decision(payee, id, accept, reason);
+    return id;
+}
+
+static PGresult *vsql(struct harness *h, const char *fmt, va_list ap)
+{
+    char sql[4096];
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    PGresult *r = PQexec(h->db, sql);
+    ExecStatusType st = PQresultStatus(r);
+    CHECK(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "SQL %s: %s", sql,
+          PQresultErrorMessage(r));
+    return r;
+}
+
+PGresult *h_sql(struct harness *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PGresult *r = vsql(h, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int64_t h_sql_int(struct harness *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PGresult *r = vsql(h, fmt, ap);
+    va_end(ap);
+    CHECK(PQntuples(r) == 1 && PQnfields(r) >= 1, "expected one value");
+    int64_t v = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen)
+{
+    PGconn *c = connect_db(h->conninfo);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        err[0] = '\0';
+    else
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return err;
+}
+
+void h_dump_log(struct harness *h)
+{
+    FILE *f = fopen(h->log_path, "r");
+    if (f == NULL)
+        return;
+    /* the last ~60 lines */
+    static char lines[60][1024];
+    int n = 0;
+    while (fgets(lines[n % 60], sizeof(lines[0]), f) != NULL)
+        n++;
+    fclose(f);
+    fprintf(stderr, "---- last lines of %s ----\n", h->log_path);
+    for (int i = n > 60 ? n - 60 : 0; i < n; i++)
+        fputs(lines[i % 60], stderr);
+    fprintf(stderr, "----\n");
+}

@@ -1,0 +1,108 @@
+/*
+ * harness: what every integration test needs to drive the real daemon —
+ * a fresh database cloned from the migrated template on the throwaway
+ * PostgreSQL that tests/run.sh started, demo participants, a config, the
+ * sikka-switch process itself, participant connections over real mutual TLS
+ * (the shared client library), and blocking SQL for assertions.
+ *
+ * Environment (set by tests/run.sh): SIKKA_TEST_PGHOST, SIKKA_TEST_PGPORT,
+ * SIKKA_TEST_PGUSER, SIKKA_TEST_TEMPLATE, SIKKA_TEST_SWITCH_PASSWORD,
+ * SIKKA_TEST_PKI. A missing variable fails the test with a message.
+ *
+ * Any failure exits the test process with status 1 after printing why and
+ * the tail of the switch's log.
+ */
+#ifndef SIKKA_HARNESS_H
+#define SIKKA_HARNESS_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "check.h"
+#include "client.h"
+#include "codec.h"
+
+struct harness {
+    char name[64];
+    char dbname[96];
+    char workdir[256];
+    char config_path[300];
+    char log_path[300];
+    char pki[256];
+    char conninfo[512];       /* as the switch role */
+    char super_conninfo[512]; /* as the superuser, on the test database */
+    char extra_config[2048];
+    int port;
+    pid_t pid;
+    PGconn *db;
+    struct event_base *base;
+};
+
+/* Creates the test database (from the template), seeds participants
+ * (JAZZ EASY SADA NAYA KOKO MEZN active, SUSP suspended) and a work dir. */
+void h_init(struct harness *h, const char *name);
+
+/* Extra config lines ("name = value\n...") for the next h_start. */
+void h_config(struct harness *h, const char *extra);
+
+/* Starts sikka-switch and waits until it accepts connections. */
+void h_start(struct harness *h);
+/* SIGTERM and wait; returns the exit status (CHECKs it exited). */
+int h_stop(struct harness *h);
+/* SIGKILL and reap. */
+void h_kill(struct harness *h);
+bool h_running(struct harness *h);
+
+/* Drops the database and the work dir; stops the switch if running. */
+void h_cleanup(struct harness *h);
+
+/* Connects as participant `code` with <pki>/<code>.crt; CHECKs the handshake. */
+struct client *h_connect(struct harness *h, const char *code);
+/* Connects with explicit files (may fail: returns NULL with err set). */
+struct client *h_connect_files(struct harness *h, const char *cert, const char *key, char *err,
+                               size_t errlen);
+
+/* Next frame within timeout_ms, skipping heartbeats; CHECKs one arrives. */
+Envelope *h_recv(struct client *c, int timeout_ms);
+/* Next frame of this body type (other frames are a failure). */
+Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int timeout_ms);
+/* true when nothing arrives within timeout_ms */
+bool h_silent(struct client *c, int timeout_ms);
+
+/* Sends a credit transfer with the usual fields. */
+struct h_transfer {
+    const char *msg_id;
+    const char *debtor_agent;   /* default: the connection's participant must be given */
+    const char *creditor_agent;
+    const char *debtor_account; /* default "03001234567" */
+    const char *creditor_account;
+    int64_t amount;
+    const char *currency;       /* default "PKR" */
+    Sikka__V1__Purpose purpose; /* default P2P */
+    const char *loan_id;
+    uint32_t instalment;
+    const char *invoice;
+};
+void h_send_transfer(struct client *c, const struct h_transfer *t);
+void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const char *reason);
+
+/* A payee answers the next forwarded transfer; returns its transfer id. */
+uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason);
+
+/* Blocking SQL on the test database as superuser. */
+PGresult *h_sql(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t h_sql_int(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Runs SQL as the switch role; returns the error text ("" on success). */
+const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen);
+
+/* Prints the last lines of the switch log (on failure). */
+void h_dump_log(struct harness *h);
+
+/* Path of a file in the test PKI. */
+const char *h_pki(struct harness *h, const char *file, char *buf, size_t len);
+
+#endif
