@@ -159,7 +159,10 @@ static void start_drain(const char *why)
     M.draining = true;
     log_info("event=drain_start why=%s inflight=%zu sessions=%zu", why, router_inflight(),
              session_count());
-    listener_pause(M.listener);
+    /* closing the socket refuses new connections at once (a paused
+     * listener would leave them hanging in the backlog) */
+    listener_free(M.listener);
+    M.listener = NULL;
     router_drain();
     M.drain_deadline_ms = transfer_now_ms() + M.cfg->drain_timeout_ms;
     M.drain_check = evtimer_new(M.base, on_drain_check, NULL);

@@ -174,12 +174,21 @@ void h_start(struct harness *h)
             "tls_cert = %s/switch.crt\n"
             "tls_key = %s/switch.key\n"
             "tls_ca = %s/ca.crt\n"
-            "database_url = \"%s\"\n"
-            "log_level = debug\n"
-            "payee_timeout_ms = 1500\n"
-            "drain_timeout_ms = 5000\n"
-            "%s\n",
-            h->port, h->pki, h->pki, h->pki, h->conninfo, h->extra_config);
+            "database_url = \"%s\"\n",
+            h->port, h->pki, h->pki, h->pki, h->conninfo);
+    /* test defaults, unless the test's own lines set them */
+    static const char *const defaults[][2] = {
+        {"log_level", "debug"},
+        {"payee_timeout_ms", "1500"},
+        {"drain_timeout_ms", "5000"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s =", defaults[i][0]);
+        if (strstr(h->extra_config, key) == NULL)
+            fprintf(f, "%s = %s\n", defaults[i][0], defaults[i][1]);
+    }
+    fprintf(f, "%s\n", h->extra_config);
     fclose(f);
     pid_t pid = fork();
     CHECK(pid >= 0);
