@@ -40,12 +40,12 @@
 #include "codec.h"
 
 struct client_opts {
-    const char *host;     /* switch address, e.g. "127.0.0.1" */
+    const char *host; /* switch address, e.g. "127.0.0.1" */
     int port;
-    const char *cert;     /* participant certificate (PEM) */
+    const char *cert; /* participant certificate (PEM) */
     const char *key;
-    const char *ca;       /* scheme CA */
-    size_t max_frame;     /* 0: CODEC_DEFAULT_MAX_FRAME */
+    const char *ca;   /* scheme CA */
+    size_t max_frame; /* 0: CODEC_DEFAULT_MAX_FRAME */
 };
 
 enum client_event {
@@ -56,8 +56,7 @@ enum client_event {
 struct client;
 
 typedef void (*client_frame_cb)(struct client *c, const Envelope *env, void *arg);
-typedef void (*client_event_cb)(struct client *c, enum client_event ev, const char *why,
-                                void *arg);
+typedef void (*client_event_cb)(struct client *c, enum client_event ev, const char *why, void *arg);
 
 /* A client SSL_CTX for opts (TLS 1.3, our certificate, the scheme CA). */
 SSL_CTX *client_ssl_ctx(const struct client_opts *opts, char *err, size_t errlen);
@@ -70,7 +69,8 @@ struct client *client_open(struct event_base *base, SSL_CTX *ctx, const struct c
 void client_set_callbacks(struct client *c, client_frame_cb on_frame, client_event_cb on_event,
                           void *arg);
 
-/* Queues one frame. Returns -1 when the connection is closed. */
+/* Queues one frame (also while the handshake is still under way). Returns -1
+ * when the connection is closed or client_free() has been called. */
 int client_send(struct client *c, const Envelope *env) __attribute__((warn_unused_result));
 
 /* Queues raw bytes as they are (tests: malformed frames). */
@@ -93,13 +93,17 @@ struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
                                    const struct client_opts *opts, int timeout_ms, char *err,
                                    size_t errlen);
 
-/* Blocking: the next queued frame, waiting up to timeout_ms. NULL on timeout
- * or when the connection closed with nothing queued. Free with
- * client_envelope_free(). */
+/* Blocking: the next queued frame, waiting up to timeout_ms (0: only what
+ * has arrived already). NULL on timeout or when the connection closed with
+ * nothing queued (then client_is_closed() and client_close_reason() say
+ * why). Frames already queued are returned before the close is reported.
+ * Only frames received while no on_frame callback was set are queued. Free
+ * with client_envelope_free(). */
 Envelope *client_recv(struct client *c, int timeout_ms);
 void client_envelope_free(Envelope *env);
 
-/* Blocking: wait until everything queued has been written (or timeout). */
+/* Blocking: wait until everything queued has been handed to the kernel.
+ * -1 on timeout or when the connection closed first. */
 int client_flush(struct client *c, int timeout_ms) __attribute__((warn_unused_result));
 
 #endif

@@ -95,8 +95,8 @@ static void write_pem(const char *name, X509 *cert, EVP_PKEY *key)
     fclose(f);
 }
 
-static const char *const pki_names[] = {"ca", "other-ca", "switch", "switch-other-ca",
-                                        "switch-wrong-ip", "JAZZ", "JAZZ-other-ca"};
+static const char *const pki_names[] = {
+    "ca", "other-ca", "switch", "switch-other-ca", "switch-wrong-ip", "JAZZ", "JAZZ-other-ca"};
 
 static void make_pki(void)
 {
@@ -291,11 +291,11 @@ static int64_t now_ms(void)
 
 /* Runs the loop until cond holds or ms pass; a persistent tick (see main)
  * keeps each iteration short. */
-#define PUMP_UNTIL(cond, ms)                                                                     \
-    do {                                                                                         \
-        int64_t pump_end_ = now_ms() + (ms);                                                     \
-        while (!(cond) && now_ms() < pump_end_)                                                  \
-            CHECK(event_base_loop(base, EVLOOP_ONCE) == 0);                                      \
+#define PUMP_UNTIL(cond, ms)                                                                       \
+    do {                                                                                           \
+        int64_t pump_end_ = now_ms() + (ms);                                                       \
+        while (!(cond) && now_ms() < pump_end_)                                                    \
+            CHECK(event_base_loop(base, EVLOOP_ONCE) == 0);                                        \
     } while (0)
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -493,8 +493,7 @@ static void test_malformed(void)
     peer_send_raw(srv.peer, junk, sizeof(junk));
     CHECK(client_recv(c, 2000) == NULL);
     CHECK(client_is_closed(c));
-    CHECK(strstr(client_close_reason(c), "malformed frame") != NULL, "%s",
-          client_close_reason(c));
+    CHECK(strstr(client_close_reason(c), "malformed frame") != NULL, "%s", client_close_reason(c));
     client_free(c);
     server_stop(&srv);
 }

@@ -101,14 +101,14 @@ int main(void)
           "%s", err);
     CHECK_STR(account, "PK36SCBL0000001123456702");
     const char *bad_parties[] = {
-        "03001234567",       /* no agent */
-        "@KOKO",             /* no account */
-        "0300@koko",         /* lowercase code */
-        "0300@KOK",          /* short code */
-        "0300@KOKOX",        /* long code */
-        "0300@KOK1",         /* digit in code */
-        "0300 1@KOKO",       /* space in account */
-        "0300@",             /* empty code */
+        "03001234567",                              /* no agent */
+        "@KOKO",                                    /* no account */
+        "0300@koko",                                /* lowercase code */
+        "0300@KOK",                                 /* short code */
+        "0300@KOKOX",                               /* long code */
+        "0300@KOK1",                                /* digit in code */
+        "0300 1@KOKO",                              /* space in account */
+        "0300@",                                    /* empty code */
         "12345678901234567890123456789012345@KOKO", /* 35-char account */
     };
     for (size_t i = 0; i < sizeof(bad_parties) / sizeof(bad_parties[0]); i++) {
@@ -149,7 +149,7 @@ int main(void)
     CHECK(strstr(msg_reason_text("AM23"), "net debit cap") != NULL);
     const char *codes[] = {"AB05", "AB08", "AC01", "AC04", "AC06", "AG10", "AG11",
                            "AG13", "AM02", "AM03", "AM05", "AM09", "AM23", "FF01",
-                           "FF03", "RC01", "RC07", "NARR", "MS03"};
+                           "FF03", "RC01", "RC04", "RC07", "NARR", "MS03"};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         CHECK(msg_reason_text(codes[i])[0] != '\0', "%s has no text", codes[i]);
         CHECK(msg_valid_reason(codes[i]), "%s", codes[i]);
@@ -168,14 +168,14 @@ int main(void)
     CHECK_INT(r.remittance.kind_case, SIKKA__V1__REMITTANCE__KIND_LOAN);
     CHECK_STR(r.remittance.loan->loan_id, "LOAN-7");
     CHECK_INT(r.remittance.loan->instalment, 3);
-    CHECK(msg_remittance_init(&r, SIKKA__V1__PURPOSE__BNPL_REPAYMENT, "A/B/12", err,
-                              sizeof(err)) == 0,
+    CHECK(msg_remittance_init(&r, SIKKA__V1__PURPOSE__BNPL_REPAYMENT, "A/B/12", err, sizeof(err)) ==
+              0,
           "%s", err);
     CHECK_STR(r.loan.loan_id, "A/B");
     CHECK_INT(r.loan.instalment, 12);
-    const char *bad_loans[] = {"LOAN-7", "LOAN-7/", "/3", "LOAN-7/0", "LOAN-7/x",
-                               "LOAN-7/4294967296", "LOAN-7/-1",
-                               "123456789012345678901234567890123456/1"};
+    const char *bad_loans[] = {
+        "LOAN-7",   "LOAN-7/",           "/3",        "LOAN-7/0",
+        "LOAN-7/x", "LOAN-7/4294967296", "LOAN-7/-1", "123456789012345678901234567890123456/1"};
     for (size_t i = 0; i < sizeof(bad_loans) / sizeof(bad_loans[0]); i++)
         CHECK(msg_remittance_init(&r, SIKKA__V1__PURPOSE__BNPL_REPAYMENT, bad_loans[i], err,
                                   sizeof(err)) == -1,
@@ -215,8 +215,8 @@ int main(void)
     static unsigned char mem[8192];
     struct arena a;
     arena_init(&a, mem, sizeof(mem), 1 << 16);
-    Envelope *back = codec_unpack(&a, wire + CODEC_HEADER_BYTES, len - CODEC_HEADER_BYTES, err,
-                                  sizeof(err));
+    Envelope *back =
+        codec_unpack(&a, wire + CODEC_HEADER_BYTES, len - CODEC_HEADER_BYTES, err, sizeof(err));
     CHECK(back != NULL, "%s", err);
     const Sikka__V1__CreditTransfer *ct = back->credit_transfer;
     CHECK_STR(ct->msg_id, "MSG-1");
