@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deploy/install-deps.sh — installs the Debian 12 packages Sikka needs to build,
+# run its local stack and test, when they are missing.
+#
+# Usage: deploy/install-deps.sh [EXTRA_PACKAGE...]
+#
+# Checks every package with dpkg-query first and calls apt-get (as root, or
+# through sudo) only when something is missing; `apt-get update` runs only then.
+# Extra package names on the command line are installed the same way
+# (tests/run.sh adds clang and libclang-rt-14-dev). Running it twice is safe.
+#
+# Installing postgresql-15 makes Debian create and start a "main" cluster on
+# port 5432. Sikka never uses it: deploy/pg.sh runs private clusters.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+packages=(
+    build-essential cmake pkg-config
+    libevent-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler
+    libssl-dev openssl libjansson-dev
+    postgresql-15 postgresql-client-15
+    ca-certificates procps iproute2
+    "$@"
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
