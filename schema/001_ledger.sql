@@ -136,6 +136,7 @@ CREATE TABLE transfers (
     invoice_number    text,
     remittance_text   text,
     original_id       bigint REFERENCES transfers (id),
+    return_reason     text,             -- returns: the returner's ISO 20022 reason
     status            text NOT NULL CHECK (status IN ('ACSC', 'RJCT')),
     reason            text,
     reason_text       text,
@@ -145,7 +146,8 @@ CREATE TABLE transfers (
     UNIQUE (payer, msg_id),
     CHECK (status = 'RJCT' OR (amount > 0 AND window_id IS NOT NULL AND reason IS NULL)),
     CHECK (status = 'ACSC' OR (reason IS NOT NULL AND window_id IS NULL)),
-    CHECK ((kind = 'return') = (original_id IS NOT NULL))
+    CHECK ((kind = 'return') = (original_id IS NOT NULL)),
+    CHECK ((kind = 'return') = (return_reason IS NOT NULL))
 );
 CREATE INDEX transfers_finished_at ON transfers (finished_at);
 CREATE INDEX transfers_window ON transfers (window_id) WHERE window_id IS NOT NULL;

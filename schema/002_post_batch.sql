@@ -31,6 +31,7 @@ CREATE FUNCTION post_batch(
     t_invoice_number    text[],
     t_remittance_text   text[],
     t_original_id       bigint[],
+    t_return_reason     text[],
     t_status            text[],
     t_reason            text[],
     t_reason_text       text[],
@@ -50,21 +51,21 @@ BEGIN
             id, kind, payer, msg_id, fingerprint, end_to_end_id, payee,
             debtor_account, creditor_account, amount, fee, currency, purpose,
             loan_id, instalment, invoice_number, remittance_text, original_id,
-            status, reason, reason_text, window_id, received_at)
+            return_reason, status, reason, reason_text, window_id, received_at)
         SELECT u.id, u.kind, u.payer, u.msg_id, decode(u.fp, 'hex'), u.e2e, u.payee,
                u.dacc, u.cacc, u.amount, u.fee, u.currency, u.purpose,
                u.loan_id, u.instalment, u.invoice, u.rmt, u.original_id,
-               u.status, u.reason, u.reason_text,
+               u.return_reason, u.status, u.reason, u.reason_text,
                CASE WHEN u.status = 'ACSC' THEN p_window END,
                timestamptz 'epoch' + u.received_ms * interval '1 millisecond'
           FROM unnest(t_id, t_kind, t_payer, t_msg_id, t_fingerprint_hex, t_end_to_end_id,
                       t_payee, t_debtor_account, t_creditor_account, t_amount, t_fee,
                       t_currency, t_purpose, t_loan_id, t_instalment, t_invoice_number,
-                      t_remittance_text, t_original_id, t_status, t_reason, t_reason_text,
-                      t_received_ms)
+                      t_remittance_text, t_original_id, t_return_reason, t_status, t_reason,
+                      t_reason_text, t_received_ms)
                AS u(id, kind, payer, msg_id, fp, e2e, payee, dacc, cacc, amount, fee,
                     currency, purpose, loan_id, instalment, invoice, rmt, original_id,
-                    status, reason, reason_text, received_ms)
+                    return_reason, status, reason, reason_text, received_ms)
         ON CONFLICT DO NOTHING
         RETURNING t.id
     )

@@ -35,6 +35,7 @@ enum col {
     COL_T_INVOICE,
     COL_T_RMT,
     COL_T_ORIGINAL,
+    COL_T_RETURN_REASON,
     COL_T_STATUS,
     COL_T_REASON,
     COL_T_REASON_TEXT,
@@ -46,6 +47,17 @@ enum col {
     COL_COUNT
 };
 
+#define OP_MAX_PARAMS 4
+
+struct ledger_op {
+    struct ledger_op *next;
+    char stmt[32];
+    int nparams;
+    char *values[OP_MAX_PARAMS];
+    ledger_op_cb cb;
+    void *arg;
+};
+
 static struct {
     struct event_base *base;
     struct pgconn *conn;
@@ -55,6 +67,10 @@ static struct {
     int64_t fee_account;
     struct transfer *queue_head, *queue_tail;
     size_t queued;
+    struct ledger_op *ops_head, *ops_tail; /* operations waiting their turn */
+    struct ledger_op *op_inflight;
+    bool resync_needed;             /* an operation's outcome is unknown */
+    bool resync_inflight;
     struct transfer *inflight;      /* the batch being committed */
     size_t inflight_n;
     bool solo;                      /* isolating a refused batch: one at a time */
@@ -149,6 +165,13 @@ static int arr_finish(struct pgarray *a)
     return 0;
 }
 
+static void op_free(struct ledger_op *op)
+{
+    for (int i = 0; i < op->nparams; i++)
+        free(op->values[i]);
+    free(op);
+}
+
 static void on_kick(evutil_socket_t fd, short what, void *arg);
 static void on_window(evutil_socket_t fd, short what, void *arg);
 
@@ -184,6 +207,13 @@ void ledger_configure(const struct ledger_options *opts)
 
 void ledger_free(void)
 {
+    while (L.ops_head != NULL) {
+        struct ledger_op *op = L.ops_head;
+        L.ops_head = op->next;
+        op_free(op);
+    }
+    if (L.op_inflight != NULL)
+        op_free(L.op_inflight);
     if (L.kick != NULL)
         event_free(L.kick);
     if (L.window_timer != NULL)
@@ -210,8 +240,9 @@ void ledger_set_fee_account(int64_t account_id)
 
 bool ledger_idle(void)
 {
-    return L.queued == 0 && L.inflight == NULL;
+    return L.queued == 0 && L.inflight == NULL && L.ops_head == NULL && L.op_inflight == NULL;
 }
+
 
 size_t ledger_queued(void)
 {
@@ -248,6 +279,125 @@ void ledger_submit(struct transfer *t)
     L.queued++;
     if (L.inflight == NULL && !L.window_waiting)
         event_active(L.kick, 0, 0);
+}
+
+int ledger_run_op(const char *stmt, int nparams, const char *const *values, ledger_op_cb cb,
+                  void *arg)
+{
+    if (nparams > OP_MAX_PARAMS) {
+        log_error("event=ledger_op_refused stmt=%s why=\"too many parameters\"", stmt);
+        return -1;
+    }
+    struct ledger_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        log_error("event=oom what=ledger_op stmt=%s", stmt);
+        return -1;
+    }
+    snprintf(op->stmt, sizeof(op->stmt), "%s", stmt);
+    op->nparams = nparams;
+    op->cb = cb;
+    op->arg = arg;
+    for (int i = 0; i < nparams; i++) {
+        op->values[i] = strdup(values[i]);
+        if (op->values[i] == NULL) {
+            log_error("event=oom what=ledger_op stmt=%s", stmt);
+            op_free(op);
+            return -1;
+        }
+    }
+    if (L.ops_tail != NULL)
+        L.ops_tail->next = op;
+    else
+        L.ops_head = op;
+    L.ops_tail = op;
+    event_active(L.kick, 0, 0);
+    return 0;
+}
+
+static void on_op_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    (void)arg;
+    struct ledger_op *op = L.op_inflight;
+    L.op_inflight = NULL;
+    if (flags == PGCONN_LOST) {
+        /* It may or may not have committed. Nothing else was in flight, so
+         * rereading the open window and the balances after reconnecting
+         * brings memory back to the truth; the caller hears the doubt. */
+        log_error("event=ledger_op_in_doubt stmt=%s why=\"%s\" action=resync_after_reconnect",
+                  op->stmt, error);
+        L.resync_needed = true;
+        op->cb(op->arg, NULL, "database connection lost; outcome unknown (check and retry)");
+        op_free(op);
+        return;
+    }
+    if (flags != PGCONN_OK)
+        log_warn("event=ledger_op_failed stmt=%s why=\"%s\"", op->stmt, error);
+    op->cb(op->arg, flags == PGCONN_OK ? res : NULL, flags == PGCONN_OK ? NULL : error);
+    op_free(op);
+    event_active(L.kick, 0, 0);
+}
+
+static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    (void)arg;
+    L.resync_inflight = false;
+    if (flags != PGCONN_OK) {
+        log_error("event=ledger_resync_failed why=\"%s\" action=retry", error);
+        event_active(L.kick, 0, 0);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct participant *p = participant_find(PQgetvalue(res, i, 1));
+        if (p == NULL)
+            continue;
+        int64_t balance = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (balance != p->pos.posted)
+            log_warn("event=position_resynced participant=%s memory=%" PRId64
+                     " database=%" PRId64,
+                     p->code, p->pos.posted, balance);
+        p->pos.posted = balance;
+    }
+    if (PQntuples(res) > 0) {
+        int64_t w = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (w != L.window_id)
+            log_warn("event=window_resynced memory=%" PRId64 " database=%" PRId64, L.window_id,
+                     w);
+        L.window_id = w;
+    }
+    L.resync_needed = false;
+    log_info("event=ledger_resynced window=%" PRId64, L.window_id);
+    event_active(L.kick, 0, 0);
+}
+
+/* Sends the next operation when nothing else is in flight (a resync after
+ * an operation in doubt comes first of all). */
+static bool flush_op(void)
+{
+    if (L.resync_inflight)
+        return true;
+    if (L.resync_needed && L.inflight == NULL && L.op_inflight == NULL &&
+        pgconn_is_ready(L.conn)) {
+        if (pgconn_exec(L.conn, SQL_RESYNC, 0, NULL, on_resync, NULL) == 0) {
+            L.resync_inflight = true;
+            return true;
+        }
+        return false;
+    }
+    if (L.resync_needed)
+        return true;
+    if (L.ops_head == NULL || L.inflight != NULL || L.op_inflight != NULL ||
+        !pgconn_is_ready(L.conn))
+        return false;
+    struct ledger_op *op = L.ops_head;
+    if (pgconn_exec(L.conn, op->stmt, op->nparams, (const char *const *)op->values, on_op_done,
+                    NULL) != 0)
+        return false;
+    L.ops_head = op->next;
+    if (L.ops_head == NULL)
+        L.ops_tail = NULL;
+    op->next = NULL;
+    L.op_inflight = op;
+    return true;
 }
 
 static const char *kind_name(enum transfer_kind k)
@@ -296,6 +446,7 @@ static int add_transfer(const struct transfer *t)
     rc |= arr_text_or_null(&c[COL_T_RMT], t->remittance_text);
     rc |= t->original_id != 0 ? arr_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
                               : arr_null(&c[COL_T_ORIGINAL]);
+    rc |= arr_text_or_null(&c[COL_T_RETURN_REASON], t->return_reason);
     rc |= arr_text(&c[COL_T_STATUS], transfer_status_name(t->status));
     if (t->status == TRANSFER_RJCT) {
         rc |= arr_text(&c[COL_T_REASON], t->reason);
@@ -355,7 +506,10 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
 
 static void flush(void)
 {
-    if (L.inflight != NULL || L.queue_head == NULL || !pgconn_is_ready(L.conn))
+    if (flush_op())
+        return;
+    if (L.inflight != NULL || L.op_inflight != NULL || L.queue_head == NULL ||
+        !pgconn_is_ready(L.conn))
         return;
     size_t max = L.solo ? 1 : (size_t)L.opts.batch_max;
     for (int i = 0; i < COL_COUNT; i++)
@@ -408,7 +562,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    if (L.inflight != NULL || L.queue_head == NULL)
+    if (flush_op())
+        return;
+    if (L.inflight != NULL || L.op_inflight != NULL || L.queue_head == NULL)
         return;
     if (L.opts.window_us > 0 && !L.window_waiting && L.queued < (size_t)L.opts.batch_max) {
         struct timeval tv = {L.opts.window_us / 1000000, L.opts.window_us % 1000000};
@@ -543,6 +699,6 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
             L.solo_left = n;
         }
     }
-    if (L.queue_head != NULL)
+    if (L.queue_head != NULL || L.ops_head != NULL)
         event_active(L.kick, 0, 0);
 }

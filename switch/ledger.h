@@ -65,6 +65,14 @@ void ledger_set_fee_account(int64_t account_id);
 /* Queues a transfer with a decided status. */
 void ledger_submit(struct transfer *t);
 
+/* An operation that must be ordered with the postings (closing or settling
+ * a settlement window): it runs on the posting connection between batches,
+ * before any transfer submitted after it. The parameters are copied. The
+ * callback gets the statement's result (NULL and a message on failure). */
+typedef void (*ledger_op_cb)(void *arg, PGresult *res, const char *error);
+int ledger_run_op(const char *stmt, int nparams, const char *const *values, ledger_op_cb cb,
+                  void *arg) __attribute__((warn_unused_result));
+
 /* Nothing queued and nothing in flight. */
 bool ledger_idle(void);
 size_t ledger_queued(void);

@@ -23,6 +23,7 @@
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
+#include "ops.h"
 #include "participant.h"
 #include "pgconn.h"
 #include "recovery.h"
@@ -38,6 +39,7 @@ static struct {
     SSL_CTX *ssl_ctx;
     struct listener *listener;
     struct pgconn *ledger_db;
+    struct pgconn *query_db;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *tick;
     struct event *drain_check;
@@ -76,6 +78,7 @@ static void apply_config(const struct config *cfg)
         .payee_timeout_ms = cfg->payee_timeout_ms,
         .max_amount = cfg->max_amount,
         .currency = cfg->currency,
+        .ndc_warn_percent = cfg->ndc_warn_percent,
     };
     router_configure(&ro);
     struct ledger_options lo = {
@@ -84,6 +87,7 @@ static void apply_config(const struct config *cfg)
     };
     ledger_configure(&lo);
     idem_set_limits((size_t)cfg->idempotency_cache_max, cfg->idempotency_cache_seconds * 1000);
+    ops_configure(cfg->settlement_schedule);
 }
 
 static void reload(void)
@@ -228,18 +232,24 @@ static int run(void)
     log_info("event=state_recovered participants=%zu window=%" PRId64 " keys=%zu boot=%u",
              rec.participants, rec.window_id, rec.keys, rec.boot_id);
 
+    /* two connections: one for posting batches (and window operations,
+     * which must be ordered with them), one for queries */
     M.ledger_db = pgconn_new(M.base, "ledger", M.cfg->database_url, sql_ledger_stmts,
                              sql_ledger_nstmts);
-    if (M.ledger_db == NULL)
+    M.query_db =
+        pgconn_new(M.base, "query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
+    if (M.ledger_db == NULL || M.query_db == NULL)
         return 1;
-    if (router_init(M.base, rec.boot_id) != 0 ||
+    if (router_init(M.base, rec.boot_id, M.query_db) != 0 ||
         ledger_init(M.base, M.ledger_db, router_ledger_callback()) != 0 ||
-        session_module_init(M.base, M.ssl_ctx) != 0)
+        session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0)
         return 1;
+    for (int p = 0; p < 4; p++)
+        router_set_fee((Sikka__V1__Purpose)p, &rec.fees[p]);
     ledger_set_window(rec.window_id);
     ledger_set_fee_account(rec.fee_account);
     apply_config(M.cfg);
-    if (pgconn_start(M.ledger_db) != 0)
+    if (pgconn_start(M.ledger_db) != 0 || pgconn_start(M.query_db) != 0)
         return 1;
 
     M.listener = listener_new(M.base, M.cfg->listen);
@@ -283,7 +293,9 @@ static void cleanup(void)
     listener_free(M.listener);
     session_module_free();
     ledger_free();
+    ops_free();
     pgconn_free(M.ledger_db);
+    pgconn_free(M.query_db);
     router_free();
     idem_free_all();
     participant_registry_free();

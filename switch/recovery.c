@@ -159,6 +159,25 @@ int recovery_load(const char *conninfo, int64_t key_seconds, int64_t key_max,
     PQclear(res);
     res = NULL;
 
+    res = query(db, sql_load_fees, 0, NULL, "loading the fee schedule", err, errlen);
+    if (res == NULL)
+        goto fail;
+    for (int i = 0; i < PQntuples(res); i++) {
+        Sikka__V1__Purpose purpose;
+        if (transfer_parse_purpose(PQgetvalue(res, i, 0), &purpose) != 0)
+            continue;
+        struct fee_rule *r = &out->fees[purpose];
+        r->bps = (int32_t)strtol(PQgetvalue(res, i, 1), NULL, 10);
+        r->min_fee = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        r->max_fee = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        r->payee_pays = strcmp(PQgetvalue(res, i, 4), "payee") == 0;
+        log_info("event=fee_loaded purpose=%s bps=%d min=%lld max=%lld charged_to=%s",
+                 PQgetvalue(res, i, 0), r->bps, (long long)r->min_fee, (long long)r->max_fee,
+                 PQgetvalue(res, i, 4));
+    }
+    PQclear(res);
+    res = NULL;
+
     if (preload_keys(db, key_seconds, key_max, out, err, errlen) != 0)
         goto fail;
 

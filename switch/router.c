@@ -11,30 +11,37 @@
 #include "log.h"
 #include "participant.h"
 #include "session.h"
+#include "sql.h"
 #include "transfer.h"
+
+#define PURPOSES 4 /* indexed by Sikka__V1__Purpose */
 
 static struct {
     struct event_base *base;
+    struct pgconn *db;
     struct router_options opts;
     char currency[8];
     const struct timeval *payee_timeout; /* a libevent common timeout */
     uint64_t id_high;                    /* boot id << 32 */
     uint32_t id_low;
     struct transfer *free_list;
+    struct transfer *returns;            /* in-flight returns, linked by `next` until posting */
     size_t inflight;
     bool draining;
+    struct fee_rule fees[PURPOSES];
     struct router_stats stats;
 } R;
 
 static void on_ledger_done(struct transfer *t, enum ledger_result r,
                            const struct ledger_duplicate *dup);
 
-int router_init(struct event_base *base, uint32_t boot_id)
+int router_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
 {
     memset(&R, 0, sizeof(R));
     R.base = base;
+    R.db = db;
     R.id_high = (uint64_t)boot_id << 32;
-    struct router_options defaults = {5000, 100000000, "PKR"};
+    struct router_options defaults = {5000, 100000000, "PKR", 80};
     router_configure(&defaults);
     return 0;
 }
@@ -46,6 +53,17 @@ void router_configure(const struct router_options *opts)
     R.opts.currency = R.currency;
     struct timeval tv = {opts->payee_timeout_ms / 1000, (opts->payee_timeout_ms % 1000) * 1000};
     R.payee_timeout = event_base_init_common_timeout(R.base, &tv);
+}
+
+void router_set_fee(Sikka__V1__Purpose purpose, const struct fee_rule *rule)
+{
+    if ((unsigned)purpose < PURPOSES)
+        R.fees[purpose] = *rule;
+}
+
+int64_t router_warn_percent(void)
+{
+    return R.opts.ndc_warn_percent;
 }
 
 void router_free(void)
@@ -75,6 +93,22 @@ size_t router_inflight(void)
 void router_get_stats(struct router_stats *out)
 {
     *out = R.stats;
+}
+
+void router_check_cap(struct participant *p)
+{
+    int used = position_used_percent(&p->pos);
+    bool over = p->pos.ndc > 0 && used >= R.opts.ndc_warn_percent;
+    if (over && !p->cap_warned) {
+        log_warn("event=ndc_warning participant=%s used_percent=%d threshold=%" PRId64
+                 " posted=%" PRId64 " reserved=%" PRId64 " ndc=%" PRId64,
+                 p->code, used, R.opts.ndc_warn_percent, p->pos.posted, p->pos.reserved,
+                 p->pos.ndc);
+        p->cap_warned = true;
+    } else if (!over && p->cap_warned) {
+        log_info("event=ndc_warning_cleared participant=%s used_percent=%d", p->code, used);
+        p->cap_warned = false;
+    }
 }
 
 static void on_payee_timeout(evutil_socket_t fd, short what, void *arg);
@@ -115,6 +149,28 @@ static uint64_t next_transfer_id(void)
     return R.id_high | ++R.id_low;
 }
 
+/* In-flight returns are listed until they are decided, so two returns of
+ * one original cannot together exceed it. */
+static void returns_unlink(struct transfer *t)
+{
+    for (struct transfer **pp = &R.returns; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            t->next = NULL;
+            return;
+        }
+    }
+}
+
+static int64_t returns_pending(uint64_t original_id, const struct transfer *except)
+{
+    int64_t sum = 0;
+    for (struct transfer *r = R.returns; r != NULL; r = r->next)
+        if (r != except && r->original_id == original_id && r->state != TRANSFER_NEW)
+            sum += r->amount;
+    return sum;
+}
+
 /* What a status report says, from a live transfer or a stored outcome. */
 struct outcome {
     uint64_t transfer_id;
@@ -129,6 +185,7 @@ struct outcome {
     const char *creditor_agent;
     uint64_t original_id;
     int64_t settled_ms;
+    const char *query_id; /* set: an answer to a status query */
 };
 
 static Sikka__V1__TxStatus wire_status(enum transfer_status s)
@@ -151,15 +208,17 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     Sikka__V1__StatusReport sr = SIKKA__V1__STATUS_REPORT__INIT;
     sr.transfer_id = o->transfer_id;
     sr.original_msg_id = (char *)o->msg_id;
-    sr.original_end_to_end_id = (char *)o->end_to_end_id;
+    sr.original_end_to_end_id = (char *)(o->end_to_end_id != NULL ? o->end_to_end_id : "");
     sr.status = wire_status(o->status);
     sr.reason = (char *)(o->reason != NULL ? o->reason : "");
     sr.text = (char *)(o->text != NULL ? o->text : "");
     sr.amount = o->amount;
-    sr.debtor_agent = (char *)o->debtor_agent;
-    sr.creditor_agent = (char *)o->creditor_agent;
-    sr.kind = SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT;
-    sr.fee = to_payee ? o->fee : 0;
+    sr.debtor_agent = (char *)(o->debtor_agent != NULL ? o->debtor_agent : "");
+    sr.creditor_agent = (char *)(o->creditor_agent != NULL ? o->creditor_agent : "");
+    sr.kind = o->query_id != NULL ? SIKKA__V1__REPORT_KIND__REPORT_KIND_QUERY
+                                  : SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT;
+    sr.query_id = (char *)(o->query_id != NULL ? o->query_id : "");
+    sr.fee = o->fee;
     sr.original_transfer_id = o->original_id;
     sr.settled_at_ms = o->settled_ms;
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
@@ -168,8 +227,15 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     (void)session_send(s, &env);
 }
 
+/* The fee a party bears: the report to each side names its own. */
+static int64_t fee_for(const struct transfer *t, const char *party)
+{
+    return t->fee > 0 && strcmp(t->fee_payer, party) == 0 ? t->fee : 0;
+}
+
 static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
 {
+    memset(o, 0, sizeof(*o));
     o->transfer_id = t->id;
     o->msg_id = t->msg_id;
     o->end_to_end_id = t->end_to_end_id;
@@ -177,7 +243,6 @@ static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
     o->reason = t->reason;
     o->text = t->reason_text;
     o->amount = t->amount;
-    o->fee = t->fee;
     o->debtor_agent = t->payer;
     o->creditor_agent = t->payee;
     o->original_id = t->original_id;
@@ -219,10 +284,13 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
     snprintf(t->reason, sizeof(t->reason), "%s", reason);
     t->status = TRANSFER_RJCT;
     t->fee = 0;
+    t->fee_payer[0] = '\0';
     if (t->timer_armed) {
         evtimer_del(&t->timer);
         t->timer_armed = false;
     }
+    if (t->kind == TRANSFER_KIND_RETURN)
+        returns_unlink(t);
     char q[200];
     log_warn("event=transfer_rejected payer=%s msg_id=%s transfer=%" PRIu64
              " payee=%s amount=%" PRId64 " reason=%s text=%s",
@@ -232,7 +300,7 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
     ledger_submit(t);
 }
 
-static void send_stored(struct session *s, const struct idem_entry *e)
+static void send_stored(uint64_t session_id, const struct idem_entry *e, const char *query_id)
 {
     struct outcome o = {0};
     o.transfer_id = e->transfer_id;
@@ -240,16 +308,32 @@ static void send_stored(struct session *s, const struct idem_entry *e)
     o.end_to_end_id = e->end_to_end_id;
     o.status = e->status;
     o.reason = e->reason;
-    o.text = e->status == TRANSFER_RJCT ? "rejected earlier; this is the stored outcome"
-                                        : "settled earlier; this is the stored outcome";
+    o.text = query_id != NULL ? ""
+             : e->status == TRANSFER_RJCT ? "rejected earlier; this is the stored outcome"
+                                          : "settled earlier; this is the stored outcome";
     o.amount = e->amount;
     o.debtor_agent = e->payer;
     o.creditor_agent = e->payee;
     o.original_id = e->original_id;
-    send_report(s->id, &o, false);
+    o.settled_ms = e->finished_ms;
+    o.query_id = query_id;
+    send_report(session_id, &o, false);
 }
 
-static void forward(struct transfer *t, struct session *payee)
+static void arm_timeout(struct transfer *t, struct session *payee)
+{
+    t->forwarded = true;
+    t->payee_session = payee->id;
+    t->state = TRANSFER_AWAITING_PAYEE;
+    evtimer_add(&t->timer, R.payee_timeout);
+    t->timer_armed = true;
+    log_debug("event=transfer_forwarded transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
+              "session=%s",
+              t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer, t->payee,
+              payee->label);
+}
+
+static void forward_transfer(struct transfer *t, struct session *payee)
 {
     Sikka__V1__CreditTransfer ct = SIKKA__V1__CREDIT_TRANSFER__INIT;
     ct.msg_id = t->msg_id;
@@ -291,13 +375,27 @@ static void forward(struct transfer *t, struct session *payee)
         reject(t, "AB08", "creditor agent %s could not be reached", t->payee);
         return;
     }
-    t->forwarded = true;
-    t->payee_session = payee->id;
-    t->state = TRANSFER_AWAITING_PAYEE;
-    evtimer_add(&t->timer, R.payee_timeout);
-    t->timer_armed = true;
-    log_debug("event=transfer_forwarded transfer=%" PRIu64 " payer=%s payee=%s session=%s",
-              t->id, t->payer, t->payee, payee->label);
+    arm_timeout(t, payee);
+}
+
+static void forward_return(struct transfer *t, struct session *payee)
+{
+    Sikka__V1__PaymentReturn pr = SIKKA__V1__PAYMENT_RETURN__INIT;
+    pr.msg_id = t->msg_id;
+    pr.original_transfer_id = t->original_id;
+    pr.amount = t->amount;
+    pr.reason = t->return_reason;
+    pr.text = t->remittance_text;
+    pr.transfer_id = t->id;
+    pr.original_msg_id = t->original_msg_id;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN;
+    env.payment_return = &pr;
+    if (session_send(payee, &env) != 0) {
+        reject(t, "AB08", "creditor agent %s could not be reached", t->payee);
+        return;
+    }
+    arm_timeout(t, payee);
 }
 
 static void on_payee_timeout(evutil_socket_t fd, short what, void *arg)
@@ -312,76 +410,62 @@ static void on_payee_timeout(evutil_socket_t fd, short what, void *arg)
            R.opts.payee_timeout_ms);
 }
 
-static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+/* Index lookup shared by transfers and returns. Returns true when the
+ * message was answered from the index (a retry or a reused key). */
+static bool answered_by_index(struct session *s, struct transfer *t)
 {
-    char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
-    if (R.draining) {
-        session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
-                       ct->msg_id, 0);
-        return;
-    }
-    struct transfer *t = transfer_alloc();
-    if (t == NULL) {
-        session_reject(s, "NARR", "switch out of memory; retry", ct->msg_id, 0);
-        return;
-    }
-    t->received_ms = transfer_now_ms();
-    if (transfer_from_credit_transfer(t, ct, s->participant->code, reason, text, sizeof(text)) !=
-        0) {
-        if (t->msg_id[0] == '\0')
-            session_reject(s, reason, text, NULL, 0);
-        else
-            reject_unrecorded(s, t->msg_id, ct->end_to_end_id, reason, text, ct->amount,
-                              ct->creditor_agent);
-        transfer_release(t);
-        return;
-    }
-    transfer_fingerprint(t, t->fingerprint);
-
     struct idem_entry *e = idem_find(t->payer, t->msg_id);
-    if (e != NULL) {
-        if (memcmp(e->fingerprint, t->fingerprint, TRANSFER_FP_LEN) != 0) {
-            reject_unrecorded(s, t->msg_id, t->end_to_end_id, "AM05",
-                              "msg_id already used for a different transfer", t->amount, t->payee);
-        } else if (e->inflight != NULL) {
-            struct transfer *orig = e->inflight;
-            if (orig->nwaiters < TRANSFER_WAITERS) {
-                orig->waiters[orig->nwaiters++] = s->id;
-                log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
-                         t->msg_id, orig->id);
-            } else {
-                session_reject(s, "NARR", "too many retries of this msg_id in flight", t->msg_id,
-                               orig->id);
-            }
+    if (e == NULL)
+        return false;
+    if (memcmp(e->fingerprint, t->fingerprint, TRANSFER_FP_LEN) != 0) {
+        reject_unrecorded(s, t->msg_id, t->end_to_end_id, "AM05",
+                          "msg_id already used for a different transfer", t->amount, t->payee);
+    } else if (e->inflight != NULL) {
+        struct transfer *orig = e->inflight;
+        if (orig->nwaiters < TRANSFER_WAITERS) {
+            orig->waiters[orig->nwaiters++] = s->id;
+            log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
+                     t->msg_id, orig->id);
         } else {
-            log_info("event=retry_answered session=%s msg_id=%s transfer=%" PRIu64 " status=%s",
-                     s->label, t->msg_id, e->transfer_id, transfer_status_name(e->status));
-            send_stored(s, e);
+            session_reject(s, "NARR", "too many retries of this msg_id in flight", t->msg_id,
+                           orig->id);
         }
-        R.stats.duplicates++;
-        transfer_release(t);
-        return;
+    } else {
+        log_info("event=retry_answered session=%s msg_id=%s transfer=%" PRIu64 " status=%s",
+                 s->label, t->msg_id, e->transfer_id, transfer_status_name(e->status));
+        send_stored(s->id, e, NULL);
     }
+    R.stats.duplicates++;
+    return true;
+}
 
+/* Gives t an id and an index entry; false (answered, t released) on failure. */
+static bool admit(struct session *s, struct transfer *t)
+{
     t->id = next_transfer_id();
     if (t->id == 0) {
         session_reject(s, "NARR", "switch cannot assign transfer ids; retry later", t->msg_id, 0);
         transfer_release(t);
-        return;
+        return false;
     }
     t->idem = idem_add_inflight(t);
     if (t->idem == NULL) {
         session_reject(s, "NARR", "switch out of memory; retry", t->msg_id, 0);
         transfer_release(t);
-        return;
+        return false;
     }
     t->payer_session = s->id;
     t->state = TRANSFER_NEW;
     R.inflight++;
     R.stats.received++;
     session_inflight_add(s, 1);
+    return true;
+}
 
-    struct participant *payer = s->participant;
+/* Participants, amount, currency, cap; then forward. Shared by transfers
+ * and returns (whose payee is the original's payer). */
+static void route(struct transfer *t, struct participant *payer)
+{
     struct participant *payee = participant_find(t->payee);
     if (payer->status != PARTICIPANT_ACTIVE) {
         reject(t, "AG10", "debtor agent %s is suspended", payer->code);
@@ -409,13 +493,160 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
         reject(t, "AM03", "currency must be %s", R.currency);
         return;
     }
-    if (position_reserve(&payer->pos, t->amount) != 0) {
+    int64_t hold = t->amount;
+    if (t->fee > 0 && strcmp(t->fee_payer, payer->code) == 0 &&
+        __builtin_add_overflow(t->amount, t->fee, &hold)) {
+        reject(t, "AM02", "amount and fee overflow");
+        return;
+    }
+    if (position_reserve(&payer->pos, hold) != 0) {
         reject(t, "AM23", "net debit cap of %s exceeded: headroom %" PRId64 " paisa",
                payer->code, position_headroom(&payer->pos));
         return;
     }
     t->reserved = true;
-    forward(t, to);
+    t->reserved_amount = hold;
+    router_check_cap(payer);
+    if (t->kind == TRANSFER_KIND_RETURN)
+        forward_return(t, to);
+    else
+        forward_transfer(t, to);
+}
+
+static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+{
+    char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
+    if (R.draining) {
+        session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
+                       ct->msg_id, 0);
+        return;
+    }
+    struct transfer *t = transfer_alloc();
+    if (t == NULL) {
+        session_reject(s, "NARR", "switch out of memory; retry", ct->msg_id, 0);
+        return;
+    }
+    t->received_ms = transfer_now_ms();
+    if (transfer_from_credit_transfer(t, ct, s->participant->code, reason, text, sizeof(text)) !=
+        0) {
+        if (t->msg_id[0] == '\0')
+            session_reject(s, reason, text, NULL, 0);
+        else
+            reject_unrecorded(s, t->msg_id, ct->end_to_end_id, reason, text, ct->amount,
+                              ct->creditor_agent);
+        transfer_release(t);
+        return;
+    }
+    transfer_fingerprint(t, t->fingerprint);
+    if (answered_by_index(s, t)) {
+        transfer_release(t);
+        return;
+    }
+    if (!admit(s, t))
+        return;
+    const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
+    t->fee = transfer_fee(t->amount, rule);
+    if (t->fee > 0)
+        snprintf(t->fee_payer, sizeof(t->fee_payer), "%s", rule->payee_pays ? t->payee : t->payer);
+    route(t, s->participant);
+}
+
+/* A return's original, as the ledger knows it. */
+static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags,
+                               const char *error)
+{
+    struct transfer *t = arg;
+    if (flags != PGCONN_OK) {
+        /* nothing decided: the retry will look again */
+        log_error("event=return_lookup_failed payer=%s msg_id=%s transfer=%" PRIu64 " why=\"%s\"",
+                  t->payer, t->msg_id, t->id, error);
+        returns_unlink(t);
+        struct session *s = session_find(t->payer_session);
+        if (s != NULL) {
+            session_reject(s, "NARR", "the ledger cannot be read right now; retry", t->msg_id,
+                           t->id);
+            session_inflight_add(s, -1);
+        }
+        idem_remove(t->idem);
+        R.inflight--;
+        transfer_release(t);
+        return;
+    }
+    struct participant *payer = participant_find(t->payer);
+    if (PQntuples(res) == 0) {
+        reject(t, "AG01", "no transfer %" PRIu64 " to return", t->original_id);
+        return;
+    }
+    const char *kind = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 2);
+    const char *orig_payer = PQgetvalue(res, 0, 4), *orig_payee = PQgetvalue(res, 0, 5);
+    int64_t orig_amount = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+    int64_t returned = strtoll(PQgetvalue(res, 0, 13), NULL, 10);
+    if (strcmp(kind, "return") == 0) {
+        reject(t, "AG01", "transfer %" PRIu64 " is itself a return; a return cannot be returned",
+               t->original_id);
+        return;
+    }
+    if (strcmp(orig_payee, t->payer) != 0) {
+        reject(t, "RC01", "only the creditor agent of transfer %" PRIu64 " may return it",
+               t->original_id);
+        return;
+    }
+    if (strcmp(status, "ACSC") != 0) {
+        reject(t, "AG01", "transfer %" PRIu64 " was not settled; nothing to return",
+               t->original_id);
+        return;
+    }
+    snprintf(t->payee, sizeof(t->payee), "%s", orig_payer);
+    snprintf(t->original_msg_id, sizeof(t->original_msg_id), "%s", PQgetvalue(res, 0, 6));
+    snprintf(t->end_to_end_id, sizeof(t->end_to_end_id), "%s", PQgetvalue(res, 0, 7));
+    snprintf(t->currency, sizeof(t->currency), "%s", PQgetvalue(res, 0, 12));
+    t->purpose = SIKKA__V1__PURPOSE__PURPOSE_UNSPECIFIED;
+    int64_t left = orig_amount - returned - returns_pending(t->original_id, t);
+    if (t->amount <= 0 || t->amount > left) {
+        reject(t, "AM02", "return of %" PRId64 " paisa: %" PRId64 " of transfer %" PRIu64
+                          " is left to return",
+               t->amount, left < 0 ? 0 : left, t->original_id);
+        return;
+    }
+    t->state = TRANSFER_AWAITING_PAYEE; /* counted as pending from here */
+    route(t, payer);
+}
+
+static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
+{
+    char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
+    if (R.draining) {
+        session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
+                       pr->msg_id, 0);
+        return;
+    }
+    struct transfer *t = transfer_alloc();
+    if (t == NULL) {
+        session_reject(s, "NARR", "switch out of memory; retry", pr->msg_id, 0);
+        return;
+    }
+    t->received_ms = transfer_now_ms();
+    if (transfer_from_return(t, pr, s->participant->code, reason, text, sizeof(text)) != 0) {
+        session_reject(s, reason, text, t->msg_id[0] ? t->msg_id : NULL, 0);
+        transfer_release(t);
+        return;
+    }
+    transfer_fingerprint(t, t->fingerprint);
+    if (answered_by_index(s, t)) {
+        transfer_release(t);
+        return;
+    }
+    if (!admit(s, t))
+        return;
+    t->next = R.returns;
+    R.returns = t;
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, t->original_id);
+    const char *params[] = {id};
+    if (pgconn_exec(R.db, SQL_RETURN_ORIGINAL, 1, params, on_return_original, t) != 0) {
+        /* answered as if the lookup failed, from here */
+        on_return_original(t, NULL, PGCONN_FAILED, "database not connected");
+    }
 }
 
 static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d)
@@ -435,12 +666,14 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
         session_reject(s, "RC01", text, NULL, d->transfer_id);
         return;
     }
-    if (t == NULL || t->state != TRANSFER_AWAITING_PAYEE) {
+    if (t == NULL || t->state != TRANSFER_AWAITING_PAYEE || !t->forwarded) {
         bool expired = t != NULL ? strcmp(t->reason, "AB05") == 0
                                  : (e->status == TRANSFER_RJCT && strcmp(e->reason, "AB05") == 0);
         if (expired)
-            snprintf(text, sizeof(text), "transfer %" PRIu64 " expired: no decision within %" PRId64
-                     " ms; it was rejected (AB05)", d->transfer_id, R.opts.payee_timeout_ms);
+            snprintf(text, sizeof(text),
+                     "transfer %" PRIu64 " expired: no decision within %" PRId64
+                     " ms; it was rejected (AB05)",
+                     d->transfer_id, R.opts.payee_timeout_ms);
         else
             snprintf(text, sizeof(text), "transfer %" PRIu64 " is already decided",
                      d->transfer_id);
@@ -456,19 +689,135 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
         reject(t, code, "rejected by creditor agent %s%s%s", t->payee, q[0] ? ": " : "", q);
         return;
     }
+    if (t->kind == TRANSFER_KIND_RETURN)
+        returns_unlink(t);
     t->status = TRANSFER_ACSC;
-    t->fee = 0;
-    t->fee_payer[0] = '\0';
     t->state = TRANSFER_POSTING;
     ledger_submit(t);
 }
+
+/* ---- status queries (pacs.028) ---- */
+
+struct query {
+    uint64_t session;
+    char participant[5];
+    char query_id[TRANSFER_ID_MAX + 1];
+    char msg_id[TRANSFER_ID_MAX + 1];
+    uint64_t transfer_id;
+};
+
+static void query_not_found(uint64_t session_id, const struct query *q)
+{
+    struct session *s = session_find(session_id);
+    if (s == NULL)
+        return;
+    char text[160];
+    if (q->msg_id[0] != '\0')
+        snprintf(text, sizeof(text), "no transfer with msg_id %s from %s is known", q->msg_id,
+                 q->participant);
+    else
+        snprintf(text, sizeof(text), "no transfer %" PRIu64 " of %s is known", q->transfer_id,
+                 q->participant);
+    session_reject(s, "NARR", text, q->msg_id, q->transfer_id);
+}
+
+static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct query *q = arg;
+    struct session *s = session_find(q->session);
+    if (flags != PGCONN_OK) {
+        log_error("event=status_query_failed participant=%s why=\"%s\"", q->participant, error);
+        if (s != NULL)
+            session_reject(s, "NARR", "the ledger cannot be read right now; retry", q->msg_id,
+                           q->transfer_id);
+        free(q);
+        return;
+    }
+    /* a party of the transfer only: anything else looks exactly like unknown */
+    if (PQntuples(res) == 0 || (strcmp(PQgetvalue(res, 0, 4), q->participant) != 0 &&
+                                strcmp(PQgetvalue(res, 0, 5), q->participant) != 0)) {
+        query_not_found(q->session, q);
+        free(q);
+        return;
+    }
+    struct outcome o = {0};
+    o.transfer_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    o.status = strcmp(PQgetvalue(res, 0, 2), "ACSC") == 0 ? TRANSFER_ACSC : TRANSFER_RJCT;
+    o.reason = PQgetvalue(res, 0, 3);
+    o.debtor_agent = PQgetvalue(res, 0, 4);
+    o.creditor_agent = PQgetvalue(res, 0, 5);
+    o.msg_id = PQgetvalue(res, 0, 6);
+    o.end_to_end_id = PQgetvalue(res, 0, 7);
+    o.amount = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+    o.original_id = strtoull(PQgetvalue(res, 0, 10), NULL, 10);
+    o.settled_ms = strtoll(PQgetvalue(res, 0, 11), NULL, 10);
+    o.query_id = q->query_id;
+    o.text = "";
+    send_report(q->session, &o, false);
+    free(q);
+}
+
+static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery *sq)
+{
+    const char *me = s->participant->code;
+    if ((sq->msg_id[0] == '\0') == (sq->transfer_id == 0) ||
+        strlen(sq->msg_id) > TRANSFER_ID_MAX || strlen(sq->query_id) > TRANSFER_ID_MAX) {
+        session_reject(s, "FF01", "a status query names exactly one of msg_id or transfer_id",
+                       NULL, 0);
+        return;
+    }
+    struct idem_entry *e = sq->msg_id[0] != '\0' ? idem_find(me, sq->msg_id)
+                                                 : idem_find_id(sq->transfer_id);
+    if (e != NULL) {
+        const char *payee = e->inflight != NULL ? e->inflight->payee : e->payee;
+        if (strcmp(e->payer, me) != 0 && strcmp(payee, me) != 0)
+            e = NULL; /* another participant's: not visible */
+    }
+    if (e != NULL && e->inflight != NULL) {
+        const struct transfer *t = e->inflight;
+        struct outcome o;
+        outcome_of_transfer(t, &o);
+        o.status = TRANSFER_PENDING;
+        o.reason = "";
+        o.text = transfer_state_name(t->state);
+        o.query_id = sq->query_id;
+        send_report(s->id, &o, false);
+        return;
+    }
+    if (e != NULL) {
+        send_stored(s->id, e, sq->query_id);
+        return;
+    }
+    struct query *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        session_reject(s, "NARR", "switch out of memory; retry", sq->msg_id, sq->transfer_id);
+        return;
+    }
+    q->session = s->id;
+    snprintf(q->participant, sizeof(q->participant), "%s", me);
+    snprintf(q->query_id, sizeof(q->query_id), "%s", sq->query_id);
+    snprintf(q->msg_id, sizeof(q->msg_id), "%s", sq->msg_id);
+    q->transfer_id = sq->transfer_id;
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, sq->transfer_id);
+    const char *by_msg[] = {me, sq->msg_id};
+    const char *by_id[] = {id};
+    int rc = sq->msg_id[0] != '\0'
+                 ? pgconn_exec(R.db, SQL_STATUS_BY_MSG_ID, 2, by_msg, on_query_result, q)
+                 : pgconn_exec(R.db, SQL_STATUS_BY_ID, 1, by_id, on_query_result, q);
+    if (rc != 0)
+        on_query_result(q, NULL, PGCONN_FAILED, "database not connected");
+}
+
+/* ---- outcomes ---- */
 
 static void finish(struct transfer *t)
 {
     struct participant *payer = participant_find(t->payer);
     if (t->reserved && payer != NULL) {
-        position_release(&payer->pos, t->amount);
+        position_release(&payer->pos, t->reserved_amount);
         t->reserved = false;
+        router_check_cap(payer);
     }
     struct session *ps = session_find(t->payer_session);
     if (ps != NULL)
@@ -480,6 +829,8 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
                            const struct ledger_duplicate *dup)
 {
     struct outcome o;
+    if (t->kind == TRANSFER_KIND_RETURN)
+        returns_unlink(t);
     finish(t);
     if (r == LEDGER_WRITTEN) {
         t->state = TRANSFER_DONE;
@@ -487,18 +838,24 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         outcome_of_transfer(t, &o);
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
-            log_info("event=transfer_settled transfer=%" PRIu64 " payer=%s payee=%s msg_id=%s "
-                     "amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
-                     t->id, t->payer, t->payee, t->msg_id, t->amount, t->fee,
-                     transfer_purpose_name(t->purpose));
+            log_info("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
+                     "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
+                     t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
+                     t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));
+            struct participant *payee = participant_find(t->payee);
+            if (payee != NULL)
+                router_check_cap(payee);
         } else {
             R.stats.rejected++;
         }
+        o.fee = fee_for(t, t->payer);
         send_report(t->payer_session, &o, false);
         for (unsigned i = 0; i < t->nwaiters; i++)
             send_report(t->waiters[i], &o, false);
-        if (t->forwarded)
+        if (t->forwarded) {
+            o.fee = fee_for(t, t->payee);
             send_report(t->payee_session, &o, true);
+        }
         idem_finish(t->idem, t);
         transfer_release(t);
         return;
@@ -534,13 +891,10 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
             stored.original_id = t->original_id;
             stored.finished_ms = transfer_now_ms();
             struct idem_entry *e = idem_add_finished(&stored);
-            struct session *ps = session_find(t->payer_session);
-            if (e != NULL && ps != NULL)
-                send_stored(ps, e);
-            for (unsigned i = 0; i < t->nwaiters; i++) {
-                struct session *ws = session_find(t->waiters[i]);
-                if (e != NULL && ws != NULL)
-                    send_stored(ws, e);
+            if (e != NULL) {
+                send_stored(t->payer_session, e, NULL);
+                for (unsigned i = 0; i < t->nwaiters; i++)
+                    send_stored(t->waiters[i], e, NULL);
             }
         } else {
             o.transfer_id = 0;
@@ -573,6 +927,12 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_DECISION:
         handle_decision(s, env->decision);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN:
+        handle_return(s, env->payment_return);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_STATUS_QUERY:
+        handle_status_query(s, env->status_query);
         break;
     default: {
         char text[120];

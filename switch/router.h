@@ -8,6 +8,10 @@
  * says it is durable, sends the outcome to the payer (and every attached
  * retry) and to the payee.
  *
+ * Returns (pacs.004) run the same course in the other direction once the
+ * original is checked against the ledger; status queries (pacs.028) are
+ * answered from the index or the database, only to a party of the transfer.
+ *
  * Owns all in-flight transfers (a free list of struct transfer). Sessions
  * are referred to by id, never by pointer, so a session may close at any
  * time: its transfers still finish and their outcomes wait in the
@@ -23,16 +27,30 @@
 
 #include "codec.h"
 #include "ledger.h"
+#include "pgconn.h"
+#include "transfer.h"
 
 struct session;
+struct participant;
 
 struct router_options {
     int64_t payee_timeout_ms;
     int64_t max_amount;
     const char *currency;
+    int64_t ndc_warn_percent;
 };
 
-int router_init(struct event_base *base, uint32_t boot_id) __attribute__((warn_unused_result));
+/* `db` is the query connection: status queries and returns look up
+ * transfers the idempotency index no longer holds. */
+int router_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
+    __attribute__((warn_unused_result));
+/* The fee rule of a purpose (from fee_schedule at start). */
+void router_set_fee(Sikka__V1__Purpose purpose, const struct fee_rule *rule);
+/* Checks a participant's position against its cap's warning threshold and
+ * logs once when it is crossed (or falls back under). */
+void router_check_cap(struct participant *p);
+/* The warning threshold in use, percent of the cap. */
+int64_t router_warn_percent(void);
 void router_configure(const struct router_options *opts);
 void router_free(void);
 

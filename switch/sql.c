@@ -8,11 +8,18 @@ static const char post_batch_sql[] =
     "FROM post_batch($1::bigint, $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
     "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], "
     "$13::text[], $14::text[], $15::text[], $16::integer[], $17::text[], $18::text[], "
-    "$19::bigint[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::bigint[], "
-    "$25::bigint[], $26::bigint[], $27::text[])";
+    "$19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[], "
+    "$25::bigint[], $26::bigint[], $27::bigint[], $28::text[])";
 
 const struct pgconn_stmt sql_ledger_stmts[] = {
     {SQL_POST_BATCH, post_batch_sql},
+    /* $1 operator */
+    {SQL_CLOSE_WINDOW, "SELECT closed_id, opened_id, postings, gross FROM close_window($1)"},
+    /* $1 operator, $2 window id */
+    {SQL_SETTLE_WINDOW,
+     "SELECT coalesce(participant, ''), account_id, delta FROM settle_window($1, $2::bigint)"},
+    {SQL_RESYNC, "SELECT (SELECT id FROM settlement_windows WHERE state = 'open'), "
+                 "a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"},
 };
 const size_t sql_ledger_nstmts = sizeof(sql_ledger_stmts) / sizeof(sql_ledger_stmts[0]);
 
@@ -42,3 +49,74 @@ const char sql_preload_keys[] =
     "(extract(epoch FROM finished_at) * 1000)::bigint "
     "FROM transfers WHERE finished_at > now() - make_interval(secs => $1::double precision) "
     "ORDER BY finished_at DESC LIMIT $2::bigint";
+
+/* What a status query or a returned transfer needs of a stored transfer. */
+#define TRANSFER_OUTCOME_COLUMNS                                                             \
+    "t.id, t.kind, t.status, coalesce(t.reason, ''), t.payer, t.payee, t.msg_id, "           \
+    "t.end_to_end_id, t.amount, t.fee, coalesce(t.original_id, 0), "                          \
+    "(extract(epoch FROM t.finished_at) * 1000)::bigint, t.currency, "                        \
+    "coalesce((SELECT sum(r.amount) FROM transfers r WHERE r.original_id = t.id "             \
+    "AND r.kind = 'return' AND r.status = 'ACSC'), 0)"
+
+const struct pgconn_stmt sql_query_stmts[] = {
+    /* $1 payer, $2 msg_id */
+    {SQL_STATUS_BY_MSG_ID,
+     "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.payer = $1 AND t.msg_id = $2"},
+    /* $1 id */
+    {SQL_STATUS_BY_ID, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
+    {SQL_RETURN_ORIGINAL,
+     "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
+    /* $1 operator, $2 code, $3 name, $4 kind, $5 ndc */
+    {SQL_PARTICIPANT_ADD,
+     "SELECT p.code, p.name, p.kind, p.status, p.ndc, "
+     "(SELECT id FROM accounts WHERE participant = p.code AND kind = 'position'), "
+     "(SELECT id FROM accounts WHERE participant = p.code AND kind = 'settlement') "
+     "FROM participant_add($1, $2, $3, $4, $5::bigint) p"},
+    /* $1 operator, $2 code, $3 status */
+    {SQL_PARTICIPANT_STATUS, "SELECT status FROM participant_set_status($1, $2, $3)"},
+    /* $1 operator, $2 code, $3 ndc */
+    {SQL_PARTICIPANT_NDC, "SELECT ndc FROM participant_set_ndc($1, $2, $3::bigint)"},
+    /* $1 id -> one JSON document */
+    {SQL_TRANSFER_SHOW,
+     "SELECT json_build_object("
+     "'transfer', (to_jsonb(t) - 'fingerprint') || "
+     "jsonb_build_object('fingerprint', encode(t.fingerprint, 'hex')), "
+     "'entries', coalesce((SELECT json_agg(json_build_object('account_id', e.account_id, "
+     "'participant', a.participant, 'account_kind', a.kind, 'amount', e.amount, 'leg', e.leg, "
+     "'window_id', e.window_id) ORDER BY e.id) FROM ledger_entries e JOIN accounts a ON a.id = "
+     "e.account_id WHERE e.transfer_id = t.id), '[]'), "
+     "'returns', coalesce((SELECT json_agg(r.id ORDER BY r.id) FROM transfers r "
+     "WHERE r.original_id = t.id), '[]'), 'state', 'done')::text "
+     "FROM transfers t WHERE t.id = $1::bigint"},
+    {SQL_WINDOWS,
+     "SELECT json_build_object('windows', coalesce(json_agg(json_build_object("
+     "'id', w.id, 'state', w.state, 'opened_at', w.opened_at, 'closed_at', w.closed_at, "
+     "'settled_at', w.settled_at, 'postings', w.postings, 'gross', w.gross, "
+     "'closed_by', w.closed_by, 'settled_by', w.settled_by) ORDER BY w.id DESC), '[]'))::text "
+     "FROM (SELECT * FROM settlement_windows ORDER BY id DESC LIMIT 200) w"},
+    /* $1 window id */
+    {SQL_WINDOW_REPORT,
+     "SELECT w.state, json_build_object('window', to_jsonb(w), "
+     "'positions', coalesce((SELECT json_agg(json_build_object("
+     "'participant', coalesce(p.participant, 'SCHEME-FEES'), 'account_id', p.account_id, "
+     "'net', p.net, 'postings', p.postings) ORDER BY p.participant NULLS LAST) "
+     "FROM window_positions p WHERE p.window_id = w.id), '[]'), "
+     "'total', (SELECT coalesce(sum(p.net), 0) FROM window_positions p "
+     "WHERE p.window_id = w.id))::text "
+     "FROM settlement_windows w WHERE w.id = $1::bigint"},
+    {SQL_RECONCILE, "SELECT check_name, ok, detail FROM reconcile()"},
+    {SQL_FEES, "SELECT json_build_object('fees', coalesce(json_agg(json_build_object("
+               "'purpose', purpose, 'bps', bps, 'min_fee', min_fee, 'max_fee', max_fee, "
+               "'charged_to', charged_to) ORDER BY purpose), '[]'))::text FROM fee_schedule"},
+    /* $1 limit */
+    {SQL_AUDIT, "SELECT json_build_object('audit', coalesce(json_agg(json_build_object("
+                "'id', a.id, 'at', a.at, 'operator', a.operator, 'action', a.action, "
+                "'target', a.target, 'before', a.before, 'after', a.after) ORDER BY a.id DESC), "
+                "'[]'))::text FROM (SELECT * FROM audit_log ORDER BY id DESC "
+                "LIMIT $1::integer) a"},
+    {SQL_BALANCES, "SELECT a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"},
+};
+const size_t sql_query_nstmts = sizeof(sql_query_stmts) / sizeof(sql_query_stmts[0]);
+
+const char sql_load_fees[] =
+    "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule";

@@ -10,8 +10,29 @@
 
 #include "pgconn.h"
 
-/* prepared on the ledger's connection */
-#define SQL_POST_BATCH "post_batch"
+/* prepared on the ledger's (posting) connection */
+#define SQL_POST_BATCH   "post_batch"
+#define SQL_CLOSE_WINDOW "close_window"
+#define SQL_SETTLE_WINDOW "settle_window"
+#define SQL_RESYNC       "resync"
+
+/* prepared on the query connection (status queries, returns, operators) */
+#define SQL_STATUS_BY_MSG_ID   "status_by_msg_id"
+#define SQL_STATUS_BY_ID       "status_by_id"
+#define SQL_RETURN_ORIGINAL    "return_original"
+#define SQL_PARTICIPANT_ADD    "participant_add"
+#define SQL_PARTICIPANT_STATUS "participant_status"
+#define SQL_PARTICIPANT_NDC    "participant_ndc"
+#define SQL_TRANSFER_SHOW      "transfer_show"
+#define SQL_WINDOWS            "windows"
+#define SQL_WINDOW_REPORT      "window_report"
+#define SQL_RECONCILE          "reconcile"
+#define SQL_FEES               "fees"
+#define SQL_AUDIT              "audit"
+#define SQL_BALANCES           "balances"
+
+extern const struct pgconn_stmt sql_query_stmts[];
+extern const size_t sql_query_nstmts;
 
 extern const struct pgconn_stmt sql_ledger_stmts[];
 extern const size_t sql_ledger_nstmts;
@@ -23,5 +44,6 @@ extern const char sql_load_scheme_accounts[];
 extern const char sql_open_window[];
 extern const char sql_preload_keys[];
 extern const char sql_check_schema[];
+extern const char sql_load_fees[];
 
 #endif

@@ -111,6 +111,44 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
     return 0;
 }
 
+int64_t transfer_fee(int64_t amount, const struct fee_rule *rule)
+{
+    if (amount <= 0)
+        return 0;
+    __int128 f = (__int128)amount * rule->bps / 10000;
+    if (f < rule->min_fee)
+        f = rule->min_fee;
+    if (f > rule->max_fee)
+        f = rule->max_fee;
+    if (f > amount)
+        f = amount;
+    return (int64_t)f;
+}
+
+int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
+                         const char *sender, char *reason, char *text, size_t textlen)
+{
+    t->kind = TRANSFER_KIND_RETURN;
+    if (text_ok(pr->msg_id, TRANSFER_ID_MAX, true))
+        COPY(t->msg_id, pr->msg_id);
+    else
+        FAIL("FF01", "msg_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
+    if (pr->original_transfer_id == 0)
+        FAIL("FF01", "original_transfer_id is missing");
+    if (pr->transfer_id != 0 || pr->original_msg_id[0] != '\0')
+        FAIL("FF01", "transfer_id and original_msg_id are set by the switch only");
+    if (!transfer_reason_valid(pr->reason))
+        FAIL("FF01", "a return needs an ISO 20022 reason code (4 letters or digits)");
+    if (!text_ok(pr->text, TRANSFER_TEXT_MAX, false))
+        FAIL("FF01", "text must be at most %d printable bytes", TRANSFER_TEXT_MAX);
+    t->original_id = pr->original_transfer_id;
+    t->amount = pr->amount;
+    COPY(t->return_reason, pr->reason);
+    COPY(t->remittance_text, pr->text);
+    COPY(t->payer, sender);
+    return 0;
+}
+
 static EVP_MD *sha256;
 
 static void put_bytes(EVP_MD_CTX *ctx, const void *p, size_t n)
@@ -164,6 +202,7 @@ void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]
     put_str(ctx, t->invoice_number);
     put_str(ctx, t->remittance_text);
     put_i64(ctx, (int64_t)t->original_id);
+    put_str(ctx, t->return_reason);
     EVP_DigestFinal_ex(ctx, out, &n);
 }
 

@@ -67,6 +67,8 @@ struct transfer {
     char remittance_text[TRANSFER_TEXT_MAX + 1];
     uint64_t original_id;        /* returns: the transfer returned */
     char original_msg_id[TRANSFER_ID_MAX + 1];
+    char return_reason[TRANSFER_REASON_MAX + 1]; /* returns only */
+    int64_t reserved_amount;     /* held on the payer's position (amount + fee it pays) */
     uint8_t fingerprint[TRANSFER_FP_LEN];
     int64_t received_ms;
     int64_t created_at_ms;
@@ -92,6 +94,24 @@ struct transfer {
  * message had a usable one (even on failure). */
 int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTransfer *ct,
                                   const char *sender, char *reason, char *text, size_t textlen)
+    __attribute__((warn_unused_result));
+
+/* A purpose's fee rule (schema: fee_schedule). */
+struct fee_rule {
+    int32_t bps;        /* basis points of the amount */
+    int64_t min_fee;    /* paisa */
+    int64_t max_fee;    /* paisa */
+    bool payee_pays;    /* charged to the payee's participant, else the payer's */
+};
+
+/* amount * bps / 10000 rounded down, clamped to [min_fee, max_fee] and to
+ * the amount itself; 0 for a rule of zeros. Integer arithmetic only. */
+int64_t transfer_fee(int64_t amount, const struct fee_rule *rule);
+
+/* Copies a received PaymentReturn (pacs.004) into t: FF01 checks only; the
+ * original transfer is checked against the ledger by the router. */
+int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
+                         const char *sender, char *reason, char *text, size_t textlen)
     __attribute__((warn_unused_result));
 
 /* SHA-256 over the business fields (not names, not timestamps). */

@@ -38,7 +38,7 @@ int main(void)
     snprintf(sql, sizeof(sql),
              "SELECT * FROM post_batch(1, '{101}', '{transfer}', '{JAZZ}', '{M1}', "
              "ARRAY[repeat('ab', 32)], '{E1}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
              "'{NULL}', '{0}', '{101,101}', '{%lld,%lld}', '{-500,500}', "
              "'{principal,principal}')",
              (long long)jazz, (long long)koko);
@@ -50,7 +50,7 @@ int main(void)
     snprintf(sql, sizeof(sql),
              "SELECT * FROM post_batch(1, '{102}', '{transfer}', '{JAZZ}', '{M2}', "
              "ARRAY[repeat('ab', 32)], '{E2}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
              "'{NULL}', '{0}', '{102,102}', '{%lld,%lld}', '{-500,499}', "
              "'{principal,principal}')",
              (long long)jazz, (long long)koko);
@@ -93,7 +93,7 @@ int main(void)
     snprintf(sql, sizeof(sql),
              "SELECT * FROM post_batch(1, '{103}', '{transfer}', '{JAZZ}', '{M3}', "
              "ARRAY[repeat('ab', 32)], '{E3}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{RJCT}', '{AC01}', "
+             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{RJCT}', '{AC01}', "
              "'{x}', '{0}', '{103,103}', '{%lld,%lld}', '{-500,500}', "
              "'{principal,principal}')",
              (long long)jazz, (long long)koko);
@@ -105,7 +105,7 @@ int main(void)
     snprintf(sql, sizeof(sql),
              "SELECT * FROM post_batch(2, '{104}', '{transfer}', '{JAZZ}', '{M4}', "
              "ARRAY[repeat('ab', 32)], '{E4}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
              "'{NULL}', '{0}', '{104,104}', '{%lld,%lld}', '{-500,500}', "
              "'{principal,principal}')",
              (long long)jazz, (long long)koko);
@@ -122,7 +122,7 @@ int main(void)
     snprintf(sql, sizeof(sql),
              "SELECT * FROM post_batch(1, '{105}', '{transfer}', '{JAZZ}', '{M5}', "
              "ARRAY[repeat('ab', 32)], '{E5}', '{KOKO}', '{A}', '{B}', '{200}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
              "'{NULL}', '{0}', '{105,105}', '{%lld,%lld}', '{-200,200}', "
              "'{principal,principal}')",
              (long long)jazz, (long long)koko);

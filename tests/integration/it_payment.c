@@ -9,30 +9,38 @@ static Sikka__V1__StatusReport *expect_report(struct client *c, Envelope **keep)
     return (*keep)->status_report;
 }
 
+/* One balanced posting: principal legs, plus fee legs when fee > 0 (the
+ * payee's participant pays supplier-payment fees to the scheme). */
 static void check_posting(struct harness *h, uint64_t id, int64_t amount, const char *payer,
-                          const char *payee)
+                          const char *payee, int64_t fee)
 {
     CHECK_INT(h_sql_int(h, "SELECT count(*) FROM transfers WHERE id = %llu AND status = 'ACSC'",
                         (unsigned long long)id),
               1);
     CHECK_INT(h_sql_int(h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = %llu",
                         (unsigned long long)id),
-              2);
+              fee > 0 ? 4 : 2);
     CHECK_INT(h_sql_int(h, "SELECT sum(amount) FROM ledger_entries WHERE transfer_id = %llu",
                         (unsigned long long)id),
               0);
     CHECK_INT(h_sql_int(h,
                         "SELECT e.amount FROM ledger_entries e JOIN accounts a ON a.id = "
                         "e.account_id WHERE e.transfer_id = %llu AND a.participant = '%s' AND "
-                        "a.kind = 'position'",
+                        "a.kind = 'position' AND e.leg = 'principal'",
                         (unsigned long long)id, payer),
               -amount);
     CHECK_INT(h_sql_int(h,
                         "SELECT e.amount FROM ledger_entries e JOIN accounts a ON a.id = "
                         "e.account_id WHERE e.transfer_id = %llu AND a.participant = '%s' AND "
-                        "a.kind = 'position'",
+                        "a.kind = 'position' AND e.leg = 'principal'",
                         (unsigned long long)id, payee),
               amount);
+    CHECK_INT(h_sql_int(h,
+                        "SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e JOIN accounts a "
+                        "ON a.id = e.account_id WHERE e.transfer_id = %llu AND a.kind = 'fee' "
+                        "AND e.leg = 'fee'",
+                        (unsigned long long)id),
+              fee);
 }
 
 int main(void)
@@ -78,7 +86,7 @@ int main(void)
     CHECK_STR(r1->original_msg_id, "BNPL-0001");
     client_envelope_free(e1);
     client_envelope_free(e2);
-    check_posting(&h, id, 250000, "JAZZ", "KOKO");
+    check_posting(&h, id, 250000, "JAZZ", "KOKO", 0);
     CHECK_INT(h_sql_int(&h, "SELECT instalment FROM transfers WHERE id = %llu AND loan_id = "
                             "'KOKO-LN-42' AND purpose = 'BNPL_REPAYMENT'",
                         (unsigned long long)id),
@@ -99,9 +107,12 @@ int main(void)
     CHECK_INT(r2->status, SIKKA__V1__TX_STATUS__ACSC);
     CHECK_INT(r1->transfer_id, id);
     CHECK_INT(r2->transfer_id, id);
+    CHECK_INT(r2->fee, 24691); /* the payee's participant pays it */
+    CHECK_INT(r1->fee, 0);
     client_envelope_free(e1);
     client_envelope_free(e2);
-    check_posting(&h, id, 12345678, "MEZN", "EASY");
+    /* 0.20 % of PKR 123,456.78, within PKR 10..500 */
+    check_posting(&h, id, 12345678, "MEZN", "EASY", 24691);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND invoice_number = "
                             "'INV-2026-0099'",
                         (unsigned long long)id),

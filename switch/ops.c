@@ -1,0 +1,682 @@
+#include "ops.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idem.h"
+#include "ledger.h"
+#include "log.h"
+#include "participant.h"
+#include "router.h"
+#include "session.h"
+#include "sql.h"
+
+static struct {
+    struct event_base *base;
+    struct pgconn *db;
+    struct event *schedule_ev;
+    char schedule[256];
+} O;
+
+/* One pending database round trip of an operator request. */
+struct pending {
+    ops_done done;
+    void *arg;
+    char code[8];
+    int64_t value;
+    char operator_name[64];
+};
+
+static json_t *error_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *error_body(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return json_pack("{s:s}", "error", buf);
+}
+
+/* Database errors as the operator should read them: the message only. */
+static void clean_error(const char *error, char *buf, size_t len)
+{
+    const char *e = error != NULL ? error : "unknown error";
+    if (strncmp(e, "ERROR:  ", 8) == 0)
+        e += 8;
+    snprintf(buf, len, "%s", e);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+static struct pending *pending_new(ops_done done, void *arg)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        log_error("event=oom what=ops_request");
+        done(arg, 503, error_body("switch out of memory"));
+    } else {
+        p->done = done;
+        p->arg = arg;
+    }
+    return p;
+}
+
+/* Sends a query; on a send failure answers 503 at once. */
+static void query(const char *stmt, int n, const char *const *params, pgconn_cb cb,
+                  struct pending *p)
+{
+    if (pgconn_exec(O.db, stmt, n, params, cb, p) != 0) {
+        p->done(p->arg, 503, error_body("the database is not reachable right now"));
+        free(p);
+    }
+}
+
+static bool failed(struct pending *p, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    (void)res;
+    if (flags == PGCONN_OK)
+        return false;
+    char msg[400];
+    clean_error(error, msg, sizeof(msg));
+    int status = flags == PGCONN_LOST                     ? 503
+                 : strstr(msg, "does not exist") != NULL  ? 404
+                 : strstr(msg, "duplicate key") != NULL   ? 409
+                 : strstr(msg, "only a closed") != NULL   ? 409
+                 : strstr(msg, "violates check") != NULL  ? 400
+                 : strstr(msg, "invalid input") != NULL   ? 400
+                                                          : 500;
+    log_warn("event=ops_failed code=%s status=%d why=\"%s\"", p->code[0] ? p->code : "-", status,
+             msg);
+    p->done(p->arg, status, error_body("%s", msg));
+    free(p);
+    return true;
+}
+
+/* ---- participants and positions (memory) ---- */
+
+static json_t *participant_json(const struct participant *p)
+{
+    int used = position_used_percent(&p->pos);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:i, s:b}", "code", p->code,
+                     "name", p->name, "kind", p->kind, "status",
+                     participant_status_name(p->status), "ndc", (json_int_t)p->pos.ndc,
+                     "sessions", (int)p->nsessions, "posted", (json_int_t)p->pos.posted,
+                     "reserved", (json_int_t)p->pos.reserved, "headroom",
+                     (json_int_t)position_headroom(&p->pos), "used_percent", used, "warning",
+                     p->pos.ndc > 0 && used >= router_warn_percent());
+}
+
+void ops_participants(ops_done done, void *arg)
+{
+    size_t n;
+    struct participant *const *all = participant_all(&n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, participant_json(all[i]));
+    done(arg, 200, json_pack("{s:o}", "participants", list));
+}
+
+void ops_participant(const char *code, ops_done done, void *arg)
+{
+    struct participant *p = participant_find(code);
+    if (p == NULL) {
+        done(arg, 404, error_body("participant %s does not exist", code));
+        return;
+    }
+    done(arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
+}
+
+void ops_positions(ops_done done, void *arg)
+{
+    size_t n;
+    struct participant *const *all = participant_all(&n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct participant *p = all[i];
+        int used = position_used_percent(&p->pos);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:b}", "code", p->code,
+                            "status", participant_status_name(p->status), "posted",
+                            (json_int_t)p->pos.posted, "reserved", (json_int_t)p->pos.reserved,
+                            "ndc", (json_int_t)p->pos.ndc, "headroom",
+                            (json_int_t)position_headroom(&p->pos), "used_percent", used,
+                            "warning", p->pos.ndc > 0 && used >= router_warn_percent()));
+    }
+    done(arg, 200,
+         json_pack("{s:I, s:I, s:o}", "window", (json_int_t)ledger_window(), "warn_percent",
+                   (json_int_t)router_warn_percent(), "positions", list));
+}
+
+static void on_participant_added(void *arg, PGresult *res, enum pgconn_flags flags,
+                                 const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    struct participant *p =
+        participant_add(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    if (p == NULL) {
+        pd->done(pd->arg, 500, error_body("participant %s was added to the database but not "
+                                          "to the running switch; restart it",
+                                          pd->code));
+        free(pd);
+        return;
+    }
+    p->status = strcmp(PQgetvalue(res, 0, 3), "active") == 0 ? PARTICIPANT_ACTIVE
+                                                              : PARTICIPANT_SUSPENDED;
+    p->pos.ndc = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    p->position_account = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+    p->settlement_account = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+    log_info("event=participant_added code=%s operator=%s ndc=%" PRId64, p->code,
+             pd->operator_name, p->pos.ndc);
+    pd->done(pd->arg, 201, json_pack("{s:o}", "participant", participant_json(p)));
+    free(pd);
+}
+
+void ops_participant_add(const char *operator_name, const char *code, const char *name,
+                         const char *kind, int64_t ndc, ops_done done, void *arg)
+{
+    if (!participant_code_valid(code)) {
+        done(arg, 400, error_body("participant code must be 4 uppercase letters"));
+        return;
+    }
+    if (strcmp(kind, "wallet") != 0 && strcmp(kind, "bank") != 0 && strcmp(kind, "bnpl") != 0) {
+        done(arg, 400, error_body("kind must be wallet, bank or bnpl"));
+        return;
+    }
+    if (name[0] == '\0' || strlen(name) > 140 || ndc < 0) {
+        done(arg, 400, error_body("name must be 1..140 characters and ndc >= 0"));
+        return;
+    }
+    if (participant_find(code) != NULL) {
+        done(arg, 409, error_body("participant %s already exists", code));
+        return;
+    }
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    snprintf(p->code, sizeof(p->code), "%s", code);
+    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+    char ndcs[24];
+    snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
+    const char *params[] = {operator_name, code, name, kind, ndcs};
+    query(SQL_PARTICIPANT_ADD, 5, params, on_participant_added, p);
+}
+
+static void on_status_set(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    struct participant *p = participant_find(pd->code);
+    if (p != NULL) {
+        p->status = pd->value ? PARTICIPANT_ACTIVE : PARTICIPANT_SUSPENDED;
+        log_info("event=participant_%s code=%s operator=%s sessions=%u",
+                 pd->value ? "resumed" : "suspended", p->code, pd->operator_name, p->nsessions);
+        pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
+    } else {
+        pd->done(pd->arg, 404, error_body("participant %s does not exist", pd->code));
+    }
+    free(pd);
+}
+
+void ops_participant_set_active(const char *operator_name, const char *code, bool active,
+                                ops_done done, void *arg)
+{
+    if (participant_find(code) == NULL) {
+        done(arg, 404, error_body("participant %s does not exist", code));
+        return;
+    }
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    snprintf(p->code, sizeof(p->code), "%s", code);
+    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+    p->value = active;
+    const char *params[] = {operator_name, code, active ? "active" : "suspended"};
+    query(SQL_PARTICIPANT_STATUS, 3, params, on_status_set, p);
+}
+
+static void on_ndc_set(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    struct participant *p = participant_find(pd->code);
+    if (p == NULL) {
+        pd->done(pd->arg, 404, error_body("participant %s does not exist", pd->code));
+        free(pd);
+        return;
+    }
+    int64_t old = p->pos.ndc;
+    p->pos.ndc = pd->value; /* takes effect for the next reservation */
+    log_info("event=ndc_set code=%s operator=%s old=%" PRId64 " new=%" PRId64, p->code,
+             pd->operator_name, old, p->pos.ndc);
+    router_check_cap(p);
+    pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
+    free(pd);
+}
+
+void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done,
+                 void *arg)
+{
+    if (participant_find(code) == NULL) {
+        done(arg, 404, error_body("participant %s does not exist", code));
+        return;
+    }
+    if (ndc < 0) {
+        done(arg, 400, error_body("a net debit cap is >= 0"));
+        return;
+    }
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    snprintf(p->code, sizeof(p->code), "%s", code);
+    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+    p->value = ndc;
+    char ndcs[24];
+    snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
+    const char *params[] = {operator_name, code, ndcs};
+    query(SQL_PARTICIPANT_NDC, 3, params, on_ndc_set, p);
+}
+
+/* ---- queries answered by PostgreSQL as one JSON document ---- */
+
+static void on_json(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    if (PQntuples(res) == 0) {
+        pd->done(pd->arg, 404, error_body("not found"));
+        free(pd);
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = json_loads(PQgetvalue(res, 0, PQnfields(res) - 1), 0, &jerr);
+    if (body == NULL) {
+        log_error("event=ops_bad_json why=\"%s\"", jerr.text);
+        pd->done(pd->arg, 500, error_body("the database returned malformed JSON"));
+    } else {
+        pd->done(pd->arg, 200, body);
+    }
+    free(pd);
+}
+
+void ops_transfer_show(uint64_t id, ops_done done, void *arg)
+{
+    struct idem_entry *e = idem_find_id(id);
+    if (e != NULL && e->inflight != NULL) {
+        const struct transfer *t = e->inflight;
+        json_t *tj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "id",
+                               (json_int_t)t->id, "kind",
+                               t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", "payer",
+                               t->payer, "payee", t->payee, "msg_id", t->msg_id, "amount",
+                               (json_int_t)t->amount, "fee", (json_int_t)t->fee, "purpose",
+                               transfer_purpose_name(t->purpose), "status",
+                               transfer_status_name(t->status));
+        done(arg, 200, json_pack("{s:o, s:s}", "transfer", tj, "state",
+                                 transfer_state_name(t->state)));
+        return;
+    }
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    const char *params[] = {ids};
+    query(SQL_TRANSFER_SHOW, 1, params, on_json, p);
+}
+
+void ops_windows(ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p != NULL)
+        query(SQL_WINDOWS, 0, NULL, on_json, p);
+}
+
+static void on_report(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (flags == PGCONN_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "open") == 0) {
+        pd->done(pd->arg, 409,
+                 error_body("window %" PRId64 " is still open; close it to get its report",
+                            pd->value));
+        free(pd);
+        return;
+    }
+    if (flags == PGCONN_OK && PQntuples(res) == 0) {
+        pd->done(pd->arg, 404, error_body("settlement window %" PRId64 " does not exist",
+                                          pd->value));
+        free(pd);
+        return;
+    }
+    on_json(arg, res, flags, error);
+}
+
+void ops_window_report(int64_t window_id, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    p->value = window_id;
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" PRId64, window_id);
+    const char *params[] = {ids};
+    query(SQL_WINDOW_REPORT, 1, params, on_report, p);
+}
+
+void ops_fees(ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p != NULL)
+        query(SQL_FEES, 0, NULL, on_json, p);
+}
+
+void ops_audit(int limit, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
+    const char *params[] = {lim};
+    query(SQL_AUDIT, 1, params, on_json, p);
+}
+
+/* ---- settlement windows (ordered with the postings) ---- */
+
+static void on_window_closed(void *arg, PGresult *res, const char *error)
+{
+    struct pending *pd = arg;
+    if (res == NULL) {
+        char msg[400];
+        clean_error(error, msg, sizeof(msg));
+        log_error("event=window_close_failed operator=%s why=\"%s\"", pd->operator_name, msg);
+        pd->done(pd->arg, strstr(msg, "no open") ? 409 : 503, error_body("%s", msg));
+        free(pd);
+        return;
+    }
+    int64_t closed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    int64_t opened = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t postings = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    int64_t gross = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    /* every batch sent from now on goes to the new window */
+    ledger_set_window(opened);
+    log_info("event=window_closed window=%" PRId64 " opened=%" PRId64 " postings=%" PRId64
+             " gross=%" PRId64 " operator=%s",
+             closed, opened, postings, gross, pd->operator_name);
+    pd->done(pd->arg, 200,
+             json_pack("{s:I, s:I, s:I, s:I}", "closed", (json_int_t)closed, "opened",
+                       (json_int_t)opened, "postings", (json_int_t)postings, "gross",
+                       (json_int_t)gross));
+    free(pd);
+}
+
+void ops_window_close(const char *operator_name, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+    const char *params[] = {operator_name};
+    if (ledger_run_op(SQL_CLOSE_WINDOW, 1, params, on_window_closed, p) != 0) {
+        done(arg, 503, error_body("cannot queue the window close"));
+        free(p);
+    }
+}
+
+static void on_window_settled(void *arg, PGresult *res, const char *error)
+{
+    struct pending *pd = arg;
+    if (res == NULL) {
+        char msg[400];
+        clean_error(error, msg, sizeof(msg));
+        log_error("event=window_settle_failed window=%" PRId64 " operator=%s why=\"%s\"",
+                  pd->value, pd->operator_name, msg);
+        int status = strstr(msg, "does not exist") ? 404 : strstr(msg, "only a closed") ? 409
+                                                                                        : 503;
+        pd->done(pd->arg, status, error_body("%s", msg));
+        free(pd);
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *code = PQgetvalue(res, i, 0);
+        int64_t delta = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        json_array_append_new(list, json_pack("{s:s, s:I}", "participant",
+                                              code[0] ? code : "SCHEME-FEES", "delta",
+                                              (json_int_t)delta));
+        struct participant *p = participant_find(code);
+        if (p == NULL)
+            continue; /* the scheme's fee account */
+        if (position_post(&p->pos, delta) != 0)
+            log_error("event=position_apply_failed participant=%s delta=%" PRId64
+                      " why=overflow",
+                      p->code, delta);
+        router_check_cap(p);
+    }
+    log_info("event=window_settled window=%" PRId64 " positions=%d operator=%s", pd->value,
+             PQntuples(res), pd->operator_name);
+    pd->done(pd->arg, 200,
+             json_pack("{s:I, s:o}", "settled", (json_int_t)pd->value, "positions", list));
+    free(pd);
+}
+
+void ops_window_settle(const char *operator_name, int64_t window_id, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+    p->value = window_id;
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" PRId64, window_id);
+    const char *params[] = {operator_name, ids};
+    if (ledger_run_op(SQL_SETTLE_WINDOW, 2, params, on_window_settled, p) != 0) {
+        done(arg, 503, error_body("cannot queue the settlement"));
+        free(p);
+    }
+}
+
+/* ---- reconcile ---- */
+
+struct reconcile {
+    struct pending *pd;
+    json_t *checks;
+    bool ok;
+};
+
+static void add_check(struct reconcile *r, const char *name, bool ok, const char *detail)
+{
+    json_array_append_new(r->checks,
+                          json_pack("{s:s, s:b, s:s}", "name", name, "ok", ok, "detail", detail));
+    if (!ok)
+        r->ok = false;
+}
+
+static void on_balances(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct reconcile *r = arg;
+    char detail[512];
+    if (flags != PGCONN_OK) {
+        clean_error(error, detail, sizeof(detail));
+        add_check(r, "switch positions equal the ledger", false, detail);
+    } else if (!ledger_idle()) {
+        /* postings in flight: memory is ahead of what this read saw */
+        add_check(r, "switch positions equal the ledger", true,
+                  "skipped: postings were in flight during the check");
+    } else {
+        int bad = 0;
+        detail[0] = '\0';
+        for (int i = 0; i < PQntuples(res); i++) {
+            struct participant *p = participant_find(PQgetvalue(res, i, 0));
+            int64_t balance = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+            if (p == NULL || p->pos.posted != balance) {
+                bad++;
+                size_t l = strlen(detail);
+                snprintf(detail + l, sizeof(detail) - l, "%s%s memory %" PRId64 " ledger %" PRId64,
+                         l ? "; " : "", PQgetvalue(res, i, 0), p ? p->pos.posted : 0, balance);
+            }
+        }
+        if (bad == 0)
+            snprintf(detail, sizeof(detail), "%d positions agree", PQntuples(res));
+        add_check(r, "switch positions equal the ledger", bad == 0, detail);
+    }
+    r->pd->done(r->pd->arg, 200,
+                json_pack("{s:b, s:o}", "ok", r->ok, "checks", r->checks));
+    free(r->pd);
+    free(r);
+}
+
+static void on_reconcile(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct reconcile *r = arg;
+    if (flags != PGCONN_OK) {
+        char msg[400];
+        clean_error(error, msg, sizeof(msg));
+        r->pd->done(r->pd->arg, 503, error_body("reconcile could not run: %s", msg));
+        json_decref(r->checks);
+        free(r->pd);
+        free(r);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        add_check(r, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
+                  PQgetvalue(res, i, 2));
+    if (pgconn_exec(O.db, SQL_BALANCES, 0, NULL, on_balances, r) != 0)
+        on_balances(r, NULL, PGCONN_FAILED, "the database is not reachable right now");
+}
+
+void ops_reconcile(ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    struct reconcile *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        done(arg, 503, error_body("switch out of memory"));
+        free(p);
+        return;
+    }
+    r->pd = p;
+    r->ok = true;
+    r->checks = json_array();
+    if (pgconn_exec(O.db, SQL_RECONCILE, 0, NULL, on_reconcile, r) != 0)
+        on_reconcile(r, NULL, PGCONN_FAILED, "the database is not reachable right now");
+}
+
+void ops_status(ops_done done, void *arg)
+{
+    struct router_stats rs;
+    struct ledger_stats ls;
+    router_get_stats(&rs);
+    ledger_get_stats(&ls);
+    json_t *counters = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)rs.received,
+        "settled", (json_int_t)rs.settled, "rejected", (json_int_t)rs.rejected, "duplicates",
+        (json_int_t)rs.duplicates, "batches", (json_int_t)ls.batches, "batched_transfers",
+        (json_int_t)ls.transfers, "max_batch", (json_int_t)ls.max_batch, "idempotency_keys",
+        (json_int_t)idem_count());
+    done(arg, 200,
+         json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "ready", pgconn_is_ready(O.db),
+                   "draining", router_draining(), "sessions", (json_int_t)session_count(),
+                   "inflight", (json_int_t)router_inflight(), "ledger_queued",
+                   (json_int_t)ledger_queued(), "window", (json_int_t)ledger_window(),
+                   "counters", counters));
+}
+
+/* ---- scheduled window closes ---- */
+
+static void on_scheduled_close(void *arg, int status, json_t *body)
+{
+    (void)arg;
+    if (status != 200) {
+        json_t *e = json_object_get(body, "error");
+        log_error("event=scheduled_close_failed status=%d why=\"%s\"", status,
+                  e != NULL ? json_string_value(e) : "?");
+    }
+    json_decref(body);
+}
+
+/* Seconds from now to the next "HH:MM" (UTC) in the schedule, or -1. */
+static long next_close_in(const char *schedule)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    long now_s = tm.tm_hour * 3600L + tm.tm_min * 60L + tm.tm_sec;
+    long best = -1;
+    for (const char *p = schedule; *p != '\0';) {
+        int hh, mm;
+        if (sscanf(p, "%2d:%2d", &hh, &mm) != 2)
+            break;
+        long at = hh * 3600L + mm * 60L;
+        long in = at > now_s ? at - now_s : at + 86400 - now_s;
+        if (best < 0 || in < best)
+            best = in;
+        p = strchr(p, ',');
+        if (p == NULL)
+            break;
+        p++;
+    }
+    return best;
+}
+
+static void arm_schedule(void);
+
+static void on_schedule(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_info("event=scheduled_close schedule=\"%s\"", O.schedule);
+    ops_window_close("scheduler", on_scheduled_close, NULL);
+    arm_schedule();
+}
+
+static void arm_schedule(void)
+{
+    if (O.schedule_ev == NULL)
+        return;
+    evtimer_del(O.schedule_ev);
+    long in = next_close_in(O.schedule);
+    if (in < 0)
+        return;
+    struct timeval tv = {in, 0};
+    evtimer_add(O.schedule_ev, &tv);
+    log_info("event=window_close_scheduled in_seconds=%ld schedule=\"%s\"", in, O.schedule);
+}
+
+int ops_init(struct event_base *base, struct pgconn *db)
+{
+    memset(&O, 0, sizeof(O));
+    O.base = base;
+    O.db = db;
+    O.schedule_ev = evtimer_new(base, on_schedule, NULL);
+    if (O.schedule_ev == NULL) {
+        log_error("event=oom what=settlement_schedule_timer");
+        return -1;
+    }
+    return 0;
+}
+
+void ops_configure(const char *settlement_schedule)
+{
+    if (strcmp(O.schedule, settlement_schedule) == 0)
+        return;
+    snprintf(O.schedule, sizeof(O.schedule), "%s", settlement_schedule);
+    arm_schedule();
+}
+
+void ops_free(void)
+{
+    if (O.schedule_ev != NULL)
+        event_free(O.schedule_ev);
+    O.schedule_ev = NULL;
+}

@@ -1,0 +1,80 @@
+/*
+ * ops: what an operator can ask of the running switch — the participant
+ * registry, caps, positions, transfers, settlement windows, reconcile —
+ * for the admin API (admin.c) and the settlement scheduler. Every change is
+ * made in the database first (through audited SQL functions, schema/003),
+ * then in memory, so the database and the switch never disagree.
+ *
+ * Every call answers exactly once through `done`, with an HTTP-style status
+ * and a JSON body whose ownership passes to the callee:
+ *   200 OK / 201 created          the result
+ *   400 bad request               {"error": "..."}  (invalid input)
+ *   404 not found                 {"error": "..."}
+ *   409 conflict                  {"error": "..."}  (e.g. window not closed)
+ *   503 unavailable               {"error": "..."}  (database down)
+ * `done` may run before the call returns (answers from memory) or later from
+ * the loop (database round trips). The caller must keep `arg` valid until
+ * then; to abandon a request, keep a flag in arg rather than freeing it.
+ *
+ * JSON shapes (amounts are integer paisa):
+ *   participants  {"participants": [{"code","name","kind","status","ndc",
+ *                  "sessions","posted","reserved","headroom","used_percent",
+ *                  "warning"}]}
+ *   participant   {"participant": {...as above}}
+ *   positions     {"window": id, "warn_percent": n, "positions": [{"code",
+ *                  "posted","reserved","ndc","headroom","used_percent",
+ *                  "warning"}]}
+ *   transfer      {"transfer": {...all columns...}, "entries": [...],
+ *                  "returns": [ids], "state": "done"} or, in flight,
+ *                  {"transfer": {...}, "state": "awaiting_payee"|"posting"}
+ *   windows       {"windows": [{"id","state","opened_at","closed_at",
+ *                  "settled_at","postings","gross","closed_by","settled_by"}]}
+ *   window close  {"closed": id, "opened": id, "postings": n, "gross": n}
+ *   window settle {"settled": id, "positions": [{"participant","delta"}]}
+ *   report        {"window": {...}, "positions": [{"participant",
+ *                  "account_id","net","postings"}], "total": 0}
+ *   reconcile     {"ok": bool, "checks": [{"name","ok","detail"}]}
+ *   fees          {"fees": [{"purpose","bps","min_fee","max_fee","charged_to"}]}
+ *   audit         {"audit": [{"id","at","operator","action","target",
+ *                  "before","after"}]}
+ *   status        {"ready": bool, "draining": bool, "sessions": n,
+ *                  "inflight": n, "window": id, "counters": {...}}
+ */
+#ifndef SIKKA_OPS_H
+#define SIKKA_OPS_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pgconn.h"
+
+typedef void (*ops_done)(void *arg, int status, json_t *body);
+
+/* `db` is the switch's query connection (not the posting one). */
+int ops_init(struct event_base *base, struct pgconn *db) __attribute__((warn_unused_result));
+/* "HH:MM,HH:MM" UTC times at which the window closes by itself; "" = manual. */
+void ops_configure(const char *settlement_schedule);
+void ops_free(void);
+
+void ops_participants(ops_done done, void *arg);
+void ops_participant(const char *code, ops_done done, void *arg);
+void ops_participant_add(const char *operator_name, const char *code, const char *name,
+                         const char *kind, int64_t ndc, ops_done done, void *arg);
+void ops_participant_set_active(const char *operator_name, const char *code, bool active,
+                                ops_done done, void *arg);
+void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done,
+                 void *arg);
+void ops_positions(ops_done done, void *arg);
+void ops_transfer_show(uint64_t id, ops_done done, void *arg);
+void ops_windows(ops_done done, void *arg);
+void ops_window_close(const char *operator_name, ops_done done, void *arg);
+void ops_window_settle(const char *operator_name, int64_t window_id, ops_done done, void *arg);
+void ops_window_report(int64_t window_id, ops_done done, void *arg);
+void ops_reconcile(ops_done done, void *arg);
+void ops_fees(ops_done done, void *arg);
+void ops_audit(int limit, ops_done done, void *arg);
+void ops_status(ops_done done, void *arg);
+
+#endif
