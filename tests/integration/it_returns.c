@@ -1,0 +1,166 @@
+/* Returns (pacs.004): the payee's participant returns a settled transfer in
+ * full or in part; the switch routes it to the original payer's participant
+ * and posts it linked to the original. Over-returns, returns of returns and
+ * returns by anyone but the original payee are refused; a return is
+ * idempotent like any transfer. */
+#include "harness.h"
+
+static void send_return(struct client *c, const char *msg_id, uint64_t original, int64_t amount)
+{
+    Sikka__V1__PaymentReturn pr = SIKKA__V1__PAYMENT_RETURN__INIT;
+    pr.msg_id = (char *)msg_id;
+    pr.original_transfer_id = original;
+    pr.amount = amount;
+    pr.reason = "AC04";
+    pr.text = "customer account closed";
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN;
+    env.payment_return = &pr;
+    CHECK(client_send(c, &env) == 0);
+}
+
+static Sikka__V1__StatusReport *report(struct client *c, Envelope **keep)
+{
+    *keep = h_expect(c, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
+    return (*keep)->status_report;
+}
+
+static void expect_refused(struct client *c, const char *msg_id, const char *reason)
+{
+    Envelope *e;
+    Sikka__V1__StatusReport *r = report(c, &e);
+    CHECK_STR(r->original_msg_id, msg_id);
+    CHECK_INT(r->status, SIKKA__V1__TX_STATUS__RJCT);
+    CHECK_STR(r->reason, reason);
+    fprintf(stderr, "   %s: %s %s\n", msg_id, r->reason, r->text);
+    client_envelope_free(e);
+}
+
+/* The original payer's participant accepts the forwarded return. */
+static uint64_t accept_return(struct client *payer_side, uint64_t original)
+{
+    Envelope *e = h_expect(payer_side, SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN, 5000);
+    CHECK_INT(e->payment_return->original_transfer_id, original);
+    CHECK_STR(e->payment_return->reason, "AC04");
+    uint64_t id = e->payment_return->transfer_id;
+    CHECK(id != 0);
+    client_envelope_free(e);
+    h_send_decision(payer_side, id, true, NULL);
+    return id;
+}
+
+int main(void)
+{
+    struct harness h;
+    h_init(&h, "returns");
+    h_start(&h);
+    struct client *jazz = h_connect(&h, "JAZZ");
+    struct client *koko = h_connect(&h, "KOKO");
+    struct client *easy = h_connect(&h, "EASY");
+    Envelope *e1, *e2;
+
+    TEST_STEP("a settled transfer JAZZ -> KOKO of PKR 100.00");
+    struct h_transfer t = {.msg_id = "ORIG-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
+                           .amount = 10000, .purpose = SIKKA__V1__PURPOSE__BNPL_REPAYMENT,
+                           .loan_id = "LN-9", .instalment = 2};
+    h_send_transfer(jazz, &t);
+    uint64_t orig = h_payee_decide(koko, true, NULL);
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+
+    TEST_STEP("partial return of PKR 40.00, routed to JAZZ and posted linked to the original");
+    send_return(koko, "RET-1", orig, 4000);
+    uint64_t ret1 = accept_return(jazz, orig);
+    Sikka__V1__StatusReport *r1 = report(koko, &e1);
+    CHECK_INT(r1->status, SIKKA__V1__TX_STATUS__ACSC);
+    CHECK_INT(r1->transfer_id, ret1);
+    CHECK_INT(r1->original_transfer_id, orig);
+    client_envelope_free(e1);
+    Sikka__V1__StatusReport *r2 = report(jazz, &e2);
+    CHECK_INT(r2->status, SIKKA__V1__TX_STATUS__ACSC);
+    CHECK_INT(r2->transfer_id, ret1);
+    client_envelope_free(e2);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND kind = 'return' "
+                            "AND original_id = %llu AND amount = 4000 AND payer = 'KOKO' AND "
+                            "payee = 'JAZZ' AND return_reason = 'AC04'",
+                        (unsigned long long)ret1, (unsigned long long)orig),
+              1);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT e.amount FROM ledger_entries e JOIN accounts a ON a.id = "
+                        "e.account_id WHERE e.transfer_id = %llu AND a.participant = 'JAZZ'",
+                        (unsigned long long)ret1),
+              4000);
+
+    TEST_STEP("the same return again: the stored outcome, nothing forwarded or posted");
+    send_return(koko, "RET-1", orig, 4000);
+    r1 = report(koko, &e1);
+    CHECK_INT(r1->status, SIKKA__V1__TX_STATUS__ACSC);
+    CHECK_INT(r1->transfer_id, ret1);
+    client_envelope_free(e1);
+    CHECK(h_silent(jazz, 200));
+
+    TEST_STEP("over-return: AM02, only PKR 60.00 is left");
+    send_return(koko, "RET-2", orig, 6001);
+    expect_refused(koko, "RET-2", "AM02");
+    CHECK(h_silent(jazz, 200));
+
+    TEST_STEP("returning the rest in full");
+    send_return(koko, "RET-3", orig, 6000);
+    uint64_t ret3 = accept_return(jazz, orig);
+    r1 = report(koko, &e1);
+    CHECK_INT(r1->status, SIKKA__V1__TX_STATUS__ACSC);
+    client_envelope_free(e1);
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    send_return(koko, "RET-4", orig, 1);
+    expect_refused(koko, "RET-4", "AM02");
+
+    TEST_STEP("a return of a return is refused (AG01)");
+    send_return(jazz, "RET-OF-RET", ret3, 100);
+    expect_refused(jazz, "RET-OF-RET", "AG01");
+
+    TEST_STEP("only the original creditor agent may return (RC01); unknown originals (AG01)");
+    send_return(easy, "RET-EASY", orig, 1);
+    expect_refused(easy, "RET-EASY", "RC01");
+    send_return(koko, "RET-NONE", 999999, 1);
+    expect_refused(koko, "RET-NONE", "AG01");
+
+    TEST_STEP("a rejected transfer cannot be returned (AG01)");
+    struct h_transfer rj = {.msg_id = "ORIG-RJ", .debtor_agent = "JAZZ",
+                            .creditor_agent = "KOKO", .amount = 500};
+    h_send_transfer(jazz, &rj);
+    uint64_t rjid = h_payee_decide(koko, false, "AC01");
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    send_return(koko, "RET-RJ", rjid, 500);
+    expect_refused(koko, "RET-RJ", "AG01");
+
+    TEST_STEP("the original payer may refuse a return like any transfer");
+    struct h_transfer t2 = {.msg_id = "ORIG-2", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
+                            .amount = 700};
+    h_send_transfer(jazz, &t2);
+    uint64_t orig2 = h_payee_decide(koko, true, NULL);
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    send_return(koko, "RET-5", orig2, 700);
+    Envelope *fwd = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN, 5000);
+    h_send_decision(jazz, fwd->payment_return->transfer_id, false, "AC01");
+    client_envelope_free(fwd);
+    expect_refused(koko, "RET-5", "AC01");
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+
+    TEST_STEP("the ledger: returns within their originals, every invariant holds");
+    CHECK_INT(h_sql_int(&h, "SELECT sum(amount) FROM transfers WHERE original_id = %llu AND "
+                            "status = 'ACSC'",
+                        (unsigned long long)orig),
+              10000);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE NOT ok"), 0);
+    CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE participant = 'JAZZ' AND kind = "
+                            "'position'"),
+              -700);
+
+    client_free(jazz);
+    client_free(koko);
+    client_free(easy);
+    h_cleanup(&h);
+    return 0;
+}
