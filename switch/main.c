@@ -26,6 +26,7 @@
 #include "ops.h"
 #include "participant.h"
 #include "pgconn.h"
+#include "recorder.h"
 #include "recovery.h"
 #include "router.h"
 #include "session.h"
@@ -201,6 +202,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     idem_evict(transfer_now_ms());
+    recorder_flush();
 }
 
 static int write_pid_file(const char *path)
@@ -270,6 +272,8 @@ static int run(void)
     event_add(M.tick, &second);
     if (write_pid_file(M.cfg->pid_file) != 0)
         return 1;
+    if (M.cfg->capture_file[0] != '\0' && recorder_open(M.cfg->capture_file) != 0)
+        return 1;
 
     log_info("event=ready listen=%s port=%d pid=%d", M.cfg->listen, listener_port(M.listener),
              (int)getpid());
@@ -290,6 +294,7 @@ static int run(void)
 
 static void cleanup(void)
 {
+    recorder_close();
     listener_free(M.listener);
     session_module_free();
     ledger_free();

@@ -10,6 +10,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "participant.h"
+#include "recorder.h"
 #include "session.h"
 #include "sql.h"
 #include "transfer.h"
@@ -291,6 +292,8 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
     }
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
+    if (!t->forwarded)
+        recorder_transfer(t, 0, NULL, false); /* decided before the payee saw it */
     char q[200];
     log_warn("event=transfer_rejected payer=%s msg_id=%s transfer=%" PRIu64
              " payee=%s amount=%" PRId64 " reason=%s text=%s",
@@ -406,6 +409,7 @@ static void on_payee_timeout(evutil_socket_t fd, short what, void *arg)
     t->timer_armed = false;
     if (t->state != TRANSFER_AWAITING_PAYEE)
         return;
+    recorder_transfer(t, 2, NULL, false);
     reject(t, "AB05", "no decision from creditor agent %s within %" PRId64 " ms", t->payee,
            R.opts.payee_timeout_ms);
 }
@@ -422,6 +426,7 @@ static bool answered_by_index(struct session *s, struct transfer *t)
                           "msg_id already used for a different transfer", t->amount, t->payee);
     } else if (e->inflight != NULL) {
         struct transfer *orig = e->inflight;
+        recorder_transfer(t, 0, NULL, true);
         if (orig->nwaiters < TRANSFER_WAITERS) {
             orig->waiters[orig->nwaiters++] = s->id;
             log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
@@ -431,6 +436,7 @@ static bool answered_by_index(struct session *s, struct transfer *t)
                            orig->id);
         }
     } else {
+        recorder_transfer(t, 0, NULL, true);
         log_info("event=retry_answered session=%s msg_id=%s transfer=%" PRIu64 " status=%s",
                  s->label, t->msg_id, e->transfer_id, transfer_status_name(e->status));
         send_stored(s->id, e, NULL);
@@ -684,6 +690,7 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
     t->timer_armed = false;
     if (!d->accept) {
         const char *code = transfer_reason_valid(d->reason) ? d->reason : "NARR";
+        recorder_transfer(t, 1, code, false);
         char q[TRANSFER_TEXT_MAX + 1];
         snprintf(q, sizeof(q), "%s", d->text);
         reject(t, code, "rejected by creditor agent %s%s%s", t->payee, q[0] ? ": " : "", q);
@@ -691,6 +698,7 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
     }
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
+    recorder_transfer(t, 0, NULL, false);
     t->status = TRANSFER_ACSC;
     t->state = TRANSFER_POSTING;
     ledger_submit(t);
@@ -838,7 +846,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         outcome_of_transfer(t, &o);
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
-            log_info("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
+            log_debug("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
                      "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
                      t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
                      t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));

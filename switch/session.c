@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "participant.h"
+#include "recorder.h"
 #include "router.h"
 #include "tls.h"
 
@@ -364,13 +365,29 @@ static void process_input(struct session *s)
         }
         s->frames_in++;
         s->ping_outstanding = false;
-        Envelope *env = codec_take(in, len, &S.arena, err, sizeof(err));
+        unsigned char *frame = evbuffer_pullup(in, (ev_ssize_t)(CODEC_HEADER_BYTES + len));
+        Envelope *env = NULL;
+        if (frame == NULL)
+            snprintf(err, sizeof(err), "out of memory reading a frame of %zu bytes", len);
+        else
+            env = codec_unpack(&S.arena, frame + CODEC_HEADER_BYTES, len, err, sizeof(err));
         if (env == NULL) {
             /* the length was sane, so the stream is still in sync */
+            if (frame != NULL)
+                recorder_malformed(s->participant->code, frame + CODEC_HEADER_BYTES, len);
+            evbuffer_drain(in, CODEC_HEADER_BYTES + len);
             session_reject(s, "FF01", err, NULL, 0);
+            arena_reset(&S.arena);
+            continue;
+        }
+        if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
+            evbuffer_drain(in, CODEC_HEADER_BYTES + len);
+            handle_heartbeat(s, env->heartbeat);
         } else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
             handle_heartbeat(s, env->heartbeat);
         } else {
+            /* the message is unpacked (copied) already; the bytes can go */
+            evbuffer_drain(in, CODEC_HEADER_BYTES + len);
             router_on_frame(s, env);
         }
         arena_reset(&S.arena);
