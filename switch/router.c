@@ -487,7 +487,8 @@ static void route(struct transfer *t, struct participant *payer)
     }
     struct session *to = session_pick(payee);
     if (to == NULL) {
-        reject(t, "AB08", "creditor agent %s is not connected", payee->code);
+        reject(t, "AB08", "creditor agent %s is not connected%s", payee->code,
+               payee->nsessions > 0 ? " or not reading" : "");
         return;
     }
     if (t->amount <= 0 || t->amount > R.opts.max_amount) {

@@ -301,7 +301,8 @@ struct session *session_pick(struct participant *p)
     struct session *s = p->sessions;
     for (unsigned i = 0; i < start && s != NULL; i++)
         s = s->p_next;
-    /* prefer a session that is not backed up; fall back to any */
+    /* a session that does not read its output gets nothing more: a slow
+     * payee costs its own transfers, never the switch's memory */
     for (unsigned i = 0; i < p->nsessions; i++) {
         if (s == NULL)
             s = p->sessions;
@@ -309,7 +310,7 @@ struct session *session_pick(struct participant *p)
             return s;
         s = s->p_next;
     }
-    return p->sessions;
+    return NULL;
 }
 
 void session_inflight_add(struct session *s, int delta)

@@ -91,8 +91,8 @@ void session_reject(struct session *s, const char *reason, const char *text,
 /* Closes now (flush=false) or once queued output is written (flush=true). */
 void session_close(struct session *s, bool flush, const char *why);
 
-/* A session of p to forward a transfer to (round robin, skipping congested
- * ones), or NULL when p has none. */
+/* A session of p to forward a transfer to (round robin, skipping ones whose
+ * queued output is over the cap), or NULL when p has none that reads. */
 struct session *session_pick(struct participant *p);
 
 /* Counts transfers the session has in flight (delta +1/-1); resumes reading
