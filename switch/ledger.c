@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "participant.h"
@@ -73,6 +74,7 @@ static struct {
     bool resync_inflight;
     struct transfer *inflight;      /* the batch being committed */
     size_t inflight_n;
+    int64_t inflight_since_us;
     bool solo;                      /* isolating a refused batch: one at a time */
     size_t solo_left;               /* transfers still to post alone */
     struct event *kick;             /* deferred flush */
@@ -173,6 +175,13 @@ static void op_free(struct ledger_op *op)
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg);
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 static void on_window(evutil_socket_t fd, short what, void *arg);
 
 static void on_conn_ready(void *arg)
@@ -555,6 +564,7 @@ static void flush(void)
     }
     L.inflight = batch;
     L.inflight_n = n;
+    L.inflight_since_us = now_us();
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -671,6 +681,7 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
     if (flags == PGCONN_OK) {
         L.stats.batches++;
         L.stats.transfers += n;
+        L.stats.commit_us += (uint64_t)(now_us() - L.inflight_since_us);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
         log_debug("event=batch_committed transfers=%zu duplicates=%d window=%" PRId64, n,

@@ -82,6 +82,7 @@ struct ledger_stats {
     uint64_t transfers;
     uint64_t max_batch;
     uint64_t failures;
+    uint64_t commit_us;   /* total time from sending a batch to its commit */
 };
 void ledger_get_stats(struct ledger_stats *out);
 

@@ -284,9 +284,10 @@ static int run(void)
     router_get_stats(&rs);
     ledger_get_stats(&ls);
     log_info("event=stopped exit=%d received=%" PRIu64 " settled=%" PRIu64 " rejected=%" PRIu64
-             " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64,
+             " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64
+             " mean_commit_us=%" PRIu64,
              M.exit_code, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches,
-             ls.max_batch);
+             ls.max_batch, ls.batches ? ls.commit_us / ls.batches : 0);
     if (M.cfg->pid_file[0] != '\0')
         unlink(M.cfg->pid_file);
     return M.exit_code;

@@ -47,8 +47,13 @@ const char sql_preload_keys[] =
     "SELECT payer, msg_id, encode(fingerprint, 'hex'), id, kind, status, coalesce(reason, ''), "
     "payee, end_to_end_id, amount, fee, coalesce(original_id, 0), "
     "(extract(epoch FROM finished_at) * 1000)::bigint "
-    "FROM transfers WHERE finished_at > now() - make_interval(secs => $1::double precision) "
-    "ORDER BY finished_at DESC LIMIT $2::bigint";
+    "FROM transfers "
+    /* ids start at boot id << 32: skip every boot that ended before the cutoff */
+    "WHERE id >= (SELECT coalesce(max(id), 0) FROM switch_boots "
+    "             WHERE started_at <= now() - make_interval(secs => $1::double precision)) "
+    "            << 32 "
+    "AND finished_at > now() - make_interval(secs => $1::double precision) "
+    "ORDER BY id DESC LIMIT $2::bigint";
 
 /* What a status query or a returned transfer needs of a stored transfer. */
 #define TRANSFER_OUTCOME_COLUMNS                                                             \
