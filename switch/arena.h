@@ -20,8 +20,8 @@ struct arena {
     unsigned char *base;
     size_t cap;
     size_t used;
-    size_t limit;           /* total bytes, buffer included */
-    size_t overflow_bytes;  /* bytes in chunks */
+    size_t limit;          /* total bytes, buffer included */
+    size_t overflow_bytes; /* bytes in chunks */
     struct arena_chunk *chunks;
     ProtobufCAllocator allocator;
 };

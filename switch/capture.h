@@ -17,8 +17,8 @@
 
 #include "capture.pb-c.h"
 
-#define CAPTURE_MAGIC   "SKCAPv1\n"
-#define CAPTURE_VERSION 1
+#define CAPTURE_MAGIC      "SKCAPv1\n"
+#define CAPTURE_VERSION    1
 #define CAPTURE_MAX_RECORD (1 << 20)
 
 typedef Sikka__Capture__V1__CaptureHeader CaptureHeader;

@@ -53,8 +53,7 @@ int codec_has_unknown_fields(const ProtobufCMessage *m)
     return 0;
 }
 
-Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *err,
-                       size_t errlen)
+Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     Envelope *env = sikka__v1__envelope__unpack(arena_allocator(a), len, data);
     if (env == NULL) {
@@ -72,8 +71,7 @@ Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *e
     return env;
 }
 
-Envelope *codec_take(struct evbuffer *in, size_t len, struct arena *a, char *err,
-                     size_t errlen)
+Envelope *codec_take(struct evbuffer *in, size_t len, struct arena *a, char *err, size_t errlen)
 {
     unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)(CODEC_HEADER_BYTES + len));
     Envelope *env = NULL;

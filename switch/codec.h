@@ -16,15 +16,15 @@
 #include "arena.h"
 #include "sikka.pb-c.h"
 
-#define CODEC_HEADER_BYTES 4
+#define CODEC_HEADER_BYTES      4
 #define CODEC_DEFAULT_MAX_FRAME 65536
 
 typedef Sikka__V1__Envelope Envelope;
 
 enum codec_status {
-    CODEC_FRAME = 0,  /* a whole frame is buffered; *len is its body length */
-    CODEC_AGAIN,      /* need more bytes */
-    CODEC_TOO_LARGE,  /* the header announces more than max; cannot resync */
+    CODEC_FRAME = 0, /* a whole frame is buffered; *len is its body length */
+    CODEC_AGAIN,     /* need more bytes */
+    CODEC_TOO_LARGE, /* the header announces more than max; cannot resync */
 };
 
 /* Looks at the start of `in` without consuming anything. */
@@ -33,13 +33,11 @@ enum codec_status codec_peek(struct evbuffer *in, size_t max, size_t *len);
 /* Unpacks `len` bytes into an Envelope allocated from `a`. Returns NULL and
  * writes why into err when the bytes are not a valid Envelope, carry unknown
  * fields, or have no body. */
-Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *err,
-                       size_t errlen);
+Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *err, size_t errlen);
 
 /* Convenience: takes one frame off `in` (which must hold it, see codec_peek),
  * unpacks it into `a` and drains it. */
-Envelope *codec_take(struct evbuffer *in, size_t len, struct arena *a, char *err,
-                     size_t errlen);
+Envelope *codec_take(struct evbuffer *in, size_t len, struct arena *a, char *err, size_t errlen);
 
 /* Appends one frame holding env to `out`, packing straight into the buffer.
  * Returns the bytes appended, or -1. */

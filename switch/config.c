@@ -8,10 +8,14 @@
 
 #include "log.h"
 
-#define CFG_STR(field, dflt, reload, doc)                                                    \
-    {#field, CONFIG_STRING, dflt, offsetof(struct config, field), 0, 0, reload, doc}
-#define CFG_INT(field, dflt, lo, hi, reload, doc)                                            \
-    {#field, CONFIG_INT, dflt, offsetof(struct config, field), lo, hi, reload, doc}
+#define CFG_STR(field, dflt, reload, doc)                                                          \
+    {                                                                                              \
+#field, CONFIG_STRING, dflt, offsetof(struct config, field), 0, 0, reload, doc             \
+    }
+#define CFG_INT(field, dflt, lo, hi, reload, doc)                                                  \
+    {                                                                                              \
+#field, CONFIG_INT, dflt, offsetof(struct config, field), lo, hi, reload, doc              \
+    }
 
 const struct config_setting config_settings[] = {
     CFG_STR(listen, "127.0.0.1:7443", false, "participant listener, host:port"),
@@ -310,7 +314,8 @@ int config_check_reload(const struct config *old_cfg, const struct config *new_c
             same = strcmp(*str_field((struct config *)old_cfg, s),
                           *str_field((struct config *)new_cfg, s)) == 0;
         else
-            same = *int_field((struct config *)old_cfg, s) == *int_field((struct config *)new_cfg, s);
+            same =
+                *int_field((struct config *)old_cfg, s) == *int_field((struct config *)new_cfg, s);
         if (!same) {
             snprintf(err, errlen, "setting \"%s\" cannot change on reload; restart instead",
                      s->name);

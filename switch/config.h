@@ -16,11 +16,11 @@
 
 struct config {
     /* participant listener */
-    char *listen;             /* host:port */
-    char *tls_cert;           /* switch certificate (PEM) */
-    char *tls_key;            /* its private key */
-    char *tls_ca;             /* the scheme CA that signs participant certificates */
-    int64_t max_frame_bytes;  /* largest accepted frame */
+    char *listen;            /* host:port */
+    char *tls_cert;          /* switch certificate (PEM) */
+    char *tls_key;           /* its private key */
+    char *tls_ca;            /* the scheme CA that signs participant certificates */
+    int64_t max_frame_bytes; /* largest accepted frame */
     int64_t handshake_timeout_ms;
     int64_t heartbeat_interval_ms;
     int64_t write_timeout_ms;
@@ -29,15 +29,15 @@ struct config {
     int64_t max_sessions;
 
     /* admin console */
-    char *admin_listen;       /* host:port, "" disables */
-    char *admin_ca;           /* CA for operator certificates; "" = tls_ca */
+    char *admin_listen; /* host:port, "" disables */
+    char *admin_ca;     /* CA for operator certificates; "" = tls_ca */
 
     /* database */
-    char *database_url;       /* libpq conninfo or URI */
+    char *database_url; /* libpq conninfo or URI */
 
     /* scheme rules */
     int64_t payee_timeout_ms;
-    int64_t max_amount;       /* paisa, per transfer */
+    int64_t max_amount; /* paisa, per transfer */
     char *currency;
     int64_t ndc_warn_percent;
 
@@ -54,7 +54,7 @@ struct config {
     char *log_level;
     char *log_file;
     char *pid_file;
-    char *capture_file;       /* record received frames; "" disables */
+    char *capture_file;        /* record received frames; "" disables */
     char *settlement_schedule; /* "HH:MM,HH:MM,..." UTC window closes; "" = manual */
 };
 
@@ -68,7 +68,7 @@ struct config_setting {
     enum config_type type;
     const char *default_value; /* NULL: required */
     size_t offset;
-    int64_t min, max;          /* CONFIG_INT bounds */
+    int64_t min, max; /* CONFIG_INT bounds */
     bool reloadable;
     const char *doc;
 };

@@ -6,7 +6,7 @@
 #include "log.h"
 
 static struct hmap by_key, by_id;
-static struct idem_entry *oldest, *newest;  /* finished, by finish order */
+static struct idem_entry *oldest, *newest; /* finished, by finish order */
 static struct idem_entry *free_list;
 static size_t nfinished;
 static size_t limit_count;

@@ -22,12 +22,12 @@
 struct idem_entry {
     struct hnode by_key;
     struct hnode by_id;
-    struct idem_entry *older, *newer;   /* finished entries, oldest first */
+    struct idem_entry *older, *newer; /* finished entries, oldest first */
     char payer[5];
     char msg_id[TRANSFER_ID_MAX + 1];
     uint8_t fingerprint[TRANSFER_FP_LEN];
     uint64_t transfer_id;
-    struct transfer *inflight;          /* NULL once finished */
+    struct transfer *inflight; /* NULL once finished */
     /* outcome, once finished */
     enum transfer_kind kind;
     enum transfer_status status;

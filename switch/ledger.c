@@ -70,14 +70,14 @@ static struct {
     size_t queued;
     struct ledger_op *ops_head, *ops_tail; /* operations waiting their turn */
     struct ledger_op *op_inflight;
-    bool resync_needed;             /* an operation's outcome is unknown */
+    bool resync_needed; /* an operation's outcome is unknown */
     bool resync_inflight;
-    struct transfer *inflight;      /* the batch being committed */
+    struct transfer *inflight; /* the batch being committed */
     size_t inflight_n;
     int64_t inflight_since_us;
-    bool solo;                      /* isolating a refused batch: one at a time */
-    size_t solo_left;               /* transfers still to post alone */
-    struct event *kick;             /* deferred flush */
+    bool solo;          /* isolating a refused batch: one at a time */
+    size_t solo_left;   /* transfers still to post alone */
+    struct event *kick; /* deferred flush */
     struct event *window_timer;
     bool window_waiting;
     struct pgarray cols[COL_COUNT];
@@ -252,7 +252,6 @@ bool ledger_idle(void)
     return L.queued == 0 && L.inflight == NULL && L.ops_head == NULL && L.op_inflight == NULL;
 }
 
-
 size_t ledger_queued(void)
 {
     return L.queued + L.inflight_n;
@@ -361,16 +360,14 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
             continue;
         int64_t balance = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         if (balance != p->pos.posted)
-            log_warn("event=position_resynced participant=%s memory=%" PRId64
-                     " database=%" PRId64,
+            log_warn("event=position_resynced participant=%s memory=%" PRId64 " database=%" PRId64,
                      p->code, p->pos.posted, balance);
         p->pos.posted = balance;
     }
     if (PQntuples(res) > 0) {
         int64_t w = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         if (w != L.window_id)
-            log_warn("event=window_resynced memory=%" PRId64 " database=%" PRId64, L.window_id,
-                     w);
+            log_warn("event=window_resynced memory=%" PRId64 " database=%" PRId64, L.window_id, w);
         L.window_id = w;
     }
     L.resync_needed = false;
@@ -384,8 +381,7 @@ static bool flush_op(void)
 {
     if (L.resync_inflight)
         return true;
-    if (L.resync_needed && L.inflight == NULL && L.op_inflight == NULL &&
-        pgconn_is_ready(L.conn)) {
+    if (L.resync_needed && L.inflight == NULL && L.op_inflight == NULL && pgconn_is_ready(L.conn)) {
         if (pgconn_exec(L.conn, SQL_RESYNC, 0, NULL, on_resync, NULL) == 0) {
             L.resync_inflight = true;
             return true;
@@ -499,8 +495,7 @@ static void apply_positions(const struct transfer *t)
         return;
     struct participant *payer = participant_find(t->payer);
     struct participant *payee = participant_find(t->payee);
-    if (payer == NULL || payee == NULL ||
-        position_post(&payer->pos, -t->amount) != 0 ||
+    if (payer == NULL || payee == NULL || position_post(&payer->pos, -t->amount) != 0 ||
         position_post(&payee->pos, t->amount) != 0)
         log_error("event=position_apply_failed transfer=%" PRIu64 " why=\"overflow or missing\"",
                   t->id);

@@ -31,24 +31,24 @@
 #include "transfer.h"
 
 enum ledger_result {
-    LEDGER_WRITTEN = 0,  /* committed now (or by an earlier attempt of this batch) */
-    LEDGER_DUPLICATE,    /* the key belonged to an earlier transfer: see dup */
-    LEDGER_ABANDONED,    /* could not be recorded at all; nothing was written */
+    LEDGER_WRITTEN = 0, /* committed now (or by an earlier attempt of this batch) */
+    LEDGER_DUPLICATE,   /* the key belonged to an earlier transfer: see dup */
+    LEDGER_ABANDONED,   /* could not be recorded at all; nothing was written */
 };
 
 struct ledger_duplicate {
     uint64_t stored_id;
     enum transfer_status stored_status;
     char stored_reason[TRANSFER_REASON_MAX + 1];
-    bool same_request;   /* same fingerprint as the stored one */
+    bool same_request; /* same fingerprint as the stored one */
 };
 
 typedef void (*ledger_done_cb)(struct transfer *t, enum ledger_result r,
                                const struct ledger_duplicate *dup);
 
 struct ledger_options {
-    int64_t batch_max;     /* transfers per transaction */
-    int64_t window_us;     /* extra wait to fill a batch when idle */
+    int64_t batch_max; /* transfers per transaction */
+    int64_t window_us; /* extra wait to fill a batch when idle */
 };
 
 int ledger_init(struct event_base *base, struct pgconn *conn, ledger_done_cb done)
@@ -82,7 +82,7 @@ struct ledger_stats {
     uint64_t transfers;
     uint64_t max_batch;
     uint64_t failures;
-    uint64_t commit_us;   /* total time from sending a batch to its commit */
+    uint64_t commit_us; /* total time from sending a batch to its commit */
 };
 void ledger_get_stats(struct ledger_stats *out);
 

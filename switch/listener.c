@@ -71,10 +71,9 @@ struct listener *listener_new(struct event_base *base, const char *addr)
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     l->base = base;
     l->retry = evtimer_new(base, on_retry, l);
-    l->evl = evconnlistener_new_bind(base, on_accept, l,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                         LEV_OPT_CLOSE_ON_EXEC,
-                                     1024, (struct sockaddr *)&sin, sizeof(sin));
+    l->evl = evconnlistener_new_bind(
+        base, on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        (struct sockaddr *)&sin, sizeof(sin));
     if (l->evl == NULL || l->retry == NULL) {
         log_error("event=listen_failed listen=%s why=\"%s\"", addr, strerror(errno));
         listener_free(l);

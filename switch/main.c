@@ -104,8 +104,8 @@ static void reload(void)
         config_free(next);
         return;
     }
-    SSL_CTX *ctx = tls_server_ctx_new(next->tls_cert, next->tls_key, next->tls_ca, err,
-                                      sizeof(err));
+    SSL_CTX *ctx =
+        tls_server_ctx_new(next->tls_cert, next->tls_key, next->tls_ca, err, sizeof(err));
     if (ctx == NULL) {
         log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
         config_free(next);
@@ -236,8 +236,8 @@ static int run(void)
 
     /* two connections: one for posting batches (and window operations,
      * which must be ordered with them), one for queries */
-    M.ledger_db = pgconn_new(M.base, "ledger", M.cfg->database_url, sql_ledger_stmts,
-                             sql_ledger_nstmts);
+    M.ledger_db =
+        pgconn_new(M.base, "ledger", M.cfg->database_url, sql_ledger_stmts, sql_ledger_nstmts);
     M.query_db =
         pgconn_new(M.base, "query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
     if (M.ledger_db == NULL || M.query_db == NULL)
@@ -366,8 +366,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "sikka-switch: %s\n", err);
         return 2;
     }
-    M.ssl_ctx = tls_server_ctx_new(M.cfg->tls_cert, M.cfg->tls_key, M.cfg->tls_ca, err,
-                                   sizeof(err));
+    M.ssl_ctx =
+        tls_server_ctx_new(M.cfg->tls_cert, M.cfg->tls_key, M.cfg->tls_ca, err, sizeof(err));
     if (M.ssl_ctx == NULL) {
         fprintf(stderr, "sikka-switch: %s: %s\n", M.config_path, err);
         config_free(M.cfg);

@@ -83,13 +83,13 @@ static bool failed(struct pending *p, PGresult *res, enum pgconn_flags flags, co
         return false;
     char msg[400];
     clean_error(error, msg, sizeof(msg));
-    int status = flags == PGCONN_LOST                     ? 503
-                 : strstr(msg, "does not exist") != NULL  ? 404
-                 : strstr(msg, "duplicate key") != NULL   ? 409
-                 : strstr(msg, "only a closed") != NULL   ? 409
-                 : strstr(msg, "violates check") != NULL  ? 400
-                 : strstr(msg, "invalid input") != NULL   ? 400
-                                                          : 500;
+    int status = flags == PGCONN_LOST                    ? 503
+                 : strstr(msg, "does not exist") != NULL ? 404
+                 : strstr(msg, "duplicate key") != NULL  ? 409
+                 : strstr(msg, "only a closed") != NULL  ? 409
+                 : strstr(msg, "violates check") != NULL ? 400
+                 : strstr(msg, "invalid input") != NULL  ? 400
+                                                         : 500;
     log_warn("event=ops_failed code=%s status=%d why=\"%s\"", p->code[0] ? p->code : "-", status,
              msg);
     p->done(p->arg, status, error_body("%s", msg));
@@ -103,10 +103,9 @@ static json_t *participant_json(const struct participant *p)
 {
     int used = position_used_percent(&p->pos);
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:i, s:b}", "code", p->code,
-                     "name", p->name, "kind", p->kind, "status",
-                     participant_status_name(p->status), "ndc", (json_int_t)p->pos.ndc,
-                     "sessions", (int)p->nsessions, "posted", (json_int_t)p->pos.posted,
-                     "reserved", (json_int_t)p->pos.reserved, "headroom",
+                     "name", p->name, "kind", p->kind, "status", participant_status_name(p->status),
+                     "ndc", (json_int_t)p->pos.ndc, "sessions", (int)p->nsessions, "posted",
+                     (json_int_t)p->pos.posted, "reserved", (json_int_t)p->pos.reserved, "headroom",
                      (json_int_t)position_headroom(&p->pos), "used_percent", used, "warning",
                      p->pos.ndc > 0 && used >= router_warn_percent());
 }
@@ -140,12 +139,11 @@ void ops_positions(ops_done done, void *arg)
         const struct participant *p = all[i];
         int used = position_used_percent(&p->pos);
         json_array_append_new(
-            list, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:b}", "code", p->code,
-                            "status", participant_status_name(p->status), "posted",
-                            (json_int_t)p->pos.posted, "reserved", (json_int_t)p->pos.reserved,
-                            "ndc", (json_int_t)p->pos.ndc, "headroom",
-                            (json_int_t)position_headroom(&p->pos), "used_percent", used,
-                            "warning", p->pos.ndc > 0 && used >= router_warn_percent()));
+            list, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:b}", "code", p->code, "status",
+                            participant_status_name(p->status), "posted", (json_int_t)p->pos.posted,
+                            "reserved", (json_int_t)p->pos.reserved, "ndc", (json_int_t)p->pos.ndc,
+                            "headroom", (json_int_t)position_headroom(&p->pos), "used_percent",
+                            used, "warning", p->pos.ndc > 0 && used >= router_warn_percent()));
     }
     done(arg, 200,
          json_pack("{s:I, s:I, s:o}", "window", (json_int_t)ledger_window(), "warn_percent",
@@ -161,19 +159,20 @@ static void on_participant_added(void *arg, PGresult *res, enum pgconn_flags fla
     struct participant *p =
         participant_add(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
     if (p == NULL) {
-        pd->done(pd->arg, 500, error_body("participant %s was added to the database but not "
-                                          "to the running switch; restart it",
-                                          pd->code));
+        pd->done(pd->arg, 500,
+                 error_body("participant %s was added to the database but not "
+                            "to the running switch; restart it",
+                            pd->code));
         free(pd);
         return;
     }
-    p->status = strcmp(PQgetvalue(res, 0, 3), "active") == 0 ? PARTICIPANT_ACTIVE
-                                                              : PARTICIPANT_SUSPENDED;
+    p->status =
+        strcmp(PQgetvalue(res, 0, 3), "active") == 0 ? PARTICIPANT_ACTIVE : PARTICIPANT_SUSPENDED;
     p->pos.ndc = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     p->position_account = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
     p->settlement_account = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
-    log_info("event=participant_added code=%s operator=%s ndc=%" PRId64, p->code,
-             pd->operator_name, p->pos.ndc);
+    log_info("event=participant_added code=%s operator=%s ndc=%" PRId64, p->code, pd->operator_name,
+             p->pos.ndc);
     pd->done(pd->arg, 201, json_pack("{s:o}", "participant", participant_json(p)));
     free(pd);
 }
@@ -262,8 +261,7 @@ static void on_ndc_set(void *arg, PGresult *res, enum pgconn_flags flags, const 
     free(pd);
 }
 
-void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done,
-                 void *arg)
+void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done, void *arg)
 {
     if (participant_find(code) == NULL) {
         done(arg, 404, error_body("participant %s does not exist", code));
@@ -313,15 +311,14 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg)
     struct idem_entry *e = idem_find_id(id);
     if (e != NULL && e->inflight != NULL) {
         const struct transfer *t = e->inflight;
-        json_t *tj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "id",
-                               (json_int_t)t->id, "kind",
-                               t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", "payer",
-                               t->payer, "payee", t->payee, "msg_id", t->msg_id, "amount",
-                               (json_int_t)t->amount, "fee", (json_int_t)t->fee, "purpose",
-                               transfer_purpose_name(t->purpose), "status",
-                               transfer_status_name(t->status));
-        done(arg, 200, json_pack("{s:o, s:s}", "transfer", tj, "state",
-                                 transfer_state_name(t->state)));
+        json_t *tj =
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "id", (json_int_t)t->id,
+                      "kind", t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", "payer",
+                      t->payer, "payee", t->payee, "msg_id", t->msg_id, "amount",
+                      (json_int_t)t->amount, "fee", (json_int_t)t->fee, "purpose",
+                      transfer_purpose_name(t->purpose), "status", transfer_status_name(t->status));
+        done(arg, 200,
+             json_pack("{s:o, s:s}", "transfer", tj, "state", transfer_state_name(t->state)));
         return;
     }
     struct pending *p = pending_new(done, arg);
@@ -344,15 +341,15 @@ static void on_report(void *arg, PGresult *res, enum pgconn_flags flags, const c
 {
     struct pending *pd = arg;
     if (flags == PGCONN_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "open") == 0) {
-        pd->done(pd->arg, 409,
-                 error_body("window %" PRId64 " is still open; close it to get its report",
-                            pd->value));
+        pd->done(
+            pd->arg, 409,
+            error_body("window %" PRId64 " is still open; close it to get its report", pd->value));
         free(pd);
         return;
     }
     if (flags == PGCONN_OK && PQntuples(res) == 0) {
-        pd->done(pd->arg, 404, error_body("settlement window %" PRId64 " does not exist",
-                                          pd->value));
+        pd->done(pd->arg, 404,
+                 error_body("settlement window %" PRId64 " does not exist", pd->value));
         free(pd);
         return;
     }
@@ -437,10 +434,9 @@ static void on_window_settled(void *arg, PGresult *res, const char *error)
     if (res == NULL) {
         char msg[400];
         clean_error(error, msg, sizeof(msg));
-        log_error("event=window_settle_failed window=%" PRId64 " operator=%s why=\"%s\"",
-                  pd->value, pd->operator_name, msg);
-        int status = strstr(msg, "does not exist") ? 404 : strstr(msg, "only a closed") ? 409
-                                                                                        : 503;
+        log_error("event=window_settle_failed window=%" PRId64 " operator=%s why=\"%s\"", pd->value,
+                  pd->operator_name, msg);
+        int status = strstr(msg, "does not exist") ? 404 : strstr(msg, "only a closed") ? 409 : 503;
         pd->done(pd->arg, status, error_body("%s", msg));
         free(pd);
         return;
@@ -449,15 +445,14 @@ static void on_window_settled(void *arg, PGresult *res, const char *error)
     for (int i = 0; i < PQntuples(res); i++) {
         const char *code = PQgetvalue(res, i, 0);
         int64_t delta = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-        json_array_append_new(list, json_pack("{s:s, s:I}", "participant",
-                                              code[0] ? code : "SCHEME-FEES", "delta",
-                                              (json_int_t)delta));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:I}", "participant", code[0] ? code : "SCHEME-FEES",
+                                        "delta", (json_int_t)delta));
         struct participant *p = participant_find(code);
         if (p == NULL)
             continue; /* the scheme's fee account */
         if (position_post(&p->pos, delta) != 0)
-            log_error("event=position_apply_failed participant=%s delta=%" PRId64
-                      " why=overflow",
+            log_error("event=position_apply_failed participant=%s delta=%" PRId64 " why=overflow",
                       p->code, delta);
         router_check_cap(p);
     }
@@ -528,8 +523,7 @@ static void on_balances(void *arg, PGresult *res, enum pgconn_flags flags, const
             snprintf(detail, sizeof(detail), "%d positions agree", PQntuples(res));
         add_check(r, "switch positions equal the ledger", bad == 0, detail);
     }
-    r->pd->done(r->pd->arg, 200,
-                json_pack("{s:b, s:o}", "ok", r->ok, "checks", r->checks));
+    r->pd->done(r->pd->arg, 200, json_pack("{s:b, s:o}", "ok", r->ok, "checks", r->checks));
     free(r->pd);
     free(r);
 }
@@ -577,18 +571,18 @@ void ops_status(ops_done done, void *arg)
     struct ledger_stats ls;
     router_get_stats(&rs);
     ledger_get_stats(&ls);
-    json_t *counters = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)rs.received,
-        "settled", (json_int_t)rs.settled, "rejected", (json_int_t)rs.rejected, "duplicates",
-        (json_int_t)rs.duplicates, "batches", (json_int_t)ls.batches, "batched_transfers",
-        (json_int_t)ls.transfers, "max_batch", (json_int_t)ls.max_batch, "idempotency_keys",
-        (json_int_t)idem_count());
+    json_t *counters =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)rs.received,
+                  "settled", (json_int_t)rs.settled, "rejected", (json_int_t)rs.rejected,
+                  "duplicates", (json_int_t)rs.duplicates, "batches", (json_int_t)ls.batches,
+                  "batched_transfers", (json_int_t)ls.transfers, "max_batch",
+                  (json_int_t)ls.max_batch, "idempotency_keys", (json_int_t)idem_count());
     done(arg, 200,
          json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "ready", pgconn_is_ready(O.db),
                    "draining", router_draining(), "sessions", (json_int_t)session_count(),
                    "inflight", (json_int_t)router_inflight(), "ledger_queued",
-                   (json_int_t)ledger_queued(), "window", (json_int_t)ledger_window(),
-                   "counters", counters));
+                   (json_int_t)ledger_queued(), "window", (json_int_t)ledger_window(), "counters",
+                   counters));
 }
 
 /* ---- scheduled window closes ---- */

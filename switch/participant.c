@@ -50,8 +50,7 @@ struct participant *participant_find(const char *code)
 
 static int cmp_code(const void *a, const void *b)
 {
-    return strcmp((*(struct participant *const *)a)->code,
-                  (*(struct participant *const *)b)->code);
+    return strcmp((*(struct participant *const *)a)->code, (*(struct participant *const *)b)->code);
 }
 
 struct participant *participant_add(const char *code, const char *name, const char *kind)

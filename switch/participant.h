@@ -29,15 +29,15 @@ struct session;
 struct participant {
     char code[PARTICIPANT_CODE_LEN + 1];
     char name[141];
-    char kind[16];                 /* wallet, bank, bnpl */
+    char kind[16]; /* wallet, bank, bnpl */
     enum participant_status status;
     struct position pos;
-    int64_t position_account;      /* ledger account ids */
+    int64_t position_account; /* ledger account ids */
     int64_t settlement_account;
-    bool cap_warned;               /* warning threshold crossed, logged once */
-    struct session *sessions;      /* active sessions, linked by session */
+    bool cap_warned;          /* warning threshold crossed, logged once */
+    struct session *sessions; /* active sessions, linked by session */
     unsigned nsessions;
-    unsigned rr;                   /* round robin over sessions */
+    unsigned rr; /* round robin over sessions */
     struct hnode node;
 };
 

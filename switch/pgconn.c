@@ -6,9 +6,9 @@
 #include "log.h"
 
 enum pgconn_state {
-    PGCONN_DOWN = 0,    /* waiting for the backoff timer */
-    PGCONN_CONNECTING,  /* PQconnectPoll in progress */
-    PGCONN_PREPARING,   /* statements sent, waiting for their sync */
+    PGCONN_DOWN = 0,   /* waiting for the backoff timer */
+    PGCONN_CONNECTING, /* PQconnectPoll in progress */
+    PGCONN_PREPARING,  /* statements sent, waiting for their sync */
     PGCONN_READY,
 };
 
@@ -18,9 +18,9 @@ struct pgconn_req {
     struct pgconn_req *next;
     pgconn_cb cb;
     void *arg;
-    int queries_left;   /* results still to read before the sync */
-    PGresult *result;   /* the statement's result, kept for the callback */
-    char error[256];    /* first error seen, "" if none */
+    int queries_left; /* results still to read before the sync */
+    PGresult *result; /* the statement's result, kept for the callback */
+    char error[256];  /* first error seen, "" if none */
 };
 
 struct pgconn {

@@ -36,8 +36,8 @@ struct pgconn_stmt {
 
 enum pgconn_flags {
     PGCONN_OK = 0,
-    PGCONN_FAILED = 1,  /* the statement failed; nothing was committed */
-    PGCONN_LOST = 2,    /* the connection died; the outcome is unknown */
+    PGCONN_FAILED = 1, /* the statement failed; nothing was committed */
+    PGCONN_LOST = 2,   /* the connection died; the outcome is unknown */
 };
 
 /* res is owned by pgconn and valid only during the call. */

@@ -91,8 +91,8 @@ static int preload_keys(PGconn *db, int64_t seconds, int64_t max, struct recover
     snprintf(secs, sizeof(secs), "%lld", (long long)seconds);
     snprintf(lim, sizeof(lim), "%lld", (long long)max);
     const char *params[] = {secs, lim};
-    PGresult *res = query(db, sql_preload_keys, 2, params, "preloading idempotency keys", err,
-                          errlen);
+    PGresult *res =
+        query(db, sql_preload_keys, 2, params, "preloading idempotency keys", err, errlen);
     if (res == NULL)
         return -1;
     /* newest first in the result; the index wants oldest first */
@@ -138,8 +138,9 @@ int recovery_load(const char *conninfo, int64_t key_seconds, int64_t key_max,
     if (res == NULL)
         goto fail;
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        snprintf(err, errlen, "the database has no Sikka schema: apply schema/ with "
-                              "deploy/migrate.sh first");
+        snprintf(err, errlen,
+                 "the database has no Sikka schema: apply schema/ with "
+                 "deploy/migrate.sh first");
         goto fail;
     }
     PQclear(res);

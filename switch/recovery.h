@@ -24,7 +24,7 @@ struct recovery_result {
     int64_t scheme_settlement_account;
     size_t participants;
     size_t keys;
-    struct fee_rule fees[4];   /* by Sikka__V1__Purpose */
+    struct fee_rule fees[4]; /* by Sikka__V1__Purpose */
 };
 
 int recovery_load(const char *conninfo, int64_t key_seconds, int64_t key_max,

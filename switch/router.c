@@ -26,7 +26,7 @@ static struct {
     uint64_t id_high;                    /* boot id << 32 */
     uint32_t id_low;
     struct transfer *free_list;
-    struct transfer *returns;            /* in-flight returns, linked by `next` until posting */
+    struct transfer *returns; /* in-flight returns, linked by `next` until posting */
     size_t inflight;
     bool draining;
     struct fee_rule fees[PURPOSES];
@@ -257,8 +257,8 @@ static void reject_unrecorded(struct session *s, const char *msg_id, const char 
                               const char *payee)
 {
     char q[200];
-    log_warn("event=transfer_rejected session=%s msg_id=%s reason=%s recorded=no text=%s",
-             s->label, msg_id[0] ? msg_id : "-", reason, log_quote(text, q, sizeof(q)));
+    log_warn("event=transfer_rejected session=%s msg_id=%s reason=%s recorded=no text=%s", s->label,
+             msg_id[0] ? msg_id : "-", reason, log_quote(text, q, sizeof(q)));
     struct outcome o = {0};
     o.msg_id = msg_id;
     o.end_to_end_id = e2e;
@@ -311,7 +311,7 @@ static void send_stored(uint64_t session_id, const struct idem_entry *e, const c
     o.end_to_end_id = e->end_to_end_id;
     o.status = e->status;
     o.reason = e->reason;
-    o.text = query_id != NULL ? ""
+    o.text = query_id != NULL             ? ""
              : e->status == TRANSFER_RJCT ? "rejected earlier; this is the stored outcome"
                                           : "settled earlier; this is the stored outcome";
     o.amount = e->amount;
@@ -507,8 +507,8 @@ static void route(struct transfer *t, struct participant *payer)
         return;
     }
     if (position_reserve(&payer->pos, hold) != 0) {
-        reject(t, "AM23", "net debit cap of %s exceeded: headroom %" PRId64 " paisa",
-               payer->code, position_headroom(&payer->pos));
+        reject(t, "AM23", "net debit cap of %s exceeded: headroom %" PRId64 " paisa", payer->code,
+               position_headroom(&payer->pos));
         return;
     }
     t->reserved = true;
@@ -559,8 +559,7 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
 }
 
 /* A return's original, as the ledger knows it. */
-static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags,
-                               const char *error)
+static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct transfer *t = arg;
     if (flags != PGCONN_OK) {
@@ -610,8 +609,8 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
     t->purpose = SIKKA__V1__PURPOSE__PURPOSE_UNSPECIFIED;
     int64_t left = orig_amount - returned - returns_pending(t->original_id, t);
     if (t->amount <= 0 || t->amount > left) {
-        reject(t, "AM02", "return of %" PRId64 " paisa: %" PRId64 " of transfer %" PRIu64
-                          " is left to return",
+        reject(t, "AM02",
+               "return of %" PRId64 " paisa: %" PRId64 " of transfer %" PRIu64 " is left to return",
                t->amount, left < 0 ? 0 : left, t->original_id);
         return;
     }
@@ -682,8 +681,7 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
                      " ms; it was rejected (AB05)",
                      d->transfer_id, R.opts.payee_timeout_ms);
         else
-            snprintf(text, sizeof(text), "transfer %" PRIu64 " is already decided",
-                     d->transfer_id);
+            snprintf(text, sizeof(text), "transfer %" PRIu64 " is already decided", d->transfer_id);
         session_reject(s, expired ? "AB05" : "NARR", text, NULL, d->transfer_id);
         return;
     }
@@ -769,14 +767,14 @@ static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, c
 static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery *sq)
 {
     const char *me = s->participant->code;
-    if ((sq->msg_id[0] == '\0') == (sq->transfer_id == 0) ||
-        strlen(sq->msg_id) > TRANSFER_ID_MAX || strlen(sq->query_id) > TRANSFER_ID_MAX) {
-        session_reject(s, "FF01", "a status query names exactly one of msg_id or transfer_id",
-                       NULL, 0);
+    if ((sq->msg_id[0] == '\0') == (sq->transfer_id == 0) || strlen(sq->msg_id) > TRANSFER_ID_MAX ||
+        strlen(sq->query_id) > TRANSFER_ID_MAX) {
+        session_reject(s, "FF01", "a status query names exactly one of msg_id or transfer_id", NULL,
+                       0);
         return;
     }
-    struct idem_entry *e = sq->msg_id[0] != '\0' ? idem_find(me, sq->msg_id)
-                                                 : idem_find_id(sq->transfer_id);
+    struct idem_entry *e =
+        sq->msg_id[0] != '\0' ? idem_find(me, sq->msg_id) : idem_find_id(sq->transfer_id);
     if (e != NULL) {
         const char *payee = e->inflight != NULL ? e->inflight->payee : e->payee;
         if (strcmp(e->payer, me) != 0 && strcmp(payee, me) != 0)
@@ -848,9 +846,9 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
             log_debug("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
-                     "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
-                     t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
-                     t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));
+                      "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
+                      t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
+                      t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));
             struct participant *payee = participant_find(t->payee);
             if (payee != NULL)
                 router_check_cap(payee);
@@ -945,8 +943,7 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     default: {
         char text[120];
-        snprintf(text, sizeof(text), "%s is not a message participants send",
-                 codec_body_name(env));
+        snprintf(text, sizeof(text), "%s is not a message participants send", codec_body_name(env));
         session_reject(s, "FF01", text, NULL, 0);
         break;
     }

@@ -68,7 +68,7 @@ struct router_stats {
     uint64_t received;
     uint64_t settled;
     uint64_t rejected;
-    uint64_t duplicates;   /* retries answered from the index */
+    uint64_t duplicates; /* retries answered from the index */
 };
 void router_get_stats(struct router_stats *out);
 

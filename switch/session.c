@@ -18,8 +18,8 @@
 #include "router.h"
 #include "tls.h"
 
-#define ARENA_BUFFER (64 * 1024)
-#define ARENA_LIMIT  (4 * 1024 * 1024)
+#define ARENA_BUFFER           (64 * 1024)
+#define ARENA_LIMIT            (4 * 1024 * 1024)
 #define CLOSE_FLUSH_TIMEOUT_MS 2000
 
 static struct {
@@ -28,9 +28,9 @@ static struct {
     struct session_options opts;
     uint64_t next_id;
     struct hmap by_id;
-    struct session *work;      /* sessions with deferred work (write, resume, free) */
+    struct session *work; /* sessions with deferred work (write, resume, free) */
     struct event *work_ev;
-    struct arena arena;        /* per-frame memory; reset after every frame */
+    struct arena arena; /* per-frame memory; reset after every frame */
     unsigned char arena_buf[ARENA_BUFFER];
 } S;
 
@@ -110,7 +110,7 @@ struct session *session_find(uint64_t id)
 static void add_work(struct session *s)
 {
     if (s->list_next != NULL || S.work == s)
-        return; /* already listed */
+        return;                                 /* already listed */
     s->list_next = S.work != NULL ? S.work : s; /* self-loop marks the tail */
     S.work = s;
     event_active(S.work_ev, 0, 0);
@@ -151,8 +151,7 @@ static size_t output_bytes(const struct session *s)
 
 static bool over_caps(const struct session *s)
 {
-    return s->inflight >= S.opts.max_inflight ||
-           output_bytes(s) > (size_t)S.opts.max_output_bytes;
+    return s->inflight >= S.opts.max_inflight || output_bytes(s) > (size_t)S.opts.max_output_bytes;
 }
 
 static void pause_reading(struct session *s, const char *why)
@@ -275,8 +274,8 @@ int session_send(struct session *s, const Envelope *env)
     return 0;
 }
 
-void session_reject(struct session *s, const char *reason, const char *text,
-                    const char *ref_msg_id, uint64_t ref_transfer_id)
+void session_reject(struct session *s, const char *reason, const char *text, const char *ref_msg_id,
+                    uint64_t ref_transfer_id)
 {
     Sikka__V1__MessageReject mr = SIKKA__V1__MESSAGE_REJECT__INIT;
     mr.reason = (char *)reason;
@@ -440,8 +439,7 @@ static void on_handshake(struct session *s)
     struct participant *p = participant_find(id.name);
     if (p == NULL) {
         char text[160];
-        snprintf(text, sizeof(text), "participant %.8s is not registered with the scheme",
-                 id.name);
+        snprintf(text, sizeof(text), "participant %.8s is not registered with the scheme", id.name);
         session_reject(s, "RC01", text, NULL, 0);
         session_close(s, true, "unknown participant");
         return;
@@ -517,8 +515,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_EOF) {
-        session_close(s, false, s->state == SESSION_HANDSHAKE ? "peer closed during handshake"
-                                                              : "peer closed");
+        session_close(s, false,
+                      s->state == SESSION_HANDSHAKE ? "peer closed during handshake"
+                                                    : "peer closed");
         return;
     }
     if (what & BEV_EVENT_ERROR) {
@@ -543,8 +542,8 @@ struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, 
         snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
     }
     if ((int64_t)S.by_id.count >= S.opts.max_sessions) {
-        log_warn("event=connection_refused peer=%s why=\"max_sessions %" PRId64 " reached\"",
-                 peer, S.opts.max_sessions);
+        log_warn("event=connection_refused peer=%s why=\"max_sessions %" PRId64 " reached\"", peer,
+                 S.opts.max_sessions);
         evutil_closesocket(fd);
         return NULL;
     }

@@ -50,27 +50,26 @@ struct session_options {
 
 struct session {
     uint64_t id;
-    char label[24];                  /* "JAZZ#12", or "#12" before the handshake */
-    char peer[64];                   /* remote address */
+    char label[24]; /* "JAZZ#12", or "#12" before the handshake */
+    char peer[64];  /* remote address */
     enum session_state state;
     struct participant *participant; /* set when ACTIVE */
     struct bufferevent *bev;
-    struct evbuffer *pending;        /* output of this loop pass, not yet given to TLS */
-    bool dirty;                      /* on the flush list */
+    struct evbuffer *pending; /* output of this loop pass, not yet given to TLS */
+    bool dirty;               /* on the flush list */
     bool close_after_flush;
     bool freed_scheduled;
     bool read_paused;
     bool ping_outstanding;
     uint64_t ping_nonce;
-    int64_t inflight;                /* transfers it sent that are unanswered */
+    int64_t inflight; /* transfers it sent that are unanswered */
     uint64_t frames_in, frames_out;
     struct session *p_next, *p_prev; /* the participant's sessions */
     struct session *list_next;       /* flush list / free list */
     struct hnode node;               /* by id */
 };
 
-int session_module_init(struct event_base *base, SSL_CTX *ctx)
-    __attribute__((warn_unused_result));
+int session_module_init(struct event_base *base, SSL_CTX *ctx) __attribute__((warn_unused_result));
 void session_configure(const struct session_options *opts);
 void session_set_ssl_ctx(SSL_CTX *ctx);
 void session_module_free(void);
@@ -85,8 +84,8 @@ struct session *session_find(uint64_t id);
 int session_send(struct session *s, const Envelope *env);
 
 /* Sends a MessageReject (admi.002). */
-void session_reject(struct session *s, const char *reason, const char *text,
-                    const char *ref_msg_id, uint64_t ref_transfer_id);
+void session_reject(struct session *s, const char *reason, const char *text, const char *ref_msg_id,
+                    uint64_t ref_transfer_id);
 
 /* Closes now (flush=false) or once queued output is written (flush=true). */
 void session_close(struct session *s, bool flush, const char *why);

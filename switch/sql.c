@@ -23,9 +23,8 @@ const struct pgconn_stmt sql_ledger_stmts[] = {
 };
 const size_t sql_ledger_nstmts = sizeof(sql_ledger_stmts) / sizeof(sql_ledger_stmts[0]);
 
-const char sql_check_schema[] =
-    "SELECT to_regproc('public.post_batch') IS NOT NULL AND "
-    "to_regclass('public.ledger_entries') IS NOT NULL";
+const char sql_check_schema[] = "SELECT to_regproc('public.post_batch') IS NOT NULL AND "
+                                "to_regclass('public.ledger_entries') IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "INSERT INTO switch_boots (host, pid) VALUES ($1, $2) RETURNING id";
@@ -37,8 +36,7 @@ const char sql_load_participants[] =
     "JOIN accounts sa ON sa.participant = p.code AND sa.kind = 'settlement' "
     "ORDER BY p.code";
 
-const char sql_load_scheme_accounts[] =
-    "SELECT kind, id FROM accounts WHERE participant IS NULL";
+const char sql_load_scheme_accounts[] = "SELECT kind, id FROM accounts WHERE participant IS NULL";
 
 const char sql_open_window[] = "SELECT id FROM settlement_windows WHERE state = 'open'";
 
@@ -56,11 +54,11 @@ const char sql_preload_keys[] =
     "ORDER BY id DESC LIMIT $2::bigint";
 
 /* What a status query or a returned transfer needs of a stored transfer. */
-#define TRANSFER_OUTCOME_COLUMNS                                                             \
-    "t.id, t.kind, t.status, coalesce(t.reason, ''), t.payer, t.payee, t.msg_id, "           \
-    "t.end_to_end_id, t.amount, t.fee, coalesce(t.original_id, 0), "                          \
-    "(extract(epoch FROM t.finished_at) * 1000)::bigint, t.currency, "                        \
-    "coalesce((SELECT sum(r.amount) FROM transfers r WHERE r.original_id = t.id "             \
+#define TRANSFER_OUTCOME_COLUMNS                                                                   \
+    "t.id, t.kind, t.status, coalesce(t.reason, ''), t.payer, t.payee, t.msg_id, "                 \
+    "t.end_to_end_id, t.amount, t.fee, coalesce(t.original_id, 0), "                               \
+    "(extract(epoch FROM t.finished_at) * 1000)::bigint, t.currency, "                             \
+    "coalesce((SELECT sum(r.amount) FROM transfers r WHERE r.original_id = t.id "                  \
     "AND r.kind = 'return' AND r.status = 'ACSC'), 0)"
 
 const struct pgconn_stmt sql_query_stmts[] = {
@@ -69,8 +67,7 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.payer = $1 AND t.msg_id = $2"},
     /* $1 id */
     {SQL_STATUS_BY_ID, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
-    {SQL_RETURN_ORIGINAL,
-     "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
+    {SQL_RETURN_ORIGINAL, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
     /* $1 operator, $2 code, $3 name, $4 kind, $5 ndc */
     {SQL_PARTICIPANT_ADD,
      "SELECT p.code, p.name, p.kind, p.status, p.ndc, "
@@ -123,5 +120,4 @@ const struct pgconn_stmt sql_query_stmts[] = {
 };
 const size_t sql_query_nstmts = sizeof(sql_query_stmts) / sizeof(sql_query_stmts[0]);
 
-const char sql_load_fees[] =
-    "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule";
+const char sql_load_fees[] = "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule";

@@ -11,10 +11,10 @@
 #include "pgconn.h"
 
 /* prepared on the ledger's (posting) connection */
-#define SQL_POST_BATCH   "post_batch"
-#define SQL_CLOSE_WINDOW "close_window"
+#define SQL_POST_BATCH    "post_batch"
+#define SQL_CLOSE_WINDOW  "close_window"
 #define SQL_SETTLE_WINDOW "settle_window"
-#define SQL_RESYNC       "resync"
+#define SQL_RESYNC        "resync"
 
 /* prepared on the query connection (status queries, returns, operators) */
 #define SQL_STATUS_BY_MSG_ID   "status_by_msg_id"

@@ -27,11 +27,11 @@ static bool text_ok(const char *s, size_t max, bool required)
     return true;
 }
 
-#define FAIL(code, ...)                                                                      \
-    do {                                                                                     \
-        snprintf(reason, TRANSFER_REASON_MAX + 1, "%s", code);                               \
-        snprintf(text, textlen, __VA_ARGS__);                                                \
-        return -1;                                                                           \
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        snprintf(reason, TRANSFER_REASON_MAX + 1, "%s", code);                                     \
+        snprintf(text, textlen, __VA_ARGS__);                                                      \
+        return -1;                                                                                 \
     } while (0)
 
 #define COPY(dst, src) snprintf(dst, sizeof(dst), "%s", src)
@@ -81,8 +81,7 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
             break;
         case SIKKA__V1__REMITTANCE__KIND_INVOICE:
             if (!text_ok(r->invoice->invoice_number, TRANSFER_ID_MAX, true))
-                FAIL("FF01", "invoice remittance needs an invoice_number (1..%d)",
-                     TRANSFER_ID_MAX);
+                FAIL("FF01", "invoice remittance needs an invoice_number (1..%d)", TRANSFER_ID_MAX);
             COPY(t->invoice_number, r->invoice->invoice_number);
             break;
         case SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED:
@@ -105,8 +104,8 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
         FAIL("FF03", "purpose %d is not BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P", (int)ct->purpose);
     }
     if (strcmp(ct->debtor_agent, sender) != 0)
-        FAIL("RC01", "debtor_agent %.8s is not this connection's participant %s",
-             ct->debtor_agent, sender);
+        FAIL("RC01", "debtor_agent %.8s is not this connection's participant %s", ct->debtor_agent,
+             sender);
     COPY(t->payer, sender);
     return 0;
 }
@@ -125,8 +124,8 @@ int64_t transfer_fee(int64_t amount, const struct fee_rule *rule)
     return (int64_t)f;
 }
 
-int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
-                         const char *sender, char *reason, char *text, size_t textlen)
+int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr, const char *sender,
+                         char *reason, char *text, size_t textlen)
 {
     t->kind = TRANSFER_KIND_RETURN;
     if (text_ok(pr->msg_id, TRANSFER_ID_MAX, true))

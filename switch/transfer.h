@@ -16,12 +16,12 @@
 
 #include "sikka.pb-c.h"
 
-#define TRANSFER_ID_MAX      35  /* ISO 20022 Max35Text */
+#define TRANSFER_ID_MAX      35 /* ISO 20022 Max35Text */
 #define TRANSFER_ACCOUNT_MAX 34
 #define TRANSFER_TEXT_MAX    140
 #define TRANSFER_REASON_MAX  4
 #define TRANSFER_FP_LEN      32
-#define TRANSFER_WAITERS     8   /* retries that may attach to one transfer */
+#define TRANSFER_WAITERS     8 /* retries that may attach to one transfer */
 
 enum transfer_kind {
     TRANSFER_KIND_TRANSFER = 0,
@@ -29,10 +29,10 @@ enum transfer_kind {
 };
 
 enum transfer_state {
-    TRANSFER_NEW = 0,          /* received, being checked */
-    TRANSFER_AWAITING_PAYEE,   /* forwarded, payee's decision pending */
-    TRANSFER_POSTING,          /* outcome decided, in a ledger batch */
-    TRANSFER_DONE,             /* durable; outcome sent */
+    TRANSFER_NEW = 0,        /* received, being checked */
+    TRANSFER_AWAITING_PAYEE, /* forwarded, payee's decision pending */
+    TRANSFER_POSTING,        /* outcome decided, in a ledger batch */
+    TRANSFER_DONE,           /* durable; outcome sent */
 };
 
 enum transfer_status {
@@ -56,35 +56,35 @@ struct transfer {
     char creditor_account[TRANSFER_ACCOUNT_MAX + 1];
     char debtor_name[TRANSFER_TEXT_MAX + 1];
     char creditor_name[TRANSFER_TEXT_MAX + 1];
-    char currency[8];            /* as received (checked later: AM03) */
+    char currency[8]; /* as received (checked later: AM03) */
     Sikka__V1__Purpose purpose;
     int64_t amount;
-    int64_t fee;                 /* charged to fee_payer, posted with the transfer */
-    char fee_payer[5];           /* participant paying the fee, "" when none */
+    int64_t fee;       /* charged to fee_payer, posted with the transfer */
+    char fee_payer[5]; /* participant paying the fee, "" when none */
     char loan_id[TRANSFER_ID_MAX + 1];
     uint32_t instalment;
     char invoice_number[TRANSFER_ID_MAX + 1];
     char remittance_text[TRANSFER_TEXT_MAX + 1];
-    uint64_t original_id;        /* returns: the transfer returned */
+    uint64_t original_id; /* returns: the transfer returned */
     char original_msg_id[TRANSFER_ID_MAX + 1];
     char return_reason[TRANSFER_REASON_MAX + 1]; /* returns only */
-    int64_t reserved_amount;     /* held on the payer's position (amount + fee it pays) */
+    int64_t reserved_amount; /* held on the payer's position (amount + fee it pays) */
     uint8_t fingerprint[TRANSFER_FP_LEN];
     int64_t received_ms;
     int64_t created_at_ms;
     int64_t settled_ms;
     char reason[TRANSFER_REASON_MAX + 1];
     char reason_text[TRANSFER_TEXT_MAX + 1];
-    bool reserved;               /* amount held on the payer's position */
-    bool forwarded;              /* the payee has seen it */
-    uint64_t payer_session;      /* session ids (0: none) */
+    bool reserved;          /* amount held on the payer's position */
+    bool forwarded;         /* the payee has seen it */
+    uint64_t payer_session; /* session ids (0: none) */
     uint64_t payee_session;
     uint64_t waiters[TRANSFER_WAITERS]; /* sessions whose retries attached */
     unsigned nwaiters;
     struct idem_entry *idem;
-    struct event timer;          /* payee timeout */
+    struct event timer; /* payee timeout */
     bool timer_armed;
-    struct transfer *next;       /* ledger batch / free list link */
+    struct transfer *next; /* ledger batch / free list link */
 };
 
 /* Copies a received CreditTransfer into t and checks the parts that need no
@@ -98,10 +98,10 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
 
 /* A purpose's fee rule (schema: fee_schedule). */
 struct fee_rule {
-    int32_t bps;        /* basis points of the amount */
-    int64_t min_fee;    /* paisa */
-    int64_t max_fee;    /* paisa */
-    bool payee_pays;    /* charged to the payee's participant, else the payer's */
+    int32_t bps;     /* basis points of the amount */
+    int64_t min_fee; /* paisa */
+    int64_t max_fee; /* paisa */
+    bool payee_pays; /* charged to the payee's participant, else the payer's */
 };
 
 /* amount * bps / 10000 rounded down, clamped to [min_fee, max_fee] and to
@@ -110,8 +110,8 @@ int64_t transfer_fee(int64_t amount, const struct fee_rule *rule);
 
 /* Copies a received PaymentReturn (pacs.004) into t: FF01 checks only; the
  * original transfer is checked against the ledger by the router. */
-int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
-                         const char *sender, char *reason, char *text, size_t textlen)
+int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr, const char *sender,
+                         char *reason, char *text, size_t textlen)
     __attribute__((warn_unused_result));
 
 /* SHA-256 over the business fields (not names, not timestamps). */

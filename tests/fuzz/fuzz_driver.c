@@ -18,7 +18,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 8192
-#define MAX_SEEDS 256
+#define MAX_SEEDS      256
 
 static uint64_t rng_state;
 

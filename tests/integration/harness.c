@@ -113,8 +113,7 @@ void h_init(struct harness *h, const char *name)
              host, port, super, h->dbname);
     /* the switch connects over TCP with its password, as in production */
     snprintf(h->conninfo, sizeof(h->conninfo),
-             "host=127.0.0.1 port=%s user=sikka_switch password=%s dbname=%s", port, pw,
-             h->dbname);
+             "host=127.0.0.1 port=%s user=sikka_switch password=%s dbname=%s", port, pw, h->dbname);
     h->db = connect_db(h->super_conninfo);
     exec_ok(h->db, "INSERT INTO participants (code, name, kind, ndc) VALUES "
                    "('JAZZ', 'JazzCash', 'wallet', 500000000),"

@@ -76,7 +76,7 @@ bool h_silent(struct client *c, int timeout_ms);
 /* Sends a credit transfer with the usual fields. */
 struct h_transfer {
     const char *msg_id;
-    const char *debtor_agent;   /* default: the connection's participant must be given */
+    const char *debtor_agent; /* default: the connection's participant must be given */
     const char *creditor_agent;
     const char *debtor_account; /* default "03001234567" */
     const char *creditor_account;

@@ -28,8 +28,11 @@ static void still_serving(struct harness *h, const char *tag)
     struct client *easy = h_connect(h, "EASY");
     char msg_id[32];
     snprintf(msg_id, sizeof(msg_id), "ALIVE-%s", tag);
-    struct h_transfer t = {.msg_id = msg_id, .debtor_agent = "MEZN", .creditor_agent = "EASY",
-                           .amount = 100, .purpose = SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT,
+    struct h_transfer t = {.msg_id = msg_id,
+                           .debtor_agent = "MEZN",
+                           .creditor_agent = "EASY",
+                           .amount = 100,
+                           .purpose = SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT,
                            .invoice = "INV-1"};
     h_send_transfer(mezn, &t);
     h_payee_decide(easy, true, NULL);
@@ -71,8 +74,8 @@ int main(void)
     /* a known message with a field this version does not know */
     send_raw(c, "\x00\x00\x00\x06\x2a\x04\x08\x01\x48\x01", 10);
     expect_reject(c, "FF01");
-    struct h_transfer ok = {.msg_id = "OK-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                            .amount = 100};
+    struct h_transfer ok = {
+        .msg_id = "OK-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(c, &ok);
     h_payee_decide(koko, true, NULL);
     Envelope *e = h_expect(c, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
@@ -85,8 +88,8 @@ int main(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char id[32];
         snprintf(id, sizeof(id), "AMT-%zu", i);
-        struct h_transfer t = {.msg_id = id, .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                               .amount = bad[i]};
+        struct h_transfer t = {
+            .msg_id = id, .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = bad[i]};
         h_send_transfer(c, &t);
         expect_rjct(c, id, "AM02");
     }
@@ -96,31 +99,41 @@ int main(void)
               5);
 
     TEST_STEP("unknown purpose: FF03; other currency: AM03");
-    struct h_transfer np = {.msg_id = "PURPOSE-1", .debtor_agent = "JAZZ",
-                            .creditor_agent = "KOKO", .amount = 100,
+    struct h_transfer np = {.msg_id = "PURPOSE-1",
+                            .debtor_agent = "JAZZ",
+                            .creditor_agent = "KOKO",
+                            .amount = 100,
                             .purpose = (Sikka__V1__Purpose)42};
     h_send_transfer(c, &np);
     expect_rjct(c, "PURPOSE-1", "FF03");
-    struct h_transfer usd = {.msg_id = "CCY-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                             .amount = 100, .currency = "USD"};
+    struct h_transfer usd = {.msg_id = "CCY-1",
+                             .debtor_agent = "JAZZ",
+                             .creditor_agent = "KOKO",
+                             .amount = 100,
+                             .currency = "USD"};
     h_send_transfer(c, &usd);
     expect_rjct(c, "CCY-1", "AM03");
 
     TEST_STEP("missing fields: FF01");
-    struct h_transfer nomsg = {.msg_id = "", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                               .amount = 100};
+    struct h_transfer nomsg = {
+        .msg_id = "", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(c, &nomsg);
     expect_reject(c, "FF01");
-    struct h_transfer noacc = {.msg_id = "NOACC-1", .debtor_agent = "JAZZ",
-                               .creditor_agent = "KOKO", .creditor_account = "", .amount = 100};
+    struct h_transfer noacc = {.msg_id = "NOACC-1",
+                               .debtor_agent = "JAZZ",
+                               .creditor_agent = "KOKO",
+                               .creditor_account = "",
+                               .amount = 100};
     h_send_transfer(c, &noacc);
     expect_rjct(c, "NOACC-1", "FF01");
     struct h_transfer toolong = {.msg_id = "0123456789012345678901234567890123456789",
-                                 .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
+                                 .debtor_agent = "JAZZ",
+                                 .creditor_agent = "KOKO",
+                                 .amount = 100};
     h_send_transfer(c, &toolong);
     expect_reject(c, "FF01");
-    struct h_transfer noagent = {.msg_id = "NOAGENT-1", .debtor_agent = "JAZZ",
-                                 .creditor_agent = "", .amount = 100};
+    struct h_transfer noagent = {
+        .msg_id = "NOAGENT-1", .debtor_agent = "JAZZ", .creditor_agent = "", .amount = 100};
     h_send_transfer(c, &noagent);
     expect_rjct(c, "NOAGENT-1", "FF01");
 

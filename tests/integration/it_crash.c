@@ -12,11 +12,11 @@
 #include "harness.h"
 #include "transfer.h"
 
-#define NPAYERS   4
-#define NPAYEES   2
-#define TOTAL     2400
-#define WINDOW    16 /* in flight per payer */
-#define KILLS     3
+#define NPAYERS 4
+#define NPAYEES 2
+#define TOTAL   2400
+#define WINDOW  16 /* in flight per payer */
+#define KILLS   3
 
 static const char *const payer_codes[NPAYERS] = {"JAZZ", "EASY", "SADA", "MEZN"};
 static const char *const payee_codes[NPAYEES] = {"KOKO", "NAYA"};
@@ -76,8 +76,8 @@ static void on_payer_frame(struct client *c, const Envelope *env, void *arg)
     enum state st = r->status == SIKKA__V1__TX_STATUS__ACSC ? ACSC : RJCT;
     if (x->state == ACSC || x->state == RJCT) {
         /* a second answer (an attached retry) must agree with the first */
-        CHECK(x->state == st && x->transfer_id == r->transfer_id,
-              "%s answered twice differently", x->msg_id);
+        CHECK(x->state == st && x->transfer_id == r->transfer_id, "%s answered twice differently",
+              x->msg_id);
         return;
     }
     x->state = st;
@@ -233,8 +233,9 @@ int main(void)
         PQclear(r);
     }
     for (int i = 0; i < npayee_acsc; i++)
-        CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND status = "
-                                "'ACSC'",
+        CHECK_INT(h_sql_int(&h,
+                            "SELECT count(*) FROM transfers WHERE id = %llu AND status = "
+                            "'ACSC'",
                             (unsigned long long)payee_acsc[i]),
                   1);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers"), TOTAL);

@@ -35,27 +35,27 @@ int main(void)
     char sql[2048];
 
     TEST_STEP("a balanced posting through post_batch is accepted");
-    snprintf(sql, sizeof(sql),
-             "SELECT * FROM post_batch(1, '{101}', '{transfer}', '{JAZZ}', '{M1}', "
-             "ARRAY[repeat('ab', 32)], '{E1}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
-             "'{NULL}', '{0}', '{101,101}', '{%lld,%lld}', '{-500,500}', "
-             "'{principal,principal}')",
-             (long long)jazz, (long long)koko);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT * FROM post_batch(1, '{101}', '{transfer}', '{JAZZ}', '{M1}', "
+        "ARRAY[repeat('ab', 32)], '{E1}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
+        "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+        "'{NULL}', '{0}', '{101,101}', '{%lld,%lld}', '{-500,500}', "
+        "'{principal,principal}')",
+        (long long)jazz, (long long)koko);
     CHECK(h_sql_as_switch(&h, sql, err, sizeof(err))[0] == '\0', "%s", err);
-    CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE id = %lld", (long long)jazz),
-              -500);
+    CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE id = %lld", (long long)jazz), -500);
 
     TEST_STEP("an unbalanced posting is refused, as the switch and as the owner");
-    snprintf(sql, sizeof(sql),
-             "SELECT * FROM post_batch(1, '{102}', '{transfer}', '{JAZZ}', '{M2}', "
-             "ARRAY[repeat('ab', 32)], '{E2}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
-             "'{NULL}', '{0}', '{102,102}', '{%lld,%lld}', '{-500,499}', "
-             "'{principal,principal}')",
-             (long long)jazz, (long long)koko);
-    expect_error("unbalanced post_batch", h_sql_as_switch(&h, sql, err, sizeof(err)),
-                 "unbalanced");
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT * FROM post_batch(1, '{102}', '{transfer}', '{JAZZ}', '{M2}', "
+        "ARRAY[repeat('ab', 32)], '{E2}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
+        "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+        "'{NULL}', '{0}', '{102,102}', '{%lld,%lld}', '{-500,499}', "
+        "'{principal,principal}')",
+        (long long)jazz, (long long)koko);
+    expect_error("unbalanced post_batch", h_sql_as_switch(&h, sql, err, sizeof(err)), "unbalanced");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = 102"), 0);
     snprintf(sql, sizeof(sql),
              "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
@@ -66,10 +66,10 @@ int main(void)
                  "unbalanced");
 
     TEST_STEP("UPDATE and DELETE of ledger entries are refused");
-    expect_error("UPDATE as switch",
-                 h_sql_as_switch(&h, "UPDATE ledger_entries SET amount = amount * 2", err,
-                                 sizeof(err)),
-                 "permission denied");
+    expect_error(
+        "UPDATE as switch",
+        h_sql_as_switch(&h, "UPDATE ledger_entries SET amount = amount * 2", err, sizeof(err)),
+        "permission denied");
     expect_error("DELETE as switch",
                  h_sql_as_switch(&h, "DELETE FROM ledger_entries", err, sizeof(err)),
                  "permission denied");
@@ -78,11 +78,10 @@ int main(void)
                  "append-only");
     expect_error("DELETE as owner", as_super(&h, "DELETE FROM ledger_entries", err, sizeof(err)),
                  "append-only");
-    expect_error("TRUNCATE as owner",
-                 as_super(&h, "TRUNCATE ledger_entries", err, sizeof(err)), "append-only");
-    expect_error("UPDATE transfer as owner",
-                 as_super(&h, "UPDATE transfers SET amount = 1", err, sizeof(err)),
+    expect_error("TRUNCATE as owner", as_super(&h, "TRUNCATE ledger_entries", err, sizeof(err)),
                  "append-only");
+    expect_error("UPDATE transfer as owner",
+                 as_super(&h, "UPDATE transfers SET amount = 1", err, sizeof(err)), "append-only");
     expect_error("balance forged by the switch",
                  h_sql_as_switch(&h, "UPDATE accounts SET balance = 0", err, sizeof(err)),
                  "permission denied");
@@ -90,25 +89,27 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries"), 2);
 
     TEST_STEP("entries of a transfer that is not ACSC, or outside the open window, are refused");
-    snprintf(sql, sizeof(sql),
-             "SELECT * FROM post_batch(1, '{103}', '{transfer}', '{JAZZ}', '{M3}', "
-             "ARRAY[repeat('ab', 32)], '{E3}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{RJCT}', '{AC01}', "
-             "'{x}', '{0}', '{103,103}', '{%lld,%lld}', '{-500,500}', "
-             "'{principal,principal}')",
-             (long long)jazz, (long long)koko);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT * FROM post_batch(1, '{103}', '{transfer}', '{JAZZ}', '{M3}', "
+        "ARRAY[repeat('ab', 32)], '{E3}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
+        "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{RJCT}', '{AC01}', "
+        "'{x}', '{0}', '{103,103}', '{%lld,%lld}', '{-500,500}', "
+        "'{principal,principal}')",
+        (long long)jazz, (long long)koko);
     expect_error("entries for a rejection", h_sql_as_switch(&h, sql, err, sizeof(err)),
                  "settled (ACSC)");
-    as_super(&h, "INSERT INTO settlement_windows (state, closed_at) VALUES ('closed', now())",
-             err, sizeof(err));
+    as_super(&h, "INSERT INTO settlement_windows (state, closed_at) VALUES ('closed', now())", err,
+             sizeof(err));
     CHECK(err[0] == '\0', "%s", err);
-    snprintf(sql, sizeof(sql),
-             "SELECT * FROM post_batch(2, '{104}', '{transfer}', '{JAZZ}', '{M4}', "
-             "ARRAY[repeat('ab', 32)], '{E4}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
-             "'{NULL}', '{0}', '{104,104}', '{%lld,%lld}', '{-500,500}', "
-             "'{principal,principal}')",
-             (long long)jazz, (long long)koko);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT * FROM post_batch(2, '{104}', '{transfer}', '{JAZZ}', '{M4}', "
+        "ARRAY[repeat('ab', 32)], '{E4}', '{KOKO}', '{A}', '{B}', '{500}', '{0}', '{PKR}', "
+        "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+        "'{NULL}', '{0}', '{104,104}', '{%lld,%lld}', '{-500,500}', "
+        "'{principal,principal}')",
+        (long long)jazz, (long long)koko);
     expect_error("posting into a closed window", h_sql_as_switch(&h, sql, err, sizeof(err)),
                  "open window");
 
@@ -119,13 +120,14 @@ int main(void)
 
     TEST_STEP("a debit past the net debit cap is refused by the database too");
     as_super(&h, "UPDATE participants SET ndc = 600 WHERE code = 'JAZZ'", err, sizeof(err));
-    snprintf(sql, sizeof(sql),
-             "SELECT * FROM post_batch(1, '{105}', '{transfer}', '{JAZZ}', '{M5}', "
-             "ARRAY[repeat('ab', 32)], '{E5}', '{KOKO}', '{A}', '{B}', '{200}', '{0}', '{PKR}', "
-             "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
-             "'{NULL}', '{0}', '{105,105}', '{%lld,%lld}', '{-200,200}', "
-             "'{principal,principal}')",
-             (long long)jazz, (long long)koko);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT * FROM post_batch(1, '{105}', '{transfer}', '{JAZZ}', '{M5}', "
+        "ARRAY[repeat('ab', 32)], '{E5}', '{KOKO}', '{A}', '{B}', '{200}', '{0}', '{PKR}', "
+        "'{P2P}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{ACSC}', '{NULL}', "
+        "'{NULL}', '{0}', '{105,105}', '{%lld,%lld}', '{-200,200}', "
+        "'{principal,principal}')",
+        (long long)jazz, (long long)koko);
     expect_error("over the cap", h_sql_as_switch(&h, sql, err, sizeof(err)), "net debit cap");
 
     h_cleanup(&h);

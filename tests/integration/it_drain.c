@@ -17,8 +17,8 @@ int main(void)
     struct client *koko = h_connect(&h, "KOKO");
 
     TEST_STEP("a transfer is in flight when SIGTERM arrives");
-    struct h_transfer t = {.msg_id = "DRAIN-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                           .amount = 4200};
+    struct h_transfer t = {
+        .msg_id = "DRAIN-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 4200};
     h_send_transfer(jazz, &t);
     Envelope *fwd = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     uint64_t id = fwd->credit_transfer->transfer_id;
@@ -27,8 +27,8 @@ int main(void)
     usleep(200000);
 
     TEST_STEP("new work is turned away, retryably, while draining");
-    struct h_transfer t2 = {.msg_id = "DRAIN-2", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                            .amount = 100};
+    struct h_transfer t2 = {
+        .msg_id = "DRAIN-2", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(jazz, &t2);
     Envelope *e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT, 5000);
     CHECK_STR(e->message_reject->reason, "NARR");

@@ -148,9 +148,9 @@ int main(void)
     CHECK_STR(pr->status_report->reason, "AM05");
     client_envelope_free(pr);
     CHECK_INT(postings(&h, "IDEM-2"), 2);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu",
-                        (unsigned long long)again),
-              0);
+    CHECK_INT(
+        h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu", (unsigned long long)again),
+        0);
     /* the key is back in memory now: another body is refused at once */
     struct h_transfer t2b = base_transfer("IDEM-2", 1);
     h_send_transfer(jazz, &t2b);

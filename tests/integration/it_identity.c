@@ -33,8 +33,8 @@ static void expect_refused(struct harness *h, const char *cert, const char *key,
 static void pay_ok(struct client *payer, struct client *payee, const char *from, const char *to,
                    const char *msg_id)
 {
-    struct h_transfer t = {.msg_id = msg_id, .debtor_agent = from, .creditor_agent = to,
-                           .amount = 100};
+    struct h_transfer t = {
+        .msg_id = msg_id, .debtor_agent = from, .creditor_agent = to, .amount = 100};
     h_send_transfer(payer, &t);
     h_payee_decide(payee, true, NULL);
     Envelope *e = h_expect(payer, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
@@ -52,8 +52,8 @@ int main(void)
     struct client *koko = h_connect(&h, "KOKO");
 
     TEST_STEP("debtor agent spoofed: RC01, nothing forwarded or recorded");
-    struct h_transfer spoof = {.msg_id = "SPOOF-1", .debtor_agent = "EASY",
-                               .creditor_agent = "KOKO", .amount = 100};
+    struct h_transfer spoof = {
+        .msg_id = "SPOOF-1", .debtor_agent = "EASY", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(jazz, &spoof);
     Envelope *e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     CHECK_INT(e->status_report->status, SIKKA__V1__TX_STATUS__RJCT);
@@ -78,22 +78,22 @@ int main(void)
     expect_refused(&h, "operator.crt", "operator.key", "RC01");
 
     TEST_STEP("payee suspended: AG11; payee unknown: RC04");
-    struct h_transfer to_susp = {.msg_id = "TO-SUSP", .debtor_agent = "JAZZ",
-                                 .creditor_agent = "SUSP", .amount = 100};
+    struct h_transfer to_susp = {
+        .msg_id = "TO-SUSP", .debtor_agent = "JAZZ", .creditor_agent = "SUSP", .amount = 100};
     h_send_transfer(jazz, &to_susp);
     e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     CHECK_STR(e->status_report->reason, "AG11");
     client_envelope_free(e);
-    struct h_transfer to_none = {.msg_id = "TO-NONE", .debtor_agent = "JAZZ",
-                                 .creditor_agent = "QQQQ", .amount = 100};
+    struct h_transfer to_none = {
+        .msg_id = "TO-NONE", .debtor_agent = "JAZZ", .creditor_agent = "QQQQ", .amount = 100};
     h_send_transfer(jazz, &to_none);
     e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     CHECK_STR(e->status_report->reason, "RC04");
     client_envelope_free(e);
 
     TEST_STEP("a decision from a participant that is not the payee: RC01");
-    struct h_transfer t = {.msg_id = "WRONG-PAYEE", .debtor_agent = "JAZZ",
-                           .creditor_agent = "KOKO", .amount = 100};
+    struct h_transfer t = {
+        .msg_id = "WRONG-PAYEE", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(jazz, &t);
     Envelope *fwd = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     uint64_t id = fwd->credit_transfer->transfer_id;

@@ -87,8 +87,9 @@ int main(void)
     client_envelope_free(e1);
     client_envelope_free(e2);
     check_posting(&h, id, 250000, "JAZZ", "KOKO", 0);
-    CHECK_INT(h_sql_int(&h, "SELECT instalment FROM transfers WHERE id = %llu AND loan_id = "
-                            "'KOKO-LN-42' AND purpose = 'BNPL_REPAYMENT'",
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT instalment FROM transfers WHERE id = %llu AND loan_id = "
+                        "'KOKO-LN-42' AND purpose = 'BNPL_REPAYMENT'",
                         (unsigned long long)id),
               3);
 
@@ -113,8 +114,9 @@ int main(void)
     client_envelope_free(e2);
     /* 0.20 % of PKR 123,456.78, within PKR 10..500 */
     check_posting(&h, id, 12345678, "MEZN", "EASY", 24691);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND invoice_number = "
-                            "'INV-2026-0099'",
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM transfers WHERE id = %llu AND invoice_number = "
+                        "'INV-2026-0099'",
                         (unsigned long long)id),
               1);
 
@@ -137,16 +139,15 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = %llu",
                         (unsigned long long)id),
               0);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND status = 'RJCT' "
-                            "AND reason = 'AC01'",
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM transfers WHERE id = %llu AND status = 'RJCT' "
+                        "AND reason = 'AC01'",
                         (unsigned long long)id),
               1);
 
     TEST_STEP("payee offline: AB08");
-    struct h_transfer off = {.msg_id = "OFF-0001",
-                             .debtor_agent = "JAZZ",
-                             .creditor_agent = "NAYA",
-                             .amount = 1000};
+    struct h_transfer off = {
+        .msg_id = "OFF-0001", .debtor_agent = "JAZZ", .creditor_agent = "NAYA", .amount = 1000};
     h_send_transfer(jazz, &off);
     r1 = expect_report(jazz, &e1);
     CHECK_INT(r1->status, SIKKA__V1__TX_STATUS__RJCT);
@@ -154,10 +155,8 @@ int main(void)
     client_envelope_free(e1);
 
     TEST_STEP("payee silent past the timeout: AB05; its late accept is refused");
-    struct h_transfer slow = {.msg_id = "SLOW-0001",
-                              .debtor_agent = "JAZZ",
-                              .creditor_agent = "KOKO",
-                              .amount = 1000};
+    struct h_transfer slow = {
+        .msg_id = "SLOW-0001", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 1000};
     h_send_transfer(jazz, &slow);
     fwd = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     id = fwd->credit_transfer->transfer_id;
@@ -172,8 +171,7 @@ int main(void)
     h_send_decision(koko, id, true, NULL);
     Envelope *late = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT, 5000);
     CHECK_STR(late->message_reject->reason, "AB05");
-    CHECK(strstr(late->message_reject->text, "expired") != NULL, "%s",
-          late->message_reject->text);
+    CHECK(strstr(late->message_reject->text, "expired") != NULL, "%s", late->message_reject->text);
     client_envelope_free(late);
     CHECK(h_silent(jazz, 300));
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = %llu",

@@ -60,9 +60,13 @@ int main(void)
     Envelope *e1, *e2;
 
     TEST_STEP("a settled transfer JAZZ -> KOKO of PKR 100.00");
-    struct h_transfer t = {.msg_id = "ORIG-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                           .amount = 10000, .purpose = SIKKA__V1__PURPOSE__BNPL_REPAYMENT,
-                           .loan_id = "LN-9", .instalment = 2};
+    struct h_transfer t = {.msg_id = "ORIG-1",
+                           .debtor_agent = "JAZZ",
+                           .creditor_agent = "KOKO",
+                           .amount = 10000,
+                           .purpose = SIKKA__V1__PURPOSE__BNPL_REPAYMENT,
+                           .loan_id = "LN-9",
+                           .instalment = 2};
     h_send_transfer(jazz, &t);
     uint64_t orig = h_payee_decide(koko, true, NULL);
     client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
@@ -80,9 +84,10 @@ int main(void)
     CHECK_INT(r2->status, SIKKA__V1__TX_STATUS__ACSC);
     CHECK_INT(r2->transfer_id, ret1);
     client_envelope_free(e2);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND kind = 'return' "
-                            "AND original_id = %llu AND amount = 4000 AND payer = 'KOKO' AND "
-                            "payee = 'JAZZ' AND return_reason = 'AC04'",
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM transfers WHERE id = %llu AND kind = 'return' "
+                        "AND original_id = %llu AND amount = 4000 AND payer = 'KOKO' AND "
+                        "payee = 'JAZZ' AND return_reason = 'AC04'",
                         (unsigned long long)ret1, (unsigned long long)orig),
               1);
     CHECK_INT(h_sql_int(&h,
@@ -125,8 +130,8 @@ int main(void)
     expect_refused(koko, "RET-NONE", "AG01");
 
     TEST_STEP("a rejected transfer cannot be returned (AG01)");
-    struct h_transfer rj = {.msg_id = "ORIG-RJ", .debtor_agent = "JAZZ",
-                            .creditor_agent = "KOKO", .amount = 500};
+    struct h_transfer rj = {
+        .msg_id = "ORIG-RJ", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 500};
     h_send_transfer(jazz, &rj);
     uint64_t rjid = h_payee_decide(koko, false, "AC01");
     client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
@@ -135,8 +140,8 @@ int main(void)
     expect_refused(koko, "RET-RJ", "AG01");
 
     TEST_STEP("the original payer may refuse a return like any transfer");
-    struct h_transfer t2 = {.msg_id = "ORIG-2", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                            .amount = 700};
+    struct h_transfer t2 = {
+        .msg_id = "ORIG-2", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 700};
     h_send_transfer(jazz, &t2);
     uint64_t orig2 = h_payee_decide(koko, true, NULL);
     client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
@@ -149,8 +154,9 @@ int main(void)
     client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
 
     TEST_STEP("the ledger: returns within their originals, every invariant holds");
-    CHECK_INT(h_sql_int(&h, "SELECT sum(amount) FROM transfers WHERE original_id = %llu AND "
-                            "status = 'ACSC'",
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT sum(amount) FROM transfers WHERE original_id = %llu AND "
+                        "status = 'ACSC'",
                         (unsigned long long)orig),
               10000);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE NOT ok"), 0);

@@ -51,8 +51,8 @@ int main(void)
     struct client *easy = h_connect(&h, "EASY");
 
     TEST_STEP("in flight: PDNG by msg_id and by id, to both parties");
-    struct h_transfer t = {.msg_id = "Q-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO",
-                           .amount = 900};
+    struct h_transfer t = {
+        .msg_id = "Q-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 900};
     h_send_transfer(jazz, &t);
     Envelope *fwd = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     uint64_t id = fwd->credit_transfer->transfer_id;
@@ -78,8 +78,8 @@ int main(void)
     expect_state(jazz, "q6", SIKKA__V1__TX_STATUS__ACSC, NULL, id);
 
     TEST_STEP("rejected: RJCT with its reason; unknown: refused");
-    struct h_transfer rj = {.msg_id = "Q-2", .debtor_agent = "JAZZ", .creditor_agent = "NAYA",
-                            .amount = 900};
+    struct h_transfer rj = {
+        .msg_id = "Q-2", .debtor_agent = "JAZZ", .creditor_agent = "NAYA", .amount = 900};
     h_send_transfer(jazz, &rj);
     client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
     query(jazz, "q7", "Q-2", 0);

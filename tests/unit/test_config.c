@@ -5,8 +5,7 @@
 #include "check.h"
 #include "config.h"
 
-#define REQUIRED                                                                             \
-    "tls_cert = a.crt\ntls_key = a.key\ntls_ca = ca.crt\ndatabase_url = \"host=x\"\n"
+#define REQUIRED "tls_cert = a.crt\ntls_key = a.key\ntls_ca = ca.crt\ndatabase_url = \"host=x\"\n"
 
 static void refused(const char *text, const char *needle)
 {
