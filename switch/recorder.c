@@ -50,42 +50,9 @@ void recorder_transfer(const struct transfer *t, int action, const char *reason,
 {
     if (C.w == NULL || t->kind != TRANSFER_KIND_TRANSFER)
         return;
-    Sikka__V1__CreditTransfer ct = SIKKA__V1__CREDIT_TRANSFER__INIT;
-    ct.msg_id = (char *)t->msg_id;
-    ct.end_to_end_id = (char *)t->end_to_end_id;
-    ct.debtor_agent = (char *)t->payer;
-    ct.debtor_account = (char *)t->debtor_account;
-    ct.debtor_name = (char *)t->debtor_name;
-    ct.creditor_agent = (char *)t->payee;
-    ct.creditor_account = (char *)t->creditor_account;
-    ct.creditor_name = (char *)t->creditor_name;
-    ct.amount = t->amount;
-    ct.currency = (char *)t->currency;
-    ct.purpose = t->purpose;
-    ct.created_at_ms = t->created_at_ms;
-    Sikka__V1__Remittance rmt = SIKKA__V1__REMITTANCE__INIT;
-    Sikka__V1__LoanInstalment loan = SIKKA__V1__LOAN_INSTALMENT__INIT;
-    Sikka__V1__Invoice inv = SIKKA__V1__INVOICE__INIT;
-    if (t->loan_id[0] != '\0') {
-        loan.loan_id = (char *)t->loan_id;
-        loan.instalment = t->instalment;
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_LOAN;
-        rmt.loan = &loan;
-        ct.remittance = &rmt;
-    } else if (t->invoice_number[0] != '\0') {
-        inv.invoice_number = (char *)t->invoice_number;
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_INVOICE;
-        rmt.invoice = &inv;
-        ct.remittance = &rmt;
-    } else if (t->remittance_text[0] != '\0') {
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED;
-        rmt.unstructured = (char *)t->remittance_text;
-        ct.remittance = &rmt;
-    }
-    Envelope env = SIKKA__V1__ENVELOPE__INIT;
-    env.body_case = SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER;
-    env.credit_transfer = &ct;
-    size_t n = sikka__v1__envelope__get_packed_size(&env);
+    struct transfer_wire w;
+    transfer_to_wire(t, 0, &w);
+    size_t n = sikka__v1__envelope__get_packed_size(&w.env);
     if (n > C.cap) {
         uint8_t *nb = realloc(C.buf, n);
         if (nb == NULL) {
@@ -95,7 +62,7 @@ void recorder_transfer(const struct transfer *t, int action, const char *reason,
         C.buf = nb;
         C.cap = n;
     }
-    sikka__v1__envelope__pack(&env, C.buf);
+    sikka__v1__envelope__pack(&w.env, C.buf);
     CaptureRecord rec = SIKKA__CAPTURE__V1__CAPTURE_RECORD__INIT;
     rec.offset_us = (t->received_ms - C.started_ms) * 1000;
     rec.participant = (char *)t->payer;

@@ -338,43 +338,9 @@ static void arm_timeout(struct transfer *t, struct session *payee)
 
 static void forward_transfer(struct transfer *t, struct session *payee)
 {
-    Sikka__V1__CreditTransfer ct = SIKKA__V1__CREDIT_TRANSFER__INIT;
-    ct.msg_id = t->msg_id;
-    ct.end_to_end_id = t->end_to_end_id;
-    ct.debtor_agent = t->payer;
-    ct.debtor_account = t->debtor_account;
-    ct.debtor_name = t->debtor_name;
-    ct.creditor_agent = t->payee;
-    ct.creditor_account = t->creditor_account;
-    ct.creditor_name = t->creditor_name;
-    ct.amount = t->amount;
-    ct.currency = t->currency;
-    ct.purpose = t->purpose;
-    ct.transfer_id = t->id;
-    ct.created_at_ms = t->created_at_ms;
-    Sikka__V1__Remittance rmt = SIKKA__V1__REMITTANCE__INIT;
-    Sikka__V1__LoanInstalment loan = SIKKA__V1__LOAN_INSTALMENT__INIT;
-    Sikka__V1__Invoice inv = SIKKA__V1__INVOICE__INIT;
-    if (t->loan_id[0] != '\0') {
-        loan.loan_id = t->loan_id;
-        loan.instalment = t->instalment;
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_LOAN;
-        rmt.loan = &loan;
-        ct.remittance = &rmt;
-    } else if (t->invoice_number[0] != '\0') {
-        inv.invoice_number = t->invoice_number;
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_INVOICE;
-        rmt.invoice = &inv;
-        ct.remittance = &rmt;
-    } else if (t->remittance_text[0] != '\0') {
-        rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED;
-        rmt.unstructured = t->remittance_text;
-        ct.remittance = &rmt;
-    }
-    Envelope env = SIKKA__V1__ENVELOPE__INIT;
-    env.body_case = SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER;
-    env.credit_transfer = &ct;
-    if (session_send(payee, &env) != 0) {
+    struct transfer_wire w;
+    transfer_to_wire(t, t->id, &w);
+    if (session_send(payee, &w.env) != 0) {
         reject(t, "AB08", "creditor agent %s could not be reached", t->payee);
         return;
     }
@@ -414,10 +380,12 @@ static void on_payee_timeout(evutil_socket_t fd, short what, void *arg)
            R.opts.payee_timeout_ms);
 }
 
-/* Index lookup shared by transfers and returns. Returns true when the
- * message was answered from the index (a retry or a reused key). */
+/* Fingerprints t and looks its key up (transfers and returns alike).
+ * Returns true, with t released, when the index answered the message: a
+ * retry of a known request or a reused key. */
 static bool answered_by_index(struct session *s, struct transfer *t)
 {
+    transfer_fingerprint(t, t->fingerprint);
     struct idem_entry *e = idem_find(t->payer, t->msg_id);
     if (e == NULL)
         return false;
@@ -442,6 +410,7 @@ static bool answered_by_index(struct session *s, struct transfer *t)
         send_stored(s->id, e, NULL);
     }
     R.stats.duplicates++;
+    transfer_release(t);
     return true;
 }
 
@@ -520,20 +489,30 @@ static void route(struct transfer *t, struct participant *payer)
         forward_transfer(t, to);
 }
 
-static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+/* A fresh struct transfer for a message from s, or NULL when the switch is
+ * draining or out of memory (both answered with a retryable reject). */
+static struct transfer *intake(struct session *s, const char *msg_id)
 {
-    char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
     if (R.draining) {
         session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
-                       ct->msg_id, 0);
-        return;
+                       msg_id, 0);
+        return NULL;
     }
     struct transfer *t = transfer_alloc();
     if (t == NULL) {
-        session_reject(s, "NARR", "switch out of memory; retry", ct->msg_id, 0);
-        return;
+        session_reject(s, "NARR", "switch out of memory; retry", msg_id, 0);
+        return NULL;
     }
     t->received_ms = transfer_now_ms();
+    return t;
+}
+
+static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+{
+    char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
+    struct transfer *t = intake(s, ct->msg_id);
+    if (t == NULL)
+        return;
     if (transfer_from_credit_transfer(t, ct, s->participant->code, reason, text, sizeof(text)) !=
         0) {
         if (t->msg_id[0] == '\0')
@@ -544,11 +523,8 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
         transfer_release(t);
         return;
     }
-    transfer_fingerprint(t, t->fingerprint);
-    if (answered_by_index(s, t)) {
-        transfer_release(t);
+    if (answered_by_index(s, t))
         return;
-    }
     if (!admit(s, t))
         return;
     const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
@@ -621,27 +597,16 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
 static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
 {
     char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
-    if (R.draining) {
-        session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
-                       pr->msg_id, 0);
+    struct transfer *t = intake(s, pr->msg_id);
+    if (t == NULL)
         return;
-    }
-    struct transfer *t = transfer_alloc();
-    if (t == NULL) {
-        session_reject(s, "NARR", "switch out of memory; retry", pr->msg_id, 0);
-        return;
-    }
-    t->received_ms = transfer_now_ms();
     if (transfer_from_return(t, pr, s->participant->code, reason, text, sizeof(text)) != 0) {
         session_reject(s, reason, text, t->msg_id[0] ? t->msg_id : NULL, 0);
         transfer_release(t);
         return;
     }
-    transfer_fingerprint(t, t->fingerprint);
-    if (answered_by_index(s, t)) {
-        transfer_release(t);
+    if (answered_by_index(s, t))
         return;
-    }
     if (!admit(s, t))
         return;
     t->next = R.returns;

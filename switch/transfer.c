@@ -148,6 +148,48 @@ int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
     return 0;
 }
 
+void transfer_to_wire(const struct transfer *t, uint64_t transfer_id, struct transfer_wire *w)
+{
+    sikka__v1__envelope__init(&w->env);
+    sikka__v1__credit_transfer__init(&w->ct);
+    sikka__v1__remittance__init(&w->rmt);
+    sikka__v1__loan_instalment__init(&w->loan);
+    sikka__v1__invoice__init(&w->invoice);
+    Sikka__V1__CreditTransfer *ct = &w->ct;
+    /* protobuf-c's char * fields are not const; nothing writes through them */
+    ct->msg_id = (char *)t->msg_id;
+    ct->end_to_end_id = (char *)t->end_to_end_id;
+    ct->debtor_agent = (char *)t->payer;
+    ct->debtor_account = (char *)t->debtor_account;
+    ct->debtor_name = (char *)t->debtor_name;
+    ct->creditor_agent = (char *)t->payee;
+    ct->creditor_account = (char *)t->creditor_account;
+    ct->creditor_name = (char *)t->creditor_name;
+    ct->amount = t->amount;
+    ct->currency = (char *)t->currency;
+    ct->purpose = t->purpose;
+    ct->transfer_id = transfer_id;
+    ct->created_at_ms = t->created_at_ms;
+    if (t->loan_id[0] != '\0') {
+        w->loan.loan_id = (char *)t->loan_id;
+        w->loan.instalment = t->instalment;
+        w->rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_LOAN;
+        w->rmt.loan = &w->loan;
+        ct->remittance = &w->rmt;
+    } else if (t->invoice_number[0] != '\0') {
+        w->invoice.invoice_number = (char *)t->invoice_number;
+        w->rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_INVOICE;
+        w->rmt.invoice = &w->invoice;
+        ct->remittance = &w->rmt;
+    } else if (t->remittance_text[0] != '\0') {
+        w->rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED;
+        w->rmt.unstructured = (char *)t->remittance_text;
+        ct->remittance = &w->rmt;
+    }
+    w->env.body_case = SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER;
+    w->env.credit_transfer = ct;
+}
+
 static EVP_MD *sha256;
 
 static void put_bytes(EVP_MD_CTX *ctx, const void *p, size_t n)

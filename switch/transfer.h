@@ -114,6 +114,20 @@ int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
                          char *reason, char *text, size_t textlen)
     __attribute__((warn_unused_result));
 
+/* A CreditTransfer envelope built from t, every part held in the struct so
+ * the message lives exactly as long as it does (nothing is allocated). */
+struct transfer_wire {
+    Sikka__V1__Envelope env;
+    Sikka__V1__CreditTransfer ct;
+    Sikka__V1__Remittance rmt;
+    Sikka__V1__LoanInstalment loan;
+    Sikka__V1__Invoice invoice;
+};
+
+/* Fills w from t; `transfer_id` is 0 for the payer's view, t->id when
+ * forwarding to the payee. w must not be moved afterwards. */
+void transfer_to_wire(const struct transfer *t, uint64_t transfer_id, struct transfer_wire *w);
+
 /* SHA-256 over the business fields (not names, not timestamps). */
 void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]);
 
