@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# loadtest/bench.sh — the benchmark, one command: a plain one-transaction-per-
+# transfer PostgreSQL ledger against sikka-switch, measured in the same run on
+# the same PostgreSQL server, on this machine (load generator, switch and
+# PostgreSQL sharing its cores).
+#
+# Usage: loadtest/bench.sh
+#
+# It builds Release (build/), then starts a stack of its own under
+# build/bench/: PostgreSQL (deploy/pg.sh, its default settings: fsync and
+# synchronous_commit on) on 127.0.0.1:$SIKKA_BENCH_PGPORT, a PKI
+# (deploy/pki.sh), two databases migrated from schema/ (sikka for the switch,
+# sikka_base for the baseline) seeded with the demo participants and net debit
+# caps large enough for the run, and sikka-switch on 127.0.0.1:$SIKKA_BENCH_PORT.
+# Then:
+#   1. baseline: pgbench runs loadtest/baseline_transfer.sql (transfer row with
+#      its idempotency key, balanced entries, position updates by the schema's
+#      trigger, COMMIT) with the replay scenario's payer/payee mix; each client
+#      count of $SIKKA_BENCH_CLIENTS briefly, then the best one for longer;
+#   2. the switch at its maximum: sikka-replay run --closed N (each N of
+#      $SIKKA_BENCH_CLOSED briefly, then the best one for longer) over mutual
+#      TLS with the payee round trip and durable posting; its CPU time per
+#      transfer from /proc/PID/stat; the results checked by sikka-replay verify;
+#   3. the switch at half that rate (open loop) for latency;
+#   4. the switch's resident memory with $SIKKA_BENCH_MANY_SESSIONS sessions
+#      connected (measured first, on the fresh switch, so that the idempotency
+#      cache filled by steps 2 and 3 does not count as session memory).
+# It writes build/bench/result.json, prints a table and stops everything it
+# started. Exit 0 when the measurements were made (targets met or not; with
+# SIKKA_BENCH_STRICT=1 a missed target exits 1), 1 when something failed.
+#
+# Environment (durations in seconds):
+#   SIKKA_BENCH_PGPORT (55460)  SIKKA_BENCH_PORT (7460)
+#   SIKKA_BENCH_PROBE_S (4)     each probe of a client count or an N
+#   SIKKA_BENCH_BASELINE_S (20) SIKKA_BENCH_PEAK_S (20) SIKKA_BENCH_HALF_S (20)
+#   SIKKA_BENCH_WARMUP_S (3)    unmeasured start of the peak and half runs
+#   SIKKA_BENCH_CLIENTS ("1 2 4 8 16 32 64")  SIKKA_BENCH_CLOSED ("256 1024 4096")
+#   SIKKA_BENCH_SESSIONS (4)    sessions per participant in steps 2 and 3
+#   SIKKA_BENCH_MANY_SESSIONS (1000)  SIKKA_BENCH_RECORDS (200000, the capture)
+#   SIKKA_BENCH_STRICT (0)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=../deploy/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../deploy/common.sh"
+cd "$SIKKA_ROOT"
+
+usage() {
+    sed -n '/^# Usage:/,/^# It builds/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+    exit 2
+}
+[[ $# -eq 0 ]] || usage
+
+pg_port=${SIKKA_BENCH_PGPORT:-55460}
+switch_port=${SIKKA_BENCH_PORT:-7460}
+probe_s=${SIKKA_BENCH_PROBE_S:-4}
+baseline_s=${SIKKA_BENCH_BASELINE_S:-20}
+peak_s=${SIKKA_BENCH_PEAK_S:-20}
+half_s=${SIKKA_BENCH_HALF_S:-20}
+warmup_s=${SIKKA_BENCH_WARMUP_S:-3}
+read -r -a client_counts <<<"${SIKKA_BENCH_CLIENTS:-1 2 4 8 16 32 64}"
+read -r -a closed_counts <<<"${SIKKA_BENCH_CLOSED:-256 1024 4096}"
+sessions=${SIKKA_BENCH_SESSIONS:-4}
+many_sessions=${SIKKA_BENCH_MANY_SESSIONS:-1000}
+records=${SIKKA_BENCH_RECORDS:-200000}
+strict=${SIKKA_BENCH_STRICT:-0}
+
+dir=build/bench
+pg_data=$dir/pg
+pki=$dir/pki
+secrets=$dir/secrets.env
+conf=$dir/sikka.conf
+switch_log=$dir/switch.log
+capture=$dir/bench.cap
+replay=build/bin/sikka-replay
+switch_bin=build/bin/sikka-switch
+pgbin=${SIKKA_PGBIN:-/usr/lib/postgresql/15/bin}
+participants=(JAZZ EASY SADA NAYA KOKO MEZN)
+
+switch_pid=""
+bg_pid=""
+pg_started=0
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+    local rc=$?
+    if [[ -n $bg_pid ]] && kill -0 "$bg_pid" 2>/dev/null; then
+        kill -TERM "$bg_pid" 2>/dev/null || true
+        wait "$bg_pid" 2>/dev/null || true
+    fi
+    stop_switch
+    if [[ $pg_started -eq 1 ]]; then
+        deploy/pg.sh stop "$pg_data" >/dev/null 2>&1 || true
+    fi
+    if [[ $rc -ne 0 ]]; then
+        echo "bench: FAILED (logs: $dir/*.log, $pg_data/server.log)" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stop_switch() {
+    local i
+    [[ -n $switch_pid ]] || return 0
+    if kill -0 "$switch_pid" 2>/dev/null; then
+        kill -TERM "$switch_pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$switch_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -0 "$switch_pid" 2>/dev/null && kill -KILL "$switch_pid" 2>/dev/null
+    fi
+    wait "$switch_pid" 2>/dev/null || true
+    switch_pid=""
+}
+
+listening() {
+    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+}
+
+psql_super() {
+    local db=$1
+    shift
+    "$pgbin/psql" -X -q -w -v ON_ERROR_STOP=1 -h "$(deploy/pg.sh sockdir "$pg_data")" \
+        -p "$pg_port" -U postgres -d "$db" "$@"
+}
+
+rss_mb() {
+    awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# Ticks of CPU (user + system) the process has used so far.
+cpu_ticks() {
+    # the command name may hold spaces: fields count from the last ')'
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+secs() {
+    date +%s.%N
+}
+
+# ---------------------------------------------------------------- prepare
+
+step "packages and the Release build"
+deploy/install-deps.sh jq
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2 --target sikka-switch sikka-replay
+[[ -x $switch_bin && -x $replay ]] || die "the build made no $switch_bin or $replay"
+command -v pgbench >/dev/null || [[ -x $pgbin/pgbench ]] || die "pgbench not found"
+pgbench=$(command -v pgbench || echo "$pgbin/pgbench")
+
+started_at=$(date -u +%FT%TZ)
+t_start=$(secs)
+
+step "a fresh stack under $dir"
+if listening "$switch_port"; then
+    die "port $switch_port is taken (SIKKA_BENCH_PORT)"
+fi
+mkdir -p "$dir"
+if [[ -e $pg_data || -L $pg_data ]]; then
+    deploy/pg.sh destroy "$pg_data" >/dev/null
+fi
+rm -rf -- "$pki" "$dir"/*.log "$dir"/*.json "$dir"/*.html "$dir"/*.tsv "$capture" "$secrets"
+deploy/pki.sh "$pki" >/dev/null
+echo "PKI in $pki"
+deploy/pg.sh init "$pg_data" "$pg_port" >/dev/null
+deploy/pg.sh start "$pg_data"
+pg_started=1
+for db in sikka sikka_base; do
+    deploy/pg.sh setup-db "$pg_data" "$db" "$secrets" >/dev/null
+    psql_super "$db" -f deploy/seed.sql
+    # caps far beyond any run: the benchmark measures throughput, not AM23
+    psql_super "$db" -c "UPDATE participants SET ndc = 1000000000000000"
+done
+switch_pw=$(sed -n 's/^SIKKA_SWITCH_PASSWORD=//p' "$secrets")
+reader_pw=$(sed -n 's/^SIKKA_READER_PASSWORD=//p' "$secrets")
+pg_version=$(psql_super sikka -Atc "SHOW server_version")
+pg_fsync=$(psql_super sikka -Atc "SHOW fsync")
+pg_sync_commit=$(psql_super sikka -Atc "SHOW synchronous_commit")
+echo "PostgreSQL $pg_version on 127.0.0.1:$pg_port: fsync=$pg_fsync synchronous_commit=$pg_sync_commit"
+
+# ---------------------------------------------------------------- baseline
+
+step "1. baseline: one PostgreSQL transaction per transfer (pgbench)"
+psql_super sikka_base -f loadtest/baseline_setup.sql >/dev/null
+window=$(psql_super sikka_base -Atc "SELECT id FROM settlement_windows WHERE state = 'open'")
+
+# pgbench_run CLIENTS SECONDS LOG: prints the tps (without connection time)
+pgbench_run() {
+    local c=$1 t=$2 log=$3 j=$(($1 < 2 ? $1 : 2))
+    PGPASSWORD=$switch_pw "$pgbench" -h 127.0.0.1 -p "$pg_port" -U sikka_switch -n -M prepared \
+        -f loadtest/baseline_transfer.sql -D "window=$window" -T "$t" -c "$c" -j "$j" \
+        sikka_base >"$log" 2>&1 || {
+        tail -n 20 "$log" >&2
+        die "pgbench failed (log: $log)"
+    }
+    grep -q '^number of failed transactions: 0 ' "$log" || die "pgbench had failed transactions ($log)"
+    sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log"
+}
+
+best_clients=0
+best_probe=0
+probe_json="{}"
+for c in "${client_counts[@]}"; do
+    tps=$(pgbench_run "$c" "$probe_s" "$dir/pgbench-probe-$c.log")
+    printf '  %3d clients: %10.1f tps\n' "$c" "$tps"
+    probe_json=$(jq -c --arg c "$c" --argjson t "$tps" '. + {($c): $t}' <<<"$probe_json")
+    if awk -v a="$tps" -v b="$best_probe" 'BEGIN { exit !(a > b) }'; then
+        best_probe=$tps
+        best_clients=$c
+    fi
+done
+baseline_tps=$(pgbench_run "$best_clients" "$baseline_s" "$dir/pgbench.log")
+baseline_latency=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$dir/pgbench.log")
+printf '  best: %d clients, %s s: %.1f tps (average latency %s ms)\n' "$best_clients" "$baseline_s" \
+    "$baseline_tps" "$baseline_latency"
+# start the switch's part from a clean checkpoint, not the baseline's dirty pages
+psql_super sikka_base -c "CHECKPOINT"
+
+# ---------------------------------------------------------------- the switch
+
+step "sikka-switch on 127.0.0.1:$switch_port"
+cat >"$conf" <<EOF
+# Written by loadtest/bench.sh: the benchmark's switch.
+listen = "127.0.0.1:$switch_port"
+admin_listen = ""
+tls_cert = "$pki/switch.crt"
+tls_key = "$pki/switch.key"
+tls_ca = "$pki/ca.crt"
+database_url = "postgresql://sikka_switch:$switch_pw@127.0.0.1:$pg_port/sikka"
+# supplier invoices of the scenario reach PKR 2,000,000
+max_amount = 1000000000
+max_sessions = 20000
+log_level = "warn"
+log_file = "$switch_log"
+EOF
+chmod 600 "$conf"
+"$switch_bin" --check-config -c "$conf" >/dev/null
+(close_extra_fds && exec "$switch_bin" -c "$conf" >>"$dir/switch-stdio.log" 2>&1 </dev/null) &
+switch_pid=$!
+for ((i = 0; i < 100; i++)); do
+    kill -0 "$switch_pid" 2>/dev/null || die "sikka-switch exited at start (log: $switch_log)"
+    listening "$switch_port" && break
+    sleep 0.2
+done
+listening "$switch_port" || die "sikka-switch does not listen on $switch_port (log: $switch_log)"
+echo "sikka-switch running, pid $switch_pid"
+
+"$replay" gen -o "$capture" --count "$records" --seed 1
+run_common=("$capture" --connect "127.0.0.1:$switch_port" --pki "$pki" --quiet)
+run_no=0
+
+# replay_run ARGS...: one sikka-replay run with a fresh run id (so keys never
+# repeat across runs); stdout to $dir/run-N.log
+replay_run() {
+    run_no=$((run_no + 1))
+    "$replay" run "${run_common[@]}" --run-id "b$run_no" "$@" >"$dir/run-$run_no.log" 2>&1
+}
+
+step "4. resident memory with $many_sessions sessions connected (fresh switch)"
+per=$(((many_sessions + ${#participants[@]} - 1) / ${#participants[@]}))
+rss_idle=$(rss_mb "$switch_pid")
+"$replay" run "${run_common[@]}" --run-id many --sessions "$per" --rate 200 --count 400 \
+    --hold 6 --connect-timeout 120 >"$dir/run-sessions.log" 2>&1 &
+bg_pid=$!
+for ((i = 0; i < 600; i++)); do
+    grep -q 'holding' "$dir/run-sessions.log" && break
+    kill -0 "$bg_pid" 2>/dev/null || break
+    sleep 0.2
+done
+grep -q 'holding' "$dir/run-sessions.log" || {
+    tail -n 20 "$dir/run-sessions.log" >&2
+    die "the $many_sessions sessions did not all connect"
+}
+sleep 1
+connected=$(ss -Htn state established "( sport = :$switch_port )" | wc -l)
+rss_many=$(rss_mb "$switch_pid")
+wait "$bg_pid" || {
+    tail -n 20 "$dir/run-sessions.log" >&2
+    die "the sessions run failed"
+}
+bg_pid=""
+printf '  idle %s MB; with %d sessions connected: %s MB\n' "$rss_idle" "$connected" "$rss_many"
+
+step "2. the switch at its maximum: closed loop"
+best_n=0
+best_rate=0
+closed_json="{}"
+for n in "${closed_counts[@]}"; do
+    replay_run --closed "$n" --sessions "$sessions" --duration "$probe_s" --warmup 1 \
+        --json "$dir/probe-$n.json" || die "probe --closed $n failed ($dir/run-$run_no.log)"
+    rate=$(jq -r .settled_rate "$dir/probe-$n.json")
+    printf '  --closed %5d: %10.1f settled/s, p99 %s ms\n' "$n" "$rate" \
+        "$(jq -r .latency_ms.corrected.p99 "$dir/probe-$n.json")"
+    closed_json=$(jq -c --arg n "$n" --argjson r "$rate" '. + {($n): $r}' <<<"$closed_json")
+    if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then
+        best_rate=$rate
+        best_n=$n
+    fi
+done
+cpu0=$(cpu_ticks "$switch_pid")
+replay_run --closed "$best_n" --sessions "$sessions" --duration "$peak_s" --warmup "$warmup_s" \
+    --json "$dir/peak.json" --html "$dir/peak.html" --results "$dir/peak.tsv" ||
+    die "the peak run failed ($dir/run-$run_no.log)"
+cpu1=$(cpu_ticks "$switch_pid")
+hz=$(getconf CLK_TCK)
+switch_tps=$(jq -r .settled_rate "$dir/peak.json")
+peak_answered_rate=$(jq -r .throughput "$dir/peak.json")
+handled=$(jq -r .total_answered "$dir/peak.json")
+cpu_us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$hz" -v n="$handled" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+printf '  --closed %d for %s s: %.1f settled/s (%.1f answered/s), switch CPU %s us per transfer\n' \
+    "$best_n" "$peak_s" "$switch_tps" "$peak_answered_rate" "$cpu_us"
+
+echo "  verify: the ledger against the peak run's $(wc -l <"$dir/peak.tsv") results"
+if SIKKA_DB_URI="postgresql://sikka_reader:$reader_pw@127.0.0.1:$pg_port/sikka" \
+    "$replay" verify --results "$dir/peak.tsv" >"$dir/verify.log" 2>&1; then
+    verify=OK
+else
+    verify=FAILED
+    tail -n 20 "$dir/verify.log" >&2
+fi
+echo "  verify: $verify"
+
+step "3. the switch at half its peak rate: latency"
+half_rate=$(awk -v r="$peak_answered_rate" 'BEGIN { printf "%.0f", r / 2 }')
+replay_run --rate "$half_rate" --sessions "$sessions" --duration "$half_s" --warmup "$warmup_s" \
+    --json "$dir/half.json" --html "$dir/half.html" --threshold 'p99<=20ms' || true
+[[ -s $dir/half.json ]] || die "the half-rate run failed ($dir/run-$run_no.log)"
+p50=$(jq -r .latency_ms.corrected.p50 "$dir/half.json")
+p99=$(jq -r '.latency_ms.corrected.p99' "$dir/half.json")
+p999=$(jq -r '.latency_ms.corrected["p99.9"]' "$dir/half.json")
+half_achieved=$(jq -r .achieved_rate "$dir/half.json")
+half_late=$(jq -r .late "$dir/half.json")
+half_errors=$(jq -r .errors "$dir/half.json")
+rss_after=$(rss_mb "$switch_pid")
+printf '  --rate %s for %s s: achieved %.1f/s, p50 %s ms, p99 %s ms, p99.9 %s ms\n' "$half_rate" \
+    "$half_s" "$half_achieved" "$p50" "$p99" "$p999"
+
+stop_switch
+t_end=$(secs)
+finished_at=$(date -u +%FT%TZ)
+
+# ---------------------------------------------------------------- result
+
+ratio=$(awk -v s="$switch_tps" -v b="$baseline_tps" 'BEGIN { printf "%.2f", s / b }')
+meets() { awk "BEGIN { exit !($1) }" && echo true || echo false; }
+t_ratio=$(meets "$ratio >= 3")
+t_p99=$(meets "$p99 <= 20")
+t_rss=$(meets "$rss_many <= 200")
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true || echo false)
+
+jq -n \
+    --arg started_at "$started_at" --arg finished_at "$finished_at" \
+    --argjson duration_s "$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')" \
+    --argjson baseline_tps "$baseline_tps" --argjson baseline_clients "$best_clients" \
+    --argjson baseline_latency_ms "$baseline_latency" --argjson baseline_probe "$probe_json" \
+    --argjson switch_tps "$switch_tps" --argjson switch_answered_rate "$peak_answered_rate" \
+    --argjson switch_closed "$best_n" --argjson switch_probe "$closed_json" \
+    --argjson switch_sessions "$((sessions * ${#participants[@]}))" \
+    --argjson ratio "$ratio" \
+    --argjson p50_ms "$p50" --argjson p99_ms "$p99" --argjson p999_ms "$p999" \
+    --argjson half_rate "$half_rate" --argjson half_achieved "$half_achieved" \
+    --argjson half_late "$half_late" --argjson half_errors "$half_errors" \
+    --argjson cpu_us "$cpu_us" --argjson rss_after "$rss_after" --argjson rss_idle "$rss_idle" \
+    --argjson rss_many "$rss_many" --argjson connected "$connected" \
+    --arg verify "$verify" \
+    --argjson t_ratio "$t_ratio" --argjson t_p99 "$t_p99" --argjson t_rss "$t_rss" \
+    --arg cpu_model "$cpu_model" --argjson cores "$(nproc)" --argjson mem_mb "$mem_mb" \
+    --arg kernel "$(uname -r)" --arg pg "$pg_version" --arg fsync "$pg_fsync" \
+    --arg sync_commit "$pg_sync_commit" --arg commit "$commit" --argjson dirty "$dirty" \
+    --argjson probe_s "$probe_s" --argjson baseline_s "$baseline_s" --argjson peak_s "$peak_s" \
+    --argjson half_s "$half_s" --argjson warmup_s "$warmup_s" --argjson records "$records" \
+    '{
+      baseline_tps: $baseline_tps, switch_tps: $switch_tps, ratio: $ratio,
+      p50_ms: $p50_ms, p99_ms: $p99_ms, p999_ms: $p999_ms,
+      baseline_clients: $baseline_clients, baseline_latency_ms: $baseline_latency_ms,
+      baseline_probe_tps: $baseline_probe,
+      switch_closed: $switch_closed, switch_sessions: $switch_sessions,
+      switch_answered_rate: $switch_answered_rate, switch_probe_tps: $switch_probe,
+      switch_cpu_us_per_transfer: $cpu_us, switch_rss_mb: $rss_after,
+      rss_idle_mb: $rss_idle, rss_1000_sessions_mb: $rss_many, sessions_connected: $connected,
+      half_rate: $half_rate, half_achieved_rate: $half_achieved, half_late_sends: $half_late,
+      half_errors: $half_errors, verify: $verify,
+      targets: {switch_3x_baseline: $t_ratio, p99_at_half_rate_20ms: $t_p99,
+                rss_1000_sessions_200mb: $t_rss},
+      started_at: $started_at, finished_at: $finished_at, duration_s: $duration_s,
+      machine: {cpu: $cpu_model, cores: $cores, memory_mb: $mem_mb, kernel: $kernel,
+                postgresql: $pg, fsync: $fsync, synchronous_commit: $sync_commit},
+      build: {commit: $commit, dirty: $dirty, type: "Release"},
+      settings: {probe_s: $probe_s, baseline_s: $baseline_s, peak_s: $peak_s, half_s: $half_s,
+                 warmup_s: $warmup_s, capture_records: $records}
+    }' >"$dir/result.json"
+
+mark() { [[ $1 == true ]] && echo "met" || echo "MISSED"; }
+row() { printf '  %-42s %s\n' "$1" "$2"; }
+echo
+echo "Sikka benchmark, $started_at: $(nproc) cores ($cpu_model), PostgreSQL $pg_version"
+echo "fsync=$pg_fsync synchronous_commit=$pg_sync_commit; commit $commit$([[ $dirty == true ]] && echo " (modified)")"
+echo
+row "baseline: one transaction per transfer" \
+    "$(printf '%8.1f tps  (%d pgbench clients)' "$baseline_tps" "$best_clients")"
+row "sikka-switch at its maximum" \
+    "$(printf '%8.1f tps  (settled transfers/s, --closed %d)' "$switch_tps" "$best_n")"
+row "ratio" "$(printf '%8.2f x    target >= 3: %s' "$ratio" "$(mark "$t_ratio")")"
+row "latency at half the peak ($half_rate/s)" \
+    "p50 $p50 ms, p99 $p99 ms, p99.9 $p999 ms  target p99 <= 20 ms: $(mark "$t_p99")"
+row "switch CPU per transfer" "$(printf '%8s us' "$cpu_us")"
+row "switch resident memory after the runs" "$(printf '%8s MB' "$rss_after")"
+row "with $connected sessions connected" \
+    "$(printf '%8s MB  (idle %s MB)  target <= 200 MB: %s' "$rss_many" "$rss_idle" "$(mark "$t_rss")")"
+row "ledger verified after the peak run" "$(printf '%8s' "$verify")"
+echo
+echo "  written: $dir/result.json (reports: $dir/peak.html, $dir/half.html)"
+echo "  reproduce: loadtest/bench.sh"
+
+[[ $verify == OK ]] || exit 1
+if [[ $strict == 1 && ($t_ratio != true || $t_p99 != true || $t_rss != true) ]]; then
+    echo "bench: a target was missed (SIKKA_BENCH_STRICT=1)" >&2
+    exit 1
+fi
+exit 0

@@ -1,0 +1,674 @@
+/*
+ * sikka-replay: generates, replays and checks Sikka traffic.
+ *
+ *   sikka-replay gen -o FILE [scenario options]      write a capture file
+ *   sikka-replay run CAPTURE [options]               replay it against a switch
+ *   sikka-replay verify --results FILE --db URI      compare the ledger with a run
+ *
+ * This file only turns command lines into calls of the modules: scenario
+ * and gen (capture generation), replay (the run engine), report (text,
+ * JSON, HTML), threshold (pass/fail conditions) and verify. Exit status:
+ * 0 success; 1 a threshold broke, a session was lost during the run, or
+ * verify found a discrepancy; 2 usage errors and anything that kept the
+ * command from running.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gen.h"
+#include "log.h"
+#include "replay.h"
+#include "report.h"
+#include "scenario.h"
+#include "threshold.h"
+#include "verify.h"
+
+#define EXIT_FAILED    1
+#define EXIT_USAGE     2
+#define MAX_THRESHOLDS 32
+
+static void usage_main(FILE *out)
+{
+    fprintf(out, "usage: sikka-replay COMMAND [options]\n"
+                 "\n"
+                 "Generates, replays and checks traffic for the Sikka switch.\n"
+                 "\n"
+                 "Commands:\n"
+                 "  gen      write a capture file from a scenario\n"
+                 "  run      replay a capture over mutual TLS and measure\n"
+                 "  verify   compare the ledger with the results of a run\n"
+                 "Run `sikka-replay COMMAND --help` for a command's options.\n");
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+static int parse_u64(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || text[0] == '-' || v < min || v > max) {
+        fprintf(stderr,
+                "sikka-replay: %s wants a whole number from %" PRIu64 " to %" PRIu64
+                ", got \"%s\"\n",
+                opt, min, max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_positive(const char *opt, const char *text, bool zero_ok, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno != 0 || !isfinite(v) || v < 0 ||
+        (v == 0 && !zero_ok)) {
+        fprintf(stderr, "sikka-replay: %s wants a number %s 0, got \"%s\"\n", opt,
+                zero_ok ? ">=" : "above", text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- gen */
+
+static const char gen_usage[] =
+    "usage: sikka-replay gen -o FILE [options]\n"
+    "\n"
+    "Writes a capture file (loadtest/README.md, format version 1) from a scenario.\n"
+    "The same options and --seed always give the same file.\n"
+    "\n"
+    "  -o, --output FILE        the capture to write (required)\n"
+    "  --count N                records, retries and malformed ones included (10000)\n"
+    "  --participants LIST      participant codes, payers and payees\n"
+    "                           (JAZZ,EASY,SADA,NAYA,KOKO,MEZN)\n"
+    "  --lender CODE            payee of every BNPL repayment, a hot payee (KOKO)\n"
+    "  --bank CODE              payer of most supplier payments (MEZN)\n"
+    "  --bank-share PCT         percent of supplier payments paid by the bank (70)\n"
+    "  --accounts N             customer accounts per participant (1000)\n"
+    "  --mix LIST               purpose weights (bnpl=60,supplier=25,p2p=15)\n"
+    "  --bnpl-amount MIN:MAX    instalments, rupees, log-uniform (500:5000)\n"
+    "  --supplier-amount MIN:MAX  invoices, rupees (10000:2000000)\n"
+    "  --p2p-amount MIN:MAX     person to person, rupees (100:50000)\n"
+    "  --retry-rate P           share of records resending an earlier msg_id,\n"
+    "                           same bytes, retry=true (0.02)\n"
+    "  --reject-rate P          share of transfers the payee rejects, AC01 or AC04 (0.01)\n"
+    "  --ignore-rate P          share of transfers the payee never answers: AB05 (0)\n"
+    "  --malformed-rate P       share of records that are not a valid Envelope (0.001)\n"
+    "  --rate R                 records per second: spacing of offset_us, used by\n"
+    "                           `run --speed` (1000)\n"
+    "  --seed S                 PRNG seed; also starts every msg_id (1)\n"
+    "  --start-ms MS            the header's started_at_ms (1767225600000)\n";
+
+enum gen_opt {
+    GEN_COUNT = 256,
+    GEN_PARTICIPANTS,
+    GEN_LENDER,
+    GEN_BANK,
+    GEN_BANK_SHARE,
+    GEN_ACCOUNTS,
+    GEN_MIX,
+    GEN_BNPL_AMOUNT,
+    GEN_SUPPLIER_AMOUNT,
+    GEN_P2P_AMOUNT,
+    GEN_RETRY,
+    GEN_REJECT,
+    GEN_IGNORE,
+    GEN_MALFORMED,
+    GEN_RATE,
+    GEN_SEED,
+    GEN_START,
+    GEN_HELP,
+};
+
+static int set_role(char *dst, const char *code, const struct scenario *s, const char *opt)
+{
+    for (size_t i = 0; i < s->nparticipants; i++) {
+        if (strcmp(s->participants[i], code) == 0) {
+            memcpy(dst, s->participants[i], SCENARIO_CODE_LEN + 1);
+            return 0;
+        }
+    }
+    fprintf(stderr, "sikka-replay gen: %s %s is not among --participants\n", opt, code);
+    return -1;
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"count", required_argument, NULL, GEN_COUNT},
+        {"participants", required_argument, NULL, GEN_PARTICIPANTS},
+        {"lender", required_argument, NULL, GEN_LENDER},
+        {"bank", required_argument, NULL, GEN_BANK},
+        {"bank-share", required_argument, NULL, GEN_BANK_SHARE},
+        {"accounts", required_argument, NULL, GEN_ACCOUNTS},
+        {"mix", required_argument, NULL, GEN_MIX},
+        {"bnpl-amount", required_argument, NULL, GEN_BNPL_AMOUNT},
+        {"supplier-amount", required_argument, NULL, GEN_SUPPLIER_AMOUNT},
+        {"p2p-amount", required_argument, NULL, GEN_P2P_AMOUNT},
+        {"retry-rate", required_argument, NULL, GEN_RETRY},
+        {"reject-rate", required_argument, NULL, GEN_REJECT},
+        {"ignore-rate", required_argument, NULL, GEN_IGNORE},
+        {"malformed-rate", required_argument, NULL, GEN_MALFORMED},
+        {"rate", required_argument, NULL, GEN_RATE},
+        {"seed", required_argument, NULL, GEN_SEED},
+        {"start-ms", required_argument, NULL, GEN_START},
+        {"help", no_argument, NULL, GEN_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct scenario s;
+    scenario_defaults(&s);
+    const char *output = NULL, *lender = NULL, *bank = NULL;
+    char err[512];
+    uint64_t n;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        int rc = 0;
+        err[0] = '\0';
+        switch (c) {
+        case 'o':
+            output = optarg;
+            break;
+        case GEN_COUNT:
+            rc = parse_u64("--count", optarg, 1, UINT32_MAX, &s.count);
+            break;
+        case GEN_PARTICIPANTS:
+            rc = scenario_set_participants(&s, optarg, err, sizeof(err));
+            break;
+        case GEN_LENDER:
+            lender = optarg;
+            break;
+        case GEN_BANK:
+            bank = optarg;
+            break;
+        case GEN_BANK_SHARE:
+            rc = parse_u64("--bank-share", optarg, 0, 100, &n);
+            s.bank_share = (unsigned)n;
+            break;
+        case GEN_ACCOUNTS:
+            rc = parse_u64("--accounts", optarg, 1, 10000000, &n);
+            s.accounts = (uint32_t)n;
+            break;
+        case GEN_MIX:
+            rc = scenario_set_mix(&s, optarg, err, sizeof(err));
+            break;
+        case GEN_BNPL_AMOUNT:
+            rc = scenario_parse_range(optarg, &s.amount[SCENARIO_BNPL], err, sizeof(err));
+            break;
+        case GEN_SUPPLIER_AMOUNT:
+            rc = scenario_parse_range(optarg, &s.amount[SCENARIO_SUPPLIER], err, sizeof(err));
+            break;
+        case GEN_P2P_AMOUNT:
+            rc = scenario_parse_range(optarg, &s.amount[SCENARIO_P2P], err, sizeof(err));
+            break;
+        case GEN_RETRY:
+            rc = scenario_parse_rate(optarg, &s.retry_rate, err, sizeof(err));
+            break;
+        case GEN_REJECT:
+            rc = scenario_parse_rate(optarg, &s.reject_rate, err, sizeof(err));
+            break;
+        case GEN_IGNORE:
+            rc = scenario_parse_rate(optarg, &s.ignore_rate, err, sizeof(err));
+            break;
+        case GEN_MALFORMED:
+            rc = scenario_parse_rate(optarg, &s.malformed_rate, err, sizeof(err));
+            break;
+        case GEN_RATE:
+            rc = parse_positive("--rate", optarg, false, &s.rate);
+            break;
+        case GEN_SEED:
+            rc = parse_u64("--seed", optarg, 0, UINT64_MAX, &s.seed);
+            break;
+        case GEN_START:
+            rc = parse_u64("--start-ms", optarg, 0, INT64_MAX, &n);
+            s.start_ms = (int64_t)n;
+            break;
+        case GEN_HELP:
+            fputs(gen_usage, stdout);
+            return 0;
+        default:
+            fputs(gen_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0) {
+            if (err[0] != '\0')
+                fprintf(stderr, "sikka-replay gen: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || output == NULL) {
+        fprintf(stderr, "sikka-replay gen: %s\n",
+                output == NULL ? "-o FILE is required" : "unexpected arguments");
+        fputs(gen_usage, stderr);
+        return EXIT_USAGE;
+    }
+    /* roles are checked once the participant list is final */
+    if ((lender != NULL && set_role(s.lender, lender, &s, "--lender") != 0) ||
+        (bank != NULL && set_role(s.bank, bank, &s, "--bank") != 0))
+        return EXIT_USAGE;
+    if (gen_write_file(&s, output, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay gen: %s\n", err);
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "sikka-replay gen: wrote %" PRIu64 " records to %s (seed %" PRIu64 ")\n",
+            s.count, output, s.seed);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- run */
+
+static const char run_usage[] =
+    "usage: sikka-replay run CAPTURE [options]\n"
+    "\n"
+    "Replays CAPTURE against a switch over mutual TLS. Every participant in the\n"
+    "capture's header connects --sessions times; each sends its own transfers\n"
+    "(round robin over its sessions) and answers, as the payee, the transfers the\n"
+    "switch forwards to it as the record says: accept, reject with the record's\n"
+    "reason, or ignore (the switch then times out: AB05).\n"
+    "\n"
+    "Where:\n"
+    "  --connect HOST:PORT   the switch (default $SIKKA_CONNECT, else 127.0.0.1:7443)\n"
+    "  --pki DIR             <DIR>/<CODE>.crt and .key per participant, <DIR>/ca.crt\n"
+    "                        (default $SIKKA_PKI, else var/pki beside the build tree,\n"
+    "                        else ./var/pki)\n"
+    "  --sessions N          connections per participant (1)\n"
+    "\n"
+    "Pace (one of; default --speed 1):\n"
+    "  --rate R              open loop at R messages per second, wrk2's model: message\n"
+    "                        k is due at start + k/R and latency is measured from that\n"
+    "                        moment (\"corrected\"), so a stall is not hidden; latency\n"
+    "                        from the actual send is kept too (\"uncorrected\")\n"
+    "  --speed F             open loop on the capture's recorded offsets divided by F\n"
+    "  --closed N            closed loop: N messages outstanding in total (over all\n"
+    "                        sessions), the next sent as soon as one is answered\n"
+    "\n"
+    "How much:\n"
+    "  --count N             send N messages (the capture is looped as needed)\n"
+    "  --duration S          send for S seconds after the warmup (loops as needed)\n"
+    "                        With neither, the capture is sent once. When looping (or\n"
+    "                        with --run-id) msg_ids get a suffix so keys stay unique:\n"
+    "                        \"-<run id>\" and, from the second pass, \"~<pass>\".\n"
+    "  --warmup S            the first S seconds are sent but not measured (0)\n"
+    "  --drain S             after the last send, wait up to S seconds for answers;\n"
+    "                        what is still outstanding counts as no answer (10)\n"
+    "  --hold S              then keep every session connected S more seconds (0),\n"
+    "                        e.g. to measure the switch with them open\n"
+    "  --max-outstanding N   open loop: most messages awaiting an answer; at the cap\n"
+    "                        sends wait and show as late (200000)\n"
+    "  --run-id ID           appended to every msg_id (letters and digits, at most 12),\n"
+    "                        to replay one capture twice against one database\n"
+    "  --connect-timeout S   all sessions must be connected within S seconds (15)\n"
+    "\n"
+    "Output:\n"
+    "  a live line on stderr every second (elapsed, sent, answered, rate, p99 so far,\n"
+    "  errors), then a table: requested vs achieved rate, late sends (more than 1 ms\n"
+    "  behind schedule), outcomes by status and reason, latency p50/p90/p99/p99.9/max\n"
+    "  corrected and uncorrected.\n"
+    "  --json FILE           the results as JSON\n"
+    "  --html FILE           one self-contained page with latency over time and by\n"
+    "                        percentile drawn as charts\n"
+    "  --results FILE        one line per finished transfer (tab-separated, COPY text\n"
+    "                        format): payer, msg_id, status (ACSC, RJCT, MSGREJ for a\n"
+    "                        MessageReject, NONE for no answer), reason, transfer_id,\n"
+    "                        amount in paisa; what `sikka-replay verify` reads\n"
+    "  --quiet               no live line\n"
+    "  --verbose             the client library's log lines too\n"
+    "\n"
+    "Pass/fail:\n"
+    "  --threshold EXPR      repeatable; every one must hold (like k6). EXPR is\n"
+    "                        METRIC OP VALUE with OP one of < <= > >= ==:\n"
+    "                          p50, p90, p99, p99.9, ... max, mean  corrected latency,\n"
+    "                                       units us, ms (default), s: p99<20ms\n"
+    "                          errors       messages not ending as the capture expects\n"
+    "                                       (or unanswered): errors<0.1%% or errors<=3\n"
+    "                          late         late sends: late<1%%\n"
+    "                          rate         achieved messages/s: rate>=1000\n"
+    "Exit status: 0 when every threshold holds and no session was lost during the\n"
+    "run; 1 otherwise, with a line saying which; 2 when the run could not start.\n";
+
+enum run_opt {
+    RUN_CONNECT = 256,
+    RUN_PKI,
+    RUN_SESSIONS,
+    RUN_RATE,
+    RUN_SPEED,
+    RUN_CLOSED,
+    RUN_COUNT,
+    RUN_DURATION,
+    RUN_WARMUP,
+    RUN_DRAIN,
+    RUN_HOLD,
+    RUN_MAX_OUTSTANDING,
+    RUN_RUN_ID,
+    RUN_CONNECT_TIMEOUT,
+    RUN_JSON,
+    RUN_HTML,
+    RUN_RESULTS,
+    RUN_QUIET,
+    RUN_VERBOSE,
+    RUN_THRESHOLD,
+    RUN_HELP,
+};
+
+/* <pki>: $SIKKA_PKI, else var/pki of the tree the executable was built in
+ * (<exe>/../../var/pki), else ./var/pki — as sikka-wallet looks. */
+static void default_pki(char *out, size_t len)
+{
+    const char *env = getenv("SIKKA_PKI");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, len, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            char candidate[PATH_MAX + 16];
+            snprintf(candidate, sizeof(candidate), "%s/../../var/pki", exe);
+            char *real = realpath(candidate, NULL);
+            struct stat st;
+            if (real != NULL && stat(real, &st) == 0 && S_ISDIR(st.st_mode) && strlen(real) < len) {
+                memcpy(out, real, strlen(real) + 1);
+                free(real);
+                return;
+            }
+            free(real);
+        }
+    }
+    snprintf(out, len, "var/pki");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, RUN_CONNECT},
+        {"pki", required_argument, NULL, RUN_PKI},
+        {"sessions", required_argument, NULL, RUN_SESSIONS},
+        {"rate", required_argument, NULL, RUN_RATE},
+        {"speed", required_argument, NULL, RUN_SPEED},
+        {"closed", required_argument, NULL, RUN_CLOSED},
+        {"count", required_argument, NULL, RUN_COUNT},
+        {"duration", required_argument, NULL, RUN_DURATION},
+        {"warmup", required_argument, NULL, RUN_WARMUP},
+        {"drain", required_argument, NULL, RUN_DRAIN},
+        {"hold", required_argument, NULL, RUN_HOLD},
+        {"max-outstanding", required_argument, NULL, RUN_MAX_OUTSTANDING},
+        {"run-id", required_argument, NULL, RUN_RUN_ID},
+        {"connect-timeout", required_argument, NULL, RUN_CONNECT_TIMEOUT},
+        {"json", required_argument, NULL, RUN_JSON},
+        {"html", required_argument, NULL, RUN_HTML},
+        {"results", required_argument, NULL, RUN_RESULTS},
+        {"quiet", no_argument, NULL, RUN_QUIET},
+        {"verbose", no_argument, NULL, RUN_VERBOSE},
+        {"threshold", required_argument, NULL, RUN_THRESHOLD},
+        {"help", no_argument, NULL, RUN_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct replay_opts o;
+    replay_opts_defaults(&o);
+    const char *connect = getenv("SIKKA_CONNECT");
+    const char *json = NULL, *html = NULL;
+    char pki[PATH_MAX], err[1024];
+    pki[0] = '\0';
+    struct threshold thresholds[MAX_THRESHOLDS];
+    size_t nthresholds = 0;
+    int modes = 0;
+    uint64_t n;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case RUN_CONNECT:
+            connect = optarg;
+            break;
+        case RUN_PKI:
+            snprintf(pki, sizeof(pki), "%s", optarg);
+            break;
+        case RUN_SESSIONS:
+            rc = parse_u64("--sessions", optarg, 1, 10000, &n);
+            o.sessions = (unsigned)n;
+            break;
+        case RUN_RATE:
+            o.mode = REPLAY_RATE;
+            modes++;
+            rc = parse_positive("--rate", optarg, false, &o.rate);
+            break;
+        case RUN_SPEED:
+            o.mode = REPLAY_SPEED;
+            modes++;
+            rc = parse_positive("--speed", optarg, false, &o.speed);
+            break;
+        case RUN_CLOSED:
+            o.mode = REPLAY_CLOSED;
+            modes++;
+            rc = parse_u64("--closed", optarg, 1, 1000000, &n);
+            o.closed = (unsigned)n;
+            break;
+        case RUN_COUNT:
+            rc = parse_u64("--count", optarg, 1, UINT64_MAX / 2, &o.count);
+            break;
+        case RUN_DURATION:
+            rc = parse_positive("--duration", optarg, false, &o.duration_s);
+            break;
+        case RUN_WARMUP:
+            rc = parse_positive("--warmup", optarg, true, &o.warmup_s);
+            break;
+        case RUN_DRAIN:
+            rc = parse_positive("--drain", optarg, true, &o.drain_s);
+            break;
+        case RUN_HOLD:
+            rc = parse_positive("--hold", optarg, true, &o.hold_s);
+            break;
+        case RUN_MAX_OUTSTANDING:
+            rc = parse_u64("--max-outstanding", optarg, 1, 10000000, &n);
+            o.max_outstanding = (unsigned)n;
+            break;
+        case RUN_RUN_ID:
+            o.run_id = optarg;
+            break;
+        case RUN_CONNECT_TIMEOUT:
+            rc = parse_positive("--connect-timeout", optarg, false, &o.connect_timeout_s);
+            break;
+        case RUN_JSON:
+            json = optarg;
+            break;
+        case RUN_HTML:
+            html = optarg;
+            break;
+        case RUN_RESULTS:
+            o.results = optarg;
+            break;
+        case RUN_QUIET:
+            o.live = false;
+            break;
+        case RUN_VERBOSE:
+            log_set_level(LOG_LEVEL_INFO);
+            break;
+        case RUN_THRESHOLD:
+            if (nthresholds == MAX_THRESHOLDS) {
+                fprintf(stderr, "sikka-replay run: at most %d thresholds\n", MAX_THRESHOLDS);
+                return EXIT_USAGE;
+            }
+            rc = threshold_parse(optarg, &thresholds[nthresholds++], err, sizeof(err));
+            if (rc != 0)
+                fprintf(stderr, "sikka-replay run: %s\n", err);
+            break;
+        case RUN_HELP:
+            fputs(run_usage, stdout);
+            return 0;
+        default:
+            fputs(run_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0)
+            return EXIT_USAGE;
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "sikka-replay run: %s\n",
+                optind == argc ? "which capture? (sikka-replay run CAPTURE)"
+                               : "one capture at a time");
+        return EXIT_USAGE;
+    }
+    if (modes > 1) {
+        fprintf(stderr, "sikka-replay run: --rate, --speed and --closed exclude each other\n");
+        return EXIT_USAGE;
+    }
+    o.capture = argv[optind];
+    if (connect == NULL || connect[0] == '\0')
+        connect = "127.0.0.1:7443";
+    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
+        fprintf(stderr, "sikka-replay run: --connect wants HOST:PORT, got \"%s\"\n", connect);
+        return EXIT_USAGE;
+    }
+    if (pki[0] == '\0')
+        default_pki(pki, sizeof(pki));
+    o.pki = pki;
+
+    struct replay_result r;
+    if (replay_run(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay run: %s\n", err);
+        replay_result_free(&r);
+        return EXIT_USAGE;
+    }
+
+    struct report_check checks[MAX_THRESHOLDS];
+    struct threshold_metrics m = {
+        .latency = r.corrected,
+        .sent = r.sent,
+        .errors = r.errors,
+        .late = r.late,
+        .rate = r.achieved_rate,
+    };
+    bool passed = r.connection_failures == 0;
+    for (size_t i = 0; i < nthresholds; i++) {
+        checks[i].ok = threshold_holds(&thresholds[i], &m, checks[i].why, sizeof(checks[i].why));
+        passed = passed && checks[i].ok;
+    }
+    struct report_verdict v = {
+        .checks = checks,
+        .nchecks = nthresholds,
+        .passed = passed,
+        .capture = o.capture,
+        .target = connect,
+    };
+    report_text(stdout, &r, &v);
+    fflush(stdout);
+    int status = passed ? 0 : EXIT_FAILED;
+    if (json != NULL && report_json(json, &r, &v, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay run: %s\n", err);
+        status = EXIT_USAGE;
+    }
+    if (html != NULL && report_html(html, &r, &v, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay run: %s\n", err);
+        status = EXIT_USAGE;
+    }
+    for (size_t i = 0; i < nthresholds; i++)
+        if (!checks[i].ok)
+            fprintf(stderr, "sikka-replay run: threshold broken: %s\n", checks[i].why);
+    if (r.connection_failures > 0)
+        fprintf(stderr, "sikka-replay run: %" PRIu64 " session(s) lost during the run; first: %s\n",
+                r.connection_failures, r.first_failure);
+    replay_result_free(&r);
+    return status;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static const char verify_usage[] =
+    "usage: sikka-replay verify --results FILE --db URI\n"
+    "\n"
+    "Compares the ledger with what `sikka-replay run --results FILE` saw: every\n"
+    "transfer answered ACSC is in the ledger exactly once with its amount (one\n"
+    "posting: two principal entries, plus two fee entries when it carries a fee),\n"
+    "no rejection is posted, and every posting in the ledger balances. Prints the\n"
+    "counts and a verdict; exit 0 only if everything holds (1 if not, 2 when the\n"
+    "comparison could not be made).\n"
+    "\n"
+    "  --results FILE   the run's results\n"
+    "  --db URI         libpq URI or conninfo (default $SIKKA_DB_URI), e.g. the last\n"
+    "                   line of `deploy/local.sh pguri`; read access is enough\n";
+
+static int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"results", required_argument, NULL, 'r'},
+        {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *results = NULL, *db = getenv("SIKKA_DB_URI");
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            results = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'h':
+            fputs(verify_usage, stdout);
+            return 0;
+        default:
+            fputs(verify_usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || results == NULL || db == NULL || db[0] == '\0') {
+        fprintf(stderr, "sikka-replay verify: --results FILE and --db URI are required\n");
+        fputs(verify_usage, stderr);
+        return EXIT_USAGE;
+    }
+    struct verify_report v;
+    char err[1024];
+    if (verify_run(results, db, &v, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay verify: %s\n", err);
+        return EXIT_USAGE;
+    }
+    verify_print(stdout, &v);
+    return v.ok ? 0 : EXIT_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_setup("sikka-replay", LOG_LEVEL_WARN);
+    if (argc < 2) {
+        usage_main(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    /* the sub-command's options start after its name */
+    argc--;
+    argv++;
+    if (strcmp(cmd, "gen") == 0)
+        return cmd_gen(argc, argv);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc, argv);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc, argv);
+    fprintf(stderr, "sikka-replay: unknown command \"%s\"\n", cmd);
+    usage_main(stderr);
+    return EXIT_USAGE;
+}
