@@ -1,6 +1,5 @@
 #include "replay.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <event2/event.h>
@@ -81,7 +80,7 @@ struct rp_session {
     struct client *c;
     uint16_t participant;
     uint32_t index;
-    bool connected; /* TLS is up and the switch answered our readiness probe */
+    bool connected; /* TLS is up and the switch's welcome arrived */
     bool closed;
     uint32_t mal_head; /* FIFO of malformed frames awaiting their FF01 */
     uint32_t mal_tail;
@@ -933,32 +932,13 @@ static void refill(void)
 
 static void start_run(void);
 
-/* Our side of the TLS handshake ends before the switch has read our
- * Finished and registered the session, so a transfer sent at once could be
- * refused for a payee "not connected" yet (AB08). Each session therefore
- * asks the switch for a transfer that does not exist; any answer proves
- * the switch serves it, and the run starts once every session has one. */
-#define RP_PROBE_ID "sikka-replay-ready"
-
-static void probe_send(struct rp_session *sess)
+/* A session is ready once the switch's welcome (its first frame) arrived:
+ * with TLS 1.3 our side of the handshake ends before the switch has
+ * registered the session, and a transfer sent before that could find its
+ * payee "not connected" (AB08). The run starts when every session is ready. */
+static void session_ready(struct rp_session *sess)
 {
-    Sikka__V1__StatusQuery q = SIKKA__V1__STATUS_QUERY__INIT;
-    q.query_id = RP_PROBE_ID;
-    q.msg_id = RP_PROBE_ID;
-    Envelope env = SIKKA__V1__ENVELOPE__INIT;
-    env.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_QUERY;
-    env.status_query = &q;
-    if (client_send(sess->c, &env) != 0)
-        log_warn("event=probe_failed participant=%s session=%u", E.parts[sess->participant].code,
-                 sess->index);
-}
-
-static void probe_answered(struct rp_session *sess, const Envelope *env)
-{
-    bool answer = env->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT ||
-                  (env->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT &&
-                   strcmp(env->status_report->query_id, RP_PROBE_ID) == 0);
-    if (!answer || sess->connected)
+    if (sess->connected)
         return;
     sess->connected = true;
     if (++E.connected == E.nsessions)
@@ -970,10 +950,8 @@ static void on_frame(struct client *c, const Envelope *env, void *arg)
     struct rp_session *sess = arg;
     if (E.phase == RP_DONE)
         return; /* holding, or past the drain: nothing is outstanding any more */
-    if (E.phase == RP_CONNECTING) {
-        probe_answered(sess, env);
+    if (E.phase == RP_CONNECTING)
         return;
-    }
     switch (env->body_case) {
     case SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT:
         on_report(sess, env->status_report);
@@ -1015,8 +993,10 @@ static void on_event(struct client *c, enum client_event ev, const char *why, vo
 {
     struct rp_session *sess = arg;
     const char *code = E.parts[sess->participant].code;
-    if (ev == CLIENT_CONNECTED) {
-        probe_send(sess);
+    if (ev == CLIENT_CONNECTED)
+        return;
+    if (ev == CLIENT_READY) {
+        session_ready(sess);
         return;
     }
     sess->closed = true;
@@ -1140,45 +1120,10 @@ static void run_end(void)
     event_base_loopbreak(E.base);
 }
 
-/* The client library leaves Nagle's algorithm on, so a small frame written
- * while an earlier one is still unacknowledged waits for the peer's delayed
- * ACK (up to 40 ms on Linux): latency a load generator must not add. Every
- * TCP socket of this process is one of our sessions; switch it off there.
- * (Once the library sets TCP_NODELAY itself this changes nothing.) */
-static void sessions_nodelay(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL) {
-        log_warn("event=nodelay_skipped why=\"/proc/self/fd: %s\"", strerror(errno));
-        return;
-    }
-    struct dirent *de;
-    int done = 0;
-    while ((de = readdir(d)) != NULL) {
-        char *end;
-        long fd = strtol(de->d_name, &end, 10);
-        if (*end != '\0' || fd < 3 || fd == dirfd(d))
-            continue;
-        int type = 0, one = 1;
-        socklen_t len = sizeof(type);
-        struct sockaddr_storage ss;
-        socklen_t sslen = sizeof(ss);
-        if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
-            getsockname((int)fd, (struct sockaddr *)&ss, &sslen) != 0 ||
-            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-            continue;
-        if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-            done++;
-    }
-    closedir(d);
-    log_debug("event=nodelay sockets=%d", done);
-}
-
 static void start_run(void)
 {
     const struct replay_opts *o = E.o;
     evtimer_del(E.deadline);
-    sessions_nodelay();
     E.phase = RP_RUNNING;
     E.t0_us = now_us();
     E.measure_us = E.t0_us + (int64_t)(o->warmup_s * 1e6);
@@ -1219,8 +1164,12 @@ static int open_sessions(char *err, size_t errlen)
         snprintf(cert, sizeof(cert), "%s/%s.crt", o->pki, p->code);
         snprintf(key, sizeof(key), "%s/%s.key", o->pki, p->code);
         snprintf(ca, sizeof(ca), "%s/ca.crt", o->pki);
-        struct client_opts co = {
-            .host = o->host, .port = o->port, .cert = cert, .key = key, .ca = ca};
+        struct client_opts co = {.host = o->host,
+                                 .port = o->port,
+                                 .cert = cert,
+                                 .key = key,
+                                 .ca = ca,
+                                 .await_ready = true};
         char why[512];
         p->ctx = client_ssl_ctx(&co, why, sizeof(why));
         if (p->ctx == NULL) {

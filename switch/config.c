@@ -38,7 +38,7 @@ const struct config_setting config_settings[] = {
     CFG_STR(database_url, NULL, false, "libpq connection string or URI"),
     CFG_INT(payee_timeout_ms, "5000", 10, 20000, true,
             "payee decision deadline (Raast: credit within 20 s); then AB05"),
-    CFG_INT(max_amount, "100000000", 1, INT64_MAX, true, "scheme limit per transfer, paisa"),
+    CFG_INT(max_amount, "500000000", 1, INT64_MAX, true, "scheme limit per transfer, paisa"),
     CFG_STR(currency, "PKR", false, "the only accepted currency"),
     CFG_INT(ndc_warn_percent, "80", 1, 100, true, "share of the net debit cap that warns"),
     CFG_INT(batch_max_transfers, "2000", 1, 100000, true, "transfers per posting transaction"),

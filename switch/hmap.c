@@ -8,57 +8,76 @@
 
 static uint64_t sip_k0 = 0x0706050403020100ULL, sip_k1 = 0x0f0e0d0c0b0a0908ULL;
 
+#define REHASH_STEP 64 /* old buckets moved per insert or remove */
+
 int hmap_init(struct hmap *m, size_t initial)
 {
     size_t n = 16;
     while (n < initial)
         n <<= 1;
+    memset(m, 0, sizeof(*m));
     m->buckets = calloc(n, sizeof(*m->buckets));
     if (m->buckets == NULL) {
         log_error("event=oom what=hmap buckets=%zu", n);
         return -1;
     }
     m->mask = n - 1;
-    m->count = 0;
     return 0;
 }
 
 void hmap_destroy(struct hmap *m)
 {
     free(m->buckets);
-    m->buckets = NULL;
-    m->count = 0;
+    free(m->old);
+    memset(m, 0, sizeof(*m));
 }
 
-static int grow(struct hmap *m)
+/* Moves up to `steps` buckets of the old array into the new one. */
+static void rehash_step(struct hmap *m, size_t steps)
+{
+    while (m->old != NULL && steps-- > 0) {
+        struct hnode *e = m->old[m->old_pos];
+        while (e != NULL) {
+            struct hnode *next = e->next;
+            size_t j = e->hash & m->mask;
+            e->next = m->buckets[j];
+            m->buckets[j] = e;
+            e = next;
+        }
+        m->old[m->old_pos] = NULL;
+        if (m->old_pos++ == m->old_mask) {
+            free(m->old);
+            m->old = NULL;
+        }
+    }
+}
+
+void hmap_settle(struct hmap *m)
+{
+    rehash_step(m, SIZE_MAX);
+}
+
+static void start_growing(struct hmap *m)
 {
     size_t n = (m->mask + 1) * 2;
     struct hnode **b = calloc(n, sizeof(*b));
     if (b == NULL) {
+        /* best effort: a full table is slower, never wrong */
         log_error("event=oom what=hmap_grow buckets=%zu", n);
-        return -1;
+        return;
     }
-    for (size_t i = 0; i <= m->mask; i++) {
-        struct hnode *e = m->buckets[i];
-        while (e != NULL) {
-            struct hnode *next = e->next;
-            size_t j = e->hash & (n - 1);
-            e->next = b[j];
-            b[j] = e;
-            e = next;
-        }
-    }
-    free(m->buckets);
+    m->old = m->buckets;
+    m->old_mask = m->mask;
+    m->old_pos = 0;
     m->buckets = b;
     m->mask = n - 1;
-    return 0;
 }
 
 int hmap_insert(struct hmap *m, struct hnode *n, uint64_t h)
 {
-    /* growing is best effort: a full table is slower, never wrong */
-    if (m->count >= m->mask + 1)
-        (void)grow(m);
+    if (m->old == NULL && m->count >= m->mask + 1)
+        start_growing(m);
+    rehash_step(m, REHASH_STEP);
     n->hash = h;
     size_t i = h & m->mask;
     n->next = m->buckets[i];
@@ -67,26 +86,42 @@ int hmap_insert(struct hmap *m, struct hnode *n, uint64_t h)
     return 0;
 }
 
-struct hnode *hmap_find(const struct hmap *m, uint64_t h, hmap_eq_fn eq, const void *key)
+static struct hnode *find_in(struct hnode *e, uint64_t h, hmap_eq_fn eq, const void *key)
 {
-    for (struct hnode *e = m->buckets[h & m->mask]; e != NULL; e = e->next)
+    for (; e != NULL; e = e->next)
         if (e->hash == h && eq(e, key))
             return e;
     return NULL;
 }
 
-void hmap_remove(struct hmap *m, struct hnode *n)
+struct hnode *hmap_find(const struct hmap *m, uint64_t h, hmap_eq_fn eq, const void *key)
 {
-    struct hnode **pp = &m->buckets[n->hash & m->mask];
-    while (*pp != NULL) {
+    struct hnode *e = find_in(m->buckets[h & m->mask], h, eq, key);
+    if (e == NULL && m->old != NULL && (h & m->old_mask) >= m->old_pos)
+        e = find_in(m->old[h & m->old_mask], h, eq, key);
+    return e;
+}
+
+static bool unlink_from(struct hnode **pp, struct hnode *n)
+{
+    for (; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == n) {
             *pp = n->next;
             n->next = NULL;
-            m->count--;
-            return;
+            return true;
         }
-        pp = &(*pp)->next;
     }
+    return false;
+}
+
+void hmap_remove(struct hmap *m, struct hnode *n)
+{
+    bool found = unlink_from(&m->buckets[n->hash & m->mask], n);
+    if (!found && m->old != NULL && (n->hash & m->old_mask) >= m->old_pos)
+        found = unlink_from(&m->old[n->hash & m->old_mask], n);
+    if (found)
+        m->count--;
+    rehash_step(m, REHASH_STEP);
 }
 
 void hmap_seed(const uint8_t key[16])

@@ -21,6 +21,9 @@ struct hmap {
     struct hnode **buckets;
     size_t mask; /* bucket count - 1 */
     size_t count;
+    struct hnode **old; /* the array being drained while growing, else NULL */
+    size_t old_mask;
+    size_t old_pos;     /* buckets of `old` below this are already moved */
 };
 
 /* eq(node, key) -> true when node holds key */
@@ -32,6 +35,8 @@ void hmap_destroy(struct hmap *m);
 int hmap_insert(struct hmap *m, struct hnode *n, uint64_t h) __attribute__((warn_unused_result));
 struct hnode *hmap_find(const struct hmap *m, uint64_t h, hmap_eq_fn eq, const void *key);
 void hmap_remove(struct hmap *m, struct hnode *n);
+/* Finishes a rehash in progress; call before walking m->buckets directly. */
+void hmap_settle(struct hmap *m);
 
 /* Seeds the keyed hash; call once at start (tests may pass a fixed key). */
 void hmap_seed(const uint8_t key[16]);

@@ -60,6 +60,7 @@ void idem_set_limits(size_t max_finished, int64_t max_age_ms)
 
 static void free_chain(struct hmap *m)
 {
+    hmap_settle(m);
     for (size_t i = 0; i <= m->mask; i++) {
         struct hnode *n = m->buckets[i];
         while (n != NULL) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,11 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 {
     (void)evl;
     (void)arg;
+    /* frames are small and each waits for an answer: Nagle would hold a
+     * frame back behind an unacknowledged one for a delayed-ACK period */
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_warn("event=nodelay_failed why=\"%s\"", strerror(errno));
     evutil_make_socket_nonblocking(fd);
     (void)session_accept(fd, sa, socklen);
 }

@@ -240,6 +240,7 @@ void session_close(struct session *s, bool flush, const char *why)
 
 void session_close_all(const char *why)
 {
+    hmap_settle(&S.by_id);
     for (size_t i = 0; i <= S.by_id.mask; i++) {
         for (struct hnode *n = S.by_id.buckets[i]; n != NULL; n = n->next) {
             struct session *s = hmap_entry(n, struct session, node);
@@ -251,6 +252,7 @@ void session_close_all(const char *why)
 
 bool session_all_flushed(void)
 {
+    hmap_settle(&S.by_id);
     for (size_t i = 0; i <= S.by_id.mask; i++)
         for (struct hnode *n = S.by_id.buckets[i]; n != NULL; n = n->next)
             if (output_bytes(hmap_entry(n, struct session, node)) > 0)
@@ -461,6 +463,9 @@ static void on_handshake(struct session *s)
     set_active_timeouts(s);
     log_info("event=session_open session=%s peer=%s tls=%s", s->label, s->peer,
              SSL_get_version(ssl));
+    /* the welcome: with TLS 1.3 the participant's side of the handshake ends
+     * before ours, so this first frame tells it the session is registered */
+    send_ping(s);
     process_input(s);
 }
 
@@ -593,6 +598,7 @@ struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, 
 
 void session_module_free(void)
 {
+    hmap_settle(&S.by_id);
     for (size_t i = 0; i <= S.by_id.mask; i++) {
         struct hnode *n = S.by_id.buckets != NULL ? S.by_id.buckets[i] : NULL;
         while (n != NULL) {

@@ -3,6 +3,9 @@
  *
  *   HANDSHAKE -> ACTIVE -> CLOSING   (state changes only via set_state, logged)
  *
+ * Once registered, a session sends a heartbeat at once (the "welcome"):
+ * clients treat the first frame as the sign that transfers may flow.
+ *
  * A session owns its bufferevent (which owns the SSL and the socket). It
  * reads length-prefixed frames, answers heartbeats, hands every other message
  * to the router, and writes what the router sends. Output written during one

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -52,6 +54,7 @@ struct client {
     int depth;           /* > 0 while our callbacks or a blocking wait run */
     bool free_scheduled; /* client_free came while depth > 0 */
     bool timed_out;      /* the blocking wait's timer fired */
+    bool ready;          /* the peer's first frame arrived */
     char close_reason[256];
     struct arena arena; /* per-frame memory on the callback path, reset after each */
     max_align_t arena_mem[CLIENT_ARENA_BYTES / sizeof(max_align_t)];
@@ -177,6 +180,12 @@ static int client_handle_frame(struct client *c, struct evbuffer *in, size_t len
      * call; that path serves the blocking tools, not the load generator. */
     Envelope *env = codec_unpack(&c->arena, body, len, err, sizeof(err));
     Envelope *owned = NULL;
+    if (env != NULL && !c->ready) {
+        c->ready = true;
+        log_debug("client=%s event=ready", c->name);
+        if (c->on_event != NULL && !c->free_scheduled)
+            c->on_event(c, CLIENT_READY, "", c->arg);
+    }
     bool queue =
         env != NULL && env->body_case != SIKKA__V1__ENVELOPE__BODY_HEARTBEAT && c->on_frame == NULL;
     if (queue)
@@ -298,6 +307,11 @@ static void client_bev_event_cb(struct bufferevent *bev, short what, void *arg)
         /* from here on a close without close_notify is an ordinary EOF;
          * during the handshake it stays an error */
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        /* frames are small and answered at once: do not let Nagle hold
+         * one back behind an unacknowledged one */
+        int one = 1;
+        if (setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_warn("client=%s event=nodelay_failed why=\"%s\"", c->name, strerror(errno));
         client_set_state(c, CLIENT_STATE_OPEN);
         log_debug("client=%s event=connected", c->name);
         if (c->on_event != NULL && !c->free_scheduled)
@@ -508,6 +522,12 @@ static enum client_wait_result client_wait(struct client *c, int timeout_ms,
     return done(c) ? CLIENT_WAIT_DONE : CLIENT_WAIT_NOT_DONE;
 }
 
+/* The switch's first frame arrived, or the connection is over. */
+static bool client_ready(const struct client *c)
+{
+    return c->state == CLIENT_STATE_CLOSED || c->ready;
+}
+
 static bool client_settled(const struct client *c)
 {
     return c->state != CLIENT_STATE_CONNECTING;
@@ -531,7 +551,8 @@ struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
     if (c == NULL)
         return NULL;
     /* c has not been handed out yet, so nothing can free it during the wait */
-    if (client_wait(c, timeout_ms, client_settled) != CLIENT_WAIT_DONE) {
+    if (client_wait(c, timeout_ms, opts->await_ready ? client_ready : client_settled) !=
+        CLIENT_WAIT_DONE) {
         snprintf(err, errlen, "timed out after %d ms connecting to %s:%d", timeout_ms, opts->host,
                  opts->port);
         log_warn("client=%s event=connect_failed why=\"timed out after %d ms\"", c->name,

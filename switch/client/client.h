@@ -46,11 +46,17 @@ struct client_opts {
     const char *key;
     const char *ca;   /* scheme CA */
     size_t max_frame; /* 0: CODEC_DEFAULT_MAX_FRAME */
+    /* Wait for the switch's first frame before calling the connection
+     * ready: the switch sends a heartbeat as soon as it has registered the
+     * session, which with TLS 1.3 is after our side of the handshake ends.
+     * client_connect_sync waits for it; CLIENT_READY reports it. */
+    bool await_ready;
 };
 
 enum client_event {
     CLIENT_CONNECTED = 0, /* TLS handshake finished */
     CLIENT_CLOSED,        /* peer closed or the connection failed; `why` says */
+    CLIENT_READY,         /* the peer's first frame arrived: the switch knows us */
 };
 
 struct client;
@@ -88,7 +94,8 @@ const char *client_close_reason(const struct client *c);
 /* Closes (flushing nothing more) and frees. NULL is fine. */
 void client_free(struct client *c);
 
-/* Blocking: connect and wait for the handshake up to timeout_ms. */
+/* Blocking: connect and wait for the handshake (with opts->await_ready, for
+ * the switch's first frame too) up to timeout_ms. */
 struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
                                    const struct client_opts *opts, int timeout_ms, char *err,
                                    size_t errlen);

@@ -354,6 +354,7 @@ static int wallet_connect(const struct wallet *w, struct wallet_conn *wc, int ti
         .key = w->key,
         .ca = w->ca,
         .max_frame = 0,
+        .await_ready = true,
     };
     memset(wc, 0, sizeof(*wc));
     /* OpenSSL's "system lib" says less than this about a missing file */

@@ -293,6 +293,7 @@ struct client *h_connect_files(struct harness *h, const char *cert, const char *
         .cert = cert,
         .key = key,
         .ca = h_pki(h, "ca.crt", ca, sizeof(ca)),
+        .await_ready = true,
     };
     SSL_CTX *ctx = client_ssl_ctx(&o, err, errlen);
     if (ctx == NULL)

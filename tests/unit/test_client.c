@@ -573,6 +573,7 @@ struct cb_state {
     int free_at;   /* client_free from inside on_frame at this frame count (0: never) */
     int connected; /* CLIENT_CONNECTED events */
     int closed;    /* CLIENT_CLOSED events */
+    int ready;     /* CLIENT_READY events (the first frame from the peer) */
     char why[256];
     bool free_on_close;
     size_t big_text;
@@ -599,6 +600,10 @@ static void cb_event(struct client *c, enum client_event ev, const char *why, vo
     struct cb_state *s = arg;
     if (ev == CLIENT_CONNECTED) {
         s->connected++;
+        return;
+    }
+    if (ev == CLIENT_READY) {
+        s->ready++;
         return;
     }
     s->closed++;
@@ -642,6 +647,7 @@ static void test_callbacks(void)
     for (int i = 0; i < 4; i++)
         CHECK_INT(s.ids[i], i + 1);
     CHECK_INT(s.big_text, sizeof(text) - 1);
+    CHECK_INT(s.ready, 1); /* the first frame, once */
     PUMP_UNTIL(srv.peer->nframes == 1, 2000);
     CHECK_INT(srv.peer->frames[0]->heartbeat->nonce, 3);
 
