@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "hmap.h"
 #include "idem.h"
@@ -111,6 +112,16 @@ static void reload(void)
         config_free(next);
         return;
     }
+    SSL_CTX *admin_ctx = NULL;
+    if (next->admin_listen[0] != '\0') {
+        admin_ctx = admin_tls_ctx_new(next, err, sizeof(err));
+        if (admin_ctx == NULL) {
+            log_error("event=reload_failed why=\"admin console: %s\" action=keep_old_config", err);
+            SSL_CTX_free(ctx);
+            config_free(next);
+            return;
+        }
+    }
     if (log_open(next->log_file) != 0)
         log_warn("event=reload_log_file_failed path=%s", next->log_file);
     /* new connections use the new TLS material; open ones keep theirs (the
@@ -118,6 +129,8 @@ static void reload(void)
     session_set_ssl_ctx(ctx);
     SSL_CTX_free(M.ssl_ctx);
     M.ssl_ctx = ctx;
+    if (admin_ctx != NULL)
+        admin_set_tls_ctx(admin_ctx);
     apply_config(next);
     config_free(M.cfg);
     M.cfg = next;
@@ -168,6 +181,7 @@ static void start_drain(const char *why)
      * listener would leave them hanging in the backlog) */
     listener_free(M.listener);
     M.listener = NULL;
+    admin_stop();
     router_drain();
     M.drain_deadline_ms = transfer_now_ms() + M.cfg->drain_timeout_ms;
     M.drain_check = evtimer_new(M.base, on_drain_check, NULL);
@@ -254,6 +268,11 @@ static int run(void)
     if (pgconn_start(M.ledger_db) != 0 || pgconn_start(M.query_db) != 0)
         return 1;
 
+    /* the console first: once the participant port accepts, both are up */
+    if (admin_start(M.base, M.cfg, err, sizeof(err)) != 0) {
+        log_error("event=start_failed why=\"%s\"", err);
+        return 1;
+    }
     M.listener = listener_new(M.base, M.cfg->listen);
     if (M.listener == NULL)
         return 1;
@@ -275,8 +294,8 @@ static int run(void)
     if (M.cfg->capture_file[0] != '\0' && recorder_open(M.cfg->capture_file) != 0)
         return 1;
 
-    log_info("event=ready listen=%s port=%d pid=%d", M.cfg->listen, listener_port(M.listener),
-             (int)getpid());
+    log_info("event=ready listen=%s port=%d admin_port=%d pid=%d", M.cfg->listen,
+             listener_port(M.listener), admin_port(), (int)getpid());
     event_base_dispatch(M.base);
 
     struct router_stats rs;
@@ -295,6 +314,9 @@ static int run(void)
 
 static void cleanup(void)
 {
+    /* before the database connections: their last answers must find the
+     * admin requests abandoned, not their freed HTTP requests */
+    admin_free();
     recorder_close();
     listener_free(M.listener);
     session_module_free();
@@ -372,6 +394,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "sikka-switch: %s: %s\n", M.config_path, err);
         config_free(M.cfg);
         return 2;
+    }
+    if (M.cfg->admin_listen[0] != '\0') {
+        SSL_CTX *admin_ctx = admin_tls_ctx_new(M.cfg, err, sizeof(err));
+        if (admin_ctx == NULL) {
+            fprintf(stderr, "sikka-switch: %s: admin console: %s\n", M.config_path, err);
+            SSL_CTX_free(M.ssl_ctx);
+            config_free(M.cfg);
+            return 2;
+        }
+        SSL_CTX_free(admin_ctx);
     }
     if (check_only) {
         printf("%s: configuration OK\n", M.config_path);

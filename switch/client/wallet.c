@@ -26,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "log.h"
 #include "msg.h"
@@ -184,17 +184,6 @@ static void out_line(const char *fmt, ...)
     fflush(stdout);
 }
 
-/* Copies text from the wire for one output line: control characters
- * become spaces so that a line stays one line. */
-static const char *one_line(const char *text, char *buf, size_t len)
-{
-    size_t i = 0;
-    for (; text != NULL && text[i] != '\0' && i + 1 < len; i++)
-        buf[i] = ((unsigned char)text[i] < ' ' || text[i] == 0x7f) ? ' ' : text[i];
-    buf[i] = '\0';
-    return buf;
-}
-
 static int parse_int(const char *text, long min, long max, long *out)
 {
     char *end;
@@ -242,36 +231,6 @@ static int common_option(struct wallet *w, int opt, const char *arg)
     }
 }
 
-/* <pki>: $SIKKA_PKI, else var/pki of the tree the executable was built in
- * (<exe>/../../var/pki), else ./var/pki. */
-static void pki_dir(char *out, size_t len)
-{
-    const char *env = getenv("SIKKA_PKI");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            struct stat st;
-            int m = snprintf(out, len, "%s/../../var/pki", exe);
-            if (m > 0 && (size_t)m < len && stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-                char *real = realpath(out, NULL);
-                if (real != NULL && strlen(real) < len)
-                    memcpy(out, real, strlen(real) + 1);
-                free(real);
-                return;
-            }
-        }
-    }
-    snprintf(out, len, "var/pki");
-}
-
 /* Fills in what the user left out and checks what they gave. */
 static int wallet_resolve(struct wallet *w)
 {
@@ -290,28 +249,14 @@ static int wallet_resolve(struct wallet *w)
     }
 
     /* HOST:PORT, or [IPv6]:PORT */
-    const char *colon = strrchr(w->connect, ':');
-    long port;
-    if (colon == NULL || parse_int(colon + 1, 1, 65535, &port) != 0) {
-        fprintf(stderr, "sikka-wallet: --connect \"%s\" must be HOST:PORT\n", w->connect);
+    char err[300];
+    if (cli_parse_addr(w->connect, w->host, sizeof(w->host), &w->port, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-wallet: --connect %s\n", err);
         return -1;
     }
-    const char *h = w->connect;
-    size_t hlen = (size_t)(colon - w->connect);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    if (hlen == 0 || hlen >= sizeof(w->host)) {
-        fprintf(stderr, "sikka-wallet: --connect \"%s\" has no usable host\n", w->connect);
-        return -1;
-    }
-    memcpy(w->host, h, hlen);
-    w->host[hlen] = '\0';
-    w->port = (int)port;
 
     char pki[PATH_MAX];
-    pki_dir(pki, sizeof(pki));
+    cli_pki_dir(pki, sizeof(pki));
     snprintf(w->cert_path, sizeof(w->cert_path), "%.*s/%s.crt", PATH_MAX - 16, pki, w->participant);
     snprintf(w->key_path, sizeof(w->key_path), "%.*s/%s.key", PATH_MAX - 16, pki, w->participant);
     snprintf(w->ca_path, sizeof(w->ca_path), "%.*s/ca.crt", PATH_MAX - 16, pki);
@@ -420,7 +365,7 @@ static int pay_outcome(const Envelope *env, const char *msg_id)
             return -1; /* PDNG: not final yet */
         const char *reason = sr->reason[0] != '\0' ? sr->reason : "MS03";
         const char *why = sr->text[0] != '\0' ? sr->text : msg_reason_text(reason);
-        one_line(why, text, sizeof(text));
+        cli_one_line(why, text, sizeof(text));
         out_line("RJCT %s%s%s", reason, text[0] != '\0' ? " " : "", text);
         return WALLET_EXIT_REJECTED;
     }
@@ -432,7 +377,7 @@ static int pay_outcome(const Envelope *env, const char *msg_id)
             return -1;
         const char *reason = mr->reason[0] != '\0' ? mr->reason : "MS03";
         const char *why = mr->text[0] != '\0' ? mr->text : msg_reason_text(reason);
-        one_line(why, text, sizeof(text));
+        cli_one_line(why, text, sizeof(text));
         out_line("RJCT %s%s%s", reason, text[0] != '\0' ? " " : "", text);
         return WALLET_EXIT_REJECTED;
     }
@@ -657,7 +602,7 @@ static void listen_on_frame(struct client *c, const Envelope *env, void *arg)
     case SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT:
         fprintf(stderr, "sikka-wallet listen: the switch rejected a message: %s %s\n",
                 env->message_reject->reason,
-                one_line(env->message_reject->text, text, sizeof(text)));
+                cli_one_line(env->message_reject->text, text, sizeof(text)));
         break;
     default:
         log_debug("event=frame_ignored body=%s", codec_body_name(env));

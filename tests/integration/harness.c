@@ -138,7 +138,7 @@ void h_config(struct harness *h, const char *extra)
     snprintf(h->extra_config, sizeof(h->extra_config), "%s", extra);
 }
 
-static int free_port(void)
+int h_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -164,12 +164,11 @@ void h_start(struct harness *h)
 {
     CHECK(h->pid == 0, "switch already running");
     if (h->port == 0)
-        h->port = free_port();
+        h->port = h_free_port();
     FILE *f = fopen(h->config_path, "w");
     CHECK(f != NULL);
     fprintf(f,
             "listen = 127.0.0.1:%d\n"
-            "admin_listen = \"\"\n"
             "tls_cert = %s/switch.crt\n"
             "tls_key = %s/switch.key\n"
             "tls_ca = %s/ca.crt\n"
@@ -177,6 +176,7 @@ void h_start(struct harness *h)
             h->port, h->pki, h->pki, h->pki, h->conninfo);
     /* test defaults, unless the test's own lines set them */
     static const char *const defaults[][2] = {
+        {"admin_listen", "\"\""}, /* the console is off unless a test turns it on */
         {"log_level", "debug"},
         {"payee_timeout_ms", "1500"},
         {"drain_timeout_ms", "5000"},

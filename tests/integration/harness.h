@@ -46,8 +46,13 @@ struct harness {
  * (JAZZ EASY SADA NAYA KOKO MEZN active, SUSP suspended) and a work dir. */
 void h_init(struct harness *h, const char *name);
 
-/* Extra config lines ("name = value\n...") for the next h_start. */
+/* Extra config lines ("name = value\n...") for the next h_start. They
+ * replace the test defaults of admin_listen (""), log_level (debug),
+ * payee_timeout_ms (1500) and drain_timeout_ms (5000) when they set them. */
 void h_config(struct harness *h, const char *extra);
+
+/* A TCP port on 127.0.0.1 that is free right now (e.g. for admin_listen). */
+int h_free_port(void);
 
 /* Starts sikka-switch and waits until it accepts connections. */
 void h_start(struct harness *h);

@@ -1,0 +1,1065 @@
+#include "admin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "ops.h"
+#include "tls.h"
+
+#define ADMIN_PREFIX        "/api/v1/"
+#define ADMIN_BODY_MAX      (64 * 1024)   /* JSON bodies we parse */
+#define ADMIN_BODY_HARD_MAX (1024 * 1024) /* beyond this evhttp answers 413 itself */
+#define ADMIN_HEADERS_MAX   (16 * 1024)
+#define ADMIN_TIMEOUT_S     30 /* idle or stalled connections */
+#define ADMIN_PATH_MAX      200
+#define ADMIN_SEGMENTS_MAX  4
+#define ADMIN_AUDIT_DEFAULT 50
+#define ADMIN_AUDIT_MAX     1000
+#define ADMIN_NAME_MAX      140 /* participants.name, schema/001 */
+/* A cap beyond PKR 10 trillion is a typo; the bound also keeps headroom
+ * arithmetic (posted + ndc) far from int64 overflow. */
+#define ADMIN_NDC_MAX INT64_C(1000000000000000)
+#define ADMIN_METHODS                                                                              \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |     \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
+
+enum admin_route {
+    ADMIN_ROUTE_PARTICIPANTS = 0,
+    ADMIN_ROUTE_PARTICIPANT,
+    ADMIN_ROUTE_SUSPEND,
+    ADMIN_ROUTE_RESUME,
+    ADMIN_ROUTE_NDC,
+    ADMIN_ROUTE_POSITIONS,
+    ADMIN_ROUTE_TRANSFER,
+    ADMIN_ROUTE_WINDOWS,
+    ADMIN_ROUTE_WINDOW_CLOSE,
+    ADMIN_ROUTE_WINDOW_SETTLE,
+    ADMIN_ROUTE_WINDOW_REPORT,
+    ADMIN_ROUTE_RECONCILE,
+    ADMIN_ROUTE_FEES,
+    ADMIN_ROUTE_AUDIT,
+    ADMIN_ROUTE_STATUS,
+};
+
+/* The API: segments after /api/v1/, "{code}" a participant code, "{id}" a
+ * positive integer id. */
+static const struct admin_path {
+    const char *pattern;
+    enum admin_route route;
+    unsigned methods;  /* EVHTTP_REQ_* accepted */
+    const char *allow; /* the Allow header of a 405 */
+} admin_paths[] = {
+    {"participants", ADMIN_ROUTE_PARTICIPANTS, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
+    {"participants/{code}", ADMIN_ROUTE_PARTICIPANT, EVHTTP_REQ_GET, "GET"},
+    {"participants/{code}/suspend", ADMIN_ROUTE_SUSPEND, EVHTTP_REQ_POST, "POST"},
+    {"participants/{code}/resume", ADMIN_ROUTE_RESUME, EVHTTP_REQ_POST, "POST"},
+    {"participants/{code}/ndc", ADMIN_ROUTE_NDC, EVHTTP_REQ_PUT, "PUT"},
+    {"positions", ADMIN_ROUTE_POSITIONS, EVHTTP_REQ_GET, "GET"},
+    {"transfers/{id}", ADMIN_ROUTE_TRANSFER, EVHTTP_REQ_GET, "GET"},
+    {"windows", ADMIN_ROUTE_WINDOWS, EVHTTP_REQ_GET, "GET"},
+    {"windows/close", ADMIN_ROUTE_WINDOW_CLOSE, EVHTTP_REQ_POST, "POST"},
+    {"windows/{id}/settle", ADMIN_ROUTE_WINDOW_SETTLE, EVHTTP_REQ_POST, "POST"},
+    {"windows/{id}/report", ADMIN_ROUTE_WINDOW_REPORT, EVHTTP_REQ_GET, "GET"},
+    {"reconcile", ADMIN_ROUTE_RECONCILE, EVHTTP_REQ_GET, "GET"},
+    {"fees", ADMIN_ROUTE_FEES, EVHTTP_REQ_GET, "GET"},
+    {"audit", ADMIN_ROUTE_AUDIT, EVHTTP_REQ_GET, "GET"},
+    {"status", ADMIN_ROUTE_STATUS, EVHTTP_REQ_GET, "GET"},
+};
+
+/* What a request asks for once its path, query and body validated. */
+struct admin_call {
+    const struct admin_path *path;
+    char code[8]; /* {code} */
+    int64_t id;   /* {id} */
+    int limit;    /* audit ?limit= */
+    json_t *body; /* the JSON object sent, or NULL; owned */
+};
+
+/* One request between its arrival and its answer. Owned by this module and
+ * listed in A.pending until answered; ops holds a pointer to it meanwhile
+ * (as its `arg`), so it is freed only once ops has answered.
+ *
+ * `req` is libevent's: NULL once the connection went away with the request
+ * attached (libevent freed it) or admin_free() ran. A request libevent has
+ * detached from its failed connection stays valid and is still ours to
+ * answer: evhttp_send_reply() frees it then. */
+struct admin_req {
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    struct admin_req *prev, *next;
+    const char *allow; /* for a 405 */
+    bool csv;          /* answer a window report as CSV */
+    int64_t started_us;
+    char operator_name[TLS_NAME_MAX];
+    char method[8];
+    char path[ADMIN_PATH_MAX];
+};
+
+static struct {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    SSL_CTX *ctx;
+    struct admin_req *pending;
+    size_t npending;
+    int port;
+    char listen[128];
+} A;
+
+static int64_t admin_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Copies text for an error message or a log line: printable ASCII only (the
+ * rest becomes '?', so JSON strings stay valid UTF-8), truncated. */
+static const char *admin_echo(const char *text, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; text != NULL && text[i] != '\0' && i + 1 < len; i++)
+        buf[i] = (text[i] >= ' ' && text[i] < 0x7f) ? text[i] : '?';
+    buf[i] = '\0';
+    if (text != NULL && text[i] != '\0' && len > 4)
+        memcpy(buf + len - 4, "...", 4);
+    return buf;
+}
+
+/* A value for a log line: as is when it is plain ([A-Za-z0-9._/:@-]), else
+ * quoted by log_quote. */
+static const char *admin_logval(const char *s, char *buf, size_t len)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/:@-");
+    if (n > 0 && s[n] == '\0' && n < len) {
+        memcpy(buf, s, n + 1);
+        return buf;
+    }
+    return log_quote(s, buf, len);
+}
+
+/* Paisa as rupees with two decimals, like msg_format_amount() on the
+ * client side (which sikka_core cannot link). */
+static const char *admin_format_pkr(int64_t paisa, char *buf, size_t len)
+{
+    uint64_t mag = paisa < 0 ? (uint64_t)0 - (uint64_t)paisa : (uint64_t)paisa;
+    snprintf(buf, len, "%s%llu.%02llu", paisa < 0 ? "-" : "", (unsigned long long)(mag / 100),
+             (unsigned long long)(mag % 100));
+    return buf;
+}
+
+static const char *admin_method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "OTHER";
+    }
+}
+
+/* ---- the pending list ---- */
+
+static void admin_link(struct admin_req *ar)
+{
+    ar->prev = NULL;
+    ar->next = A.pending;
+    if (A.pending != NULL)
+        A.pending->prev = ar;
+    A.pending = ar;
+    A.npending++;
+}
+
+static void admin_unlink(struct admin_req *ar)
+{
+    if (ar->prev != NULL)
+        ar->prev->next = ar->next;
+    else
+        A.pending = ar->next;
+    if (ar->next != NULL)
+        ar->next->prev = ar->prev;
+    ar->prev = ar->next = NULL;
+    A.npending--;
+}
+
+/* libevent is freeing a connection: the requests still attached to it go
+ * with it, so their answers must go nowhere. */
+static void admin_on_close(struct evhttp_connection *conn, void *arg)
+{
+    (void)arg;
+    for (struct admin_req *ar = A.pending; ar != NULL; ar = ar->next) {
+        if (ar->conn != conn)
+            continue;
+        if (ar->req != NULL && evhttp_request_get_connection(ar->req) == conn) {
+            ar->req = NULL;
+            log_debug("event=admin_client_gone operator=%s method=%s path=%s", ar->operator_name,
+                      ar->method, ar->path);
+        }
+        ar->conn = NULL;
+    }
+}
+
+/* ---- answering ---- */
+
+/* Logs the request's line and frees it. */
+static void admin_done(struct admin_req *ar, int status, const char *why)
+{
+    int64_t us = admin_now_us() - ar->started_us;
+    enum log_level level = status >= 500   ? LOG_LEVEL_ERROR
+                           : status >= 400 ? LOG_LEVEL_WARN
+                                           : LOG_LEVEL_INFO;
+    char op[TLS_NAME_MAX + 8], path[ADMIN_PATH_MAX + 8], q[300];
+    log_write(level,
+              "event=admin_request operator=%s method=%s path=%s status=%d ms=%" PRId64
+              ".%03d%s%s%s",
+              admin_logval(ar->operator_name, op, sizeof(op)), ar->method,
+              admin_logval(ar->path, path, sizeof(path)), status, us / 1000, (int)(us % 1000),
+              why != NULL && why[0] != '\0' ? " why=" : "",
+              why != NULL && why[0] != '\0' ? log_quote(why, q, sizeof(q)) : "",
+              ar->req == NULL ? " client=gone" : "");
+    admin_unlink(ar);
+    free(ar);
+}
+
+/* Sends status with buf's bytes (moved out of buf) when the client is still
+ * there. Returns the status actually sent. */
+static int admin_send(struct admin_req *ar, int status, const char *content_type,
+                      struct evbuffer *buf)
+{
+    if (ar->req == NULL)
+        return status;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ar->req);
+    if (evhttp_add_header(h, "Content-Type", content_type) != 0 ||
+        evhttp_add_header(h, "Cache-Control", "no-store") != 0 ||
+        (status == 405 && ar->allow != NULL && evhttp_add_header(h, "Allow", ar->allow) != 0)) {
+        evhttp_send_error(ar->req, 500, NULL);
+        return 500;
+    }
+    evhttp_send_reply(ar->req, status, NULL, buf);
+    return status;
+}
+
+/* Answers with a JSON body (stolen; NULL answers 500) and frees ar. */
+static void admin_finish(struct admin_req *ar, int status, json_t *body)
+{
+    char why[256] = "";
+    if (status >= 400) {
+        json_t *e = json_object_get(body, "error");
+        admin_echo(json_is_string(e) ? json_string_value(e) : "no error text", why, sizeof(why));
+    }
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct evbuffer *buf = evbuffer_new();
+    if (text == NULL || buf == NULL || evbuffer_add(buf, text, strlen(text)) != 0 ||
+        evbuffer_add(buf, "\n", 1) != 0) {
+        log_error("event=oom what=admin_answer");
+        snprintf(why, sizeof(why), "cannot build the answer");
+        status = 500;
+        if (ar->req != NULL)
+            evhttp_send_error(ar->req, 500, NULL);
+    } else {
+        status = admin_send(ar, status, "application/json; charset=utf-8", buf);
+    }
+    if (buf != NULL)
+        evbuffer_free(buf);
+    free(text);
+    json_decref(body);
+    admin_done(ar, status, why);
+}
+
+/* Answers {"error": "..."} and frees ar. */
+static void admin_fail(struct admin_req *ar, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void admin_fail(struct admin_req *ar, int status, const char *fmt, ...)
+{
+    char msg[512], clean[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    admin_finish(ar, status, json_pack("{s:s}", "error", admin_echo(msg, clean, sizeof(clean))));
+}
+
+/* A CSV field: as is when plain, else quoted with quotes doubled. */
+static int admin_csv_field(struct evbuffer *buf, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL)
+        return evbuffer_add(buf, s, strlen(s));
+    if (evbuffer_add(buf, "\"", 1) != 0)
+        return -1;
+    for (; *s != '\0'; s++)
+        if ((*s == '"' && evbuffer_add(buf, "\"", 1) != 0) || evbuffer_add(buf, s, 1) != 0)
+            return -1;
+    return evbuffer_add(buf, "\"", 1);
+}
+
+/* The window report as CSV: participant,account_id,net,net_pkr,postings per
+ * account (paisa, and rupees), then a total line whose postings column is
+ * the window's posting count (each posting counted once). */
+static int admin_report_csv(const json_t *report, struct evbuffer *buf, char *why, size_t whylen)
+{
+    json_t *positions = json_object_get(report, "positions");
+    json_t *window = json_object_get(report, "window");
+    if (!json_is_array(positions)) {
+        snprintf(why, whylen, "the report has no positions");
+        return -1;
+    }
+    if (evbuffer_add_printf(buf, "participant,account_id,net,net_pkr,postings\n") < 0)
+        goto oom;
+    int64_t total = 0;
+    size_t i;
+    json_t *p;
+    char pkr[32];
+    json_array_foreach(positions, i, p)
+    {
+        json_t *code = json_object_get(p, "participant");
+        json_t *account = json_object_get(p, "account_id");
+        json_t *net = json_object_get(p, "net");
+        json_t *postings = json_object_get(p, "postings");
+        if (!json_is_integer(account) || !json_is_integer(net) || !json_is_integer(postings) ||
+            !(json_is_string(code) || json_is_null(code) || code == NULL)) {
+            snprintf(why, whylen, "position %zu of the report is malformed", i);
+            return -1;
+        }
+        int64_t n = json_integer_value(net);
+        if (__builtin_add_overflow(total, n, &total)) {
+            snprintf(why, whylen, "the report's total overflows");
+            return -1;
+        }
+        if (admin_csv_field(buf, json_is_string(code) ? json_string_value(code) : "scheme_fee") !=
+                0 ||
+            evbuffer_add_printf(buf, ",%" PRId64 ",%" PRId64 ",%s,%" PRId64 "\n",
+                                (int64_t)json_integer_value(account), n,
+                                admin_format_pkr(n, pkr, sizeof(pkr)),
+                                (int64_t)json_integer_value(postings)) < 0)
+            goto oom;
+    }
+    json_t *count = json_object_get(window, "postings");
+    char postings[32] = "";
+    if (json_is_integer(count))
+        snprintf(postings, sizeof(postings), "%" PRId64, (int64_t)json_integer_value(count));
+    if (evbuffer_add_printf(buf, "total,,%" PRId64 ",%s,%s\n", total,
+                            admin_format_pkr(total, pkr, sizeof(pkr)), postings) < 0)
+        goto oom;
+    return 0;
+oom:
+    snprintf(why, whylen, "out of memory");
+    return -1;
+}
+
+/* Answers a window report as text/csv (report is stolen) and frees ar. */
+static void admin_finish_csv(struct admin_req *ar, json_t *report)
+{
+    char why[256] = "";
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL || admin_report_csv(report, buf, why, sizeof(why)) != 0) {
+        if (buf != NULL)
+            evbuffer_free(buf);
+        json_decref(report);
+        admin_fail(ar, 500, "cannot write the report as CSV: %s",
+                   why[0] != '\0' ? why : "out of memory");
+        return;
+    }
+    int status = admin_send(ar, 200, "text/csv; charset=utf-8", buf);
+    evbuffer_free(buf);
+    json_decref(report);
+    admin_done(ar, status, status == 200 ? "" : "cannot send the report");
+}
+
+/* ops_done: the answer to whatever ar asked. */
+static void admin_on_ops(void *arg, int status, json_t *body)
+{
+    struct admin_req *ar = arg;
+    if (status < 100 || status > 599) {
+        log_error("event=admin_bad_status status=%d path=%s", status, ar->path);
+        json_decref(body);
+        admin_fail(ar, 500, "the switch answered with status %d", status);
+        return;
+    }
+    if (body == NULL) {
+        admin_fail(ar, status >= 400 ? status : 500, "the switch gave no answer body");
+        return;
+    }
+    if (ar->csv && status == 200) {
+        admin_finish_csv(ar, body);
+        return;
+    }
+    admin_finish(ar, status, body);
+}
+
+/* ---- reading a request ---- */
+
+/* The verified peer must be an operator. Returns 0 and its identity, or -1
+ * with why. */
+static int admin_identify(struct evhttp_request *req, struct tls_identity *id, char *why,
+                          size_t whylen)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+    SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (ssl == NULL) {
+        snprintf(why, whylen, "no TLS session");
+        return -1;
+    }
+    if (tls_peer_identity(ssl, id) != 0) {
+        snprintf(why, whylen, "no verified client certificate");
+        return -1;
+    }
+    if (strcmp(id->role, "operator") != 0) {
+        char role[TLS_NAME_MAX], name[TLS_NAME_MAX];
+        snprintf(why, whylen, "an operator certificate is required; this one is for %s \"%s\"",
+                 id->role[0] != '\0' ? admin_echo(id->role, role, sizeof(role)) : "no role",
+                 admin_echo(id->name, name, sizeof(name)));
+        return -1;
+    }
+    return 0;
+}
+
+static bool admin_valid_code(const char *s)
+{
+    if (strlen(s) != 4)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return false;
+    return true;
+}
+
+/* A positive decimal id that fits a bigint. */
+static int admin_parse_id(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (*s == '\0' || strlen(s) > 19)
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, *s - '0', &v))
+            return -1;
+    }
+    if (v <= 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Matches the path against admin_paths. Returns 0, or 404 / 400 with why. */
+static int admin_match(const char *path, struct admin_call *call, char *why, size_t whylen)
+{
+    char copy[ADMIN_PATH_MAX], e[64];
+    char *seg[ADMIN_SEGMENTS_MAX];
+    size_t nseg = 0, plen = strlen(ADMIN_PREFIX);
+    if (strncmp(path, ADMIN_PREFIX, plen) != 0 || strlen(path) >= sizeof(copy)) {
+        snprintf(why, whylen, "no such path (the API is under %s)", ADMIN_PREFIX);
+        return 404;
+    }
+    snprintf(copy, sizeof(copy), "%s", path + plen);
+    for (char *s = copy;;) {
+        char *slash = strchr(s, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        if (*s == '\0' || nseg == ADMIN_SEGMENTS_MAX) {
+            snprintf(why, whylen, "no such path");
+            return 404;
+        }
+        seg[nseg++] = s;
+        if (slash == NULL)
+            break;
+        s = slash + 1;
+    }
+    for (size_t i = 0; i < sizeof(admin_paths) / sizeof(admin_paths[0]); i++) {
+        char pattern[64], *save = NULL;
+        char *pseg[ADMIN_SEGMENTS_MAX];
+        size_t np = 0;
+        snprintf(pattern, sizeof(pattern), "%s", admin_paths[i].pattern);
+        for (char *s = strtok_r(pattern, "/", &save); s != NULL && np < ADMIN_SEGMENTS_MAX;
+             s = strtok_r(NULL, "/", &save))
+            pseg[np++] = s;
+        if (np != nseg)
+            continue;
+        bool match = true;
+        for (size_t k = 0; k < np && match; k++)
+            match = pseg[k][0] == '{' || strcmp(pseg[k], seg[k]) == 0;
+        if (!match)
+            continue;
+        call->path = &admin_paths[i];
+        for (size_t k = 0; k < np; k++) {
+            if (strcmp(pseg[k], "{code}") == 0) {
+                if (!admin_valid_code(seg[k])) {
+                    snprintf(why, whylen,
+                             "participant code \"%s\" must be 4 uppercase letters (A-Z)",
+                             admin_echo(seg[k], e, sizeof(e)));
+                    return 400;
+                }
+                snprintf(call->code, sizeof(call->code), "%s", seg[k]);
+            } else if (strcmp(pseg[k], "{id}") == 0 && admin_parse_id(seg[k], &call->id) != 0) {
+                snprintf(why, whylen, "id \"%s\" must be a positive integer",
+                         admin_echo(seg[k], e, sizeof(e)));
+                return 400;
+            }
+        }
+        return 0;
+    }
+    snprintf(why, whylen, "no such path");
+    return 404;
+}
+
+/* ?format= on a report, ?limit= on the audit trail; nothing else. */
+static int admin_read_query(const struct evhttp_uri *uri, struct admin_req *ar,
+                            struct admin_call *call, char *why, size_t whylen)
+{
+    const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    char e[64];
+    call->limit = ADMIN_AUDIT_DEFAULT;
+    if (query == NULL || query[0] == '\0')
+        return 0;
+    struct evkeyvalq kv;
+    TAILQ_INIT(&kv);
+    if (evhttp_parse_query_str(query, &kv) != 0) {
+        evhttp_clear_headers(&kv);
+        snprintf(why, whylen, "malformed query string");
+        return 400;
+    }
+    int status = 0;
+    enum admin_route route = call->path->route;
+    for (struct evkeyval *p = TAILQ_FIRST(&kv); p != NULL && status == 0; p = TAILQ_NEXT(p, next)) {
+        if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
+            if (strcmp(p->value, "csv") == 0 || strcmp(p->value, "json") == 0) {
+                ar->csv = p->value[0] == 'c';
+            } else {
+                snprintf(why, whylen, "format must be json or csv, not \"%s\"",
+                         admin_echo(p->value, e, sizeof(e)));
+                status = 400;
+            }
+        } else if (route == ADMIN_ROUTE_AUDIT && strcmp(p->key, "limit") == 0) {
+            int64_t v;
+            if (admin_parse_id(p->value, &v) != 0 || v > ADMIN_AUDIT_MAX) {
+                snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                         ADMIN_AUDIT_MAX, admin_echo(p->value, e, sizeof(e)));
+                status = 400;
+            } else {
+                call->limit = (int)v;
+            }
+        } else {
+            snprintf(why, whylen, "unexpected query parameter \"%s\"",
+                     admin_echo(p->key, e, sizeof(e)));
+            status = 400;
+        }
+    }
+    evhttp_clear_headers(&kv);
+    return status;
+}
+
+/* The body as a JSON object into call->body (NULL when empty). Returns 0,
+ * or 400 / 413 with why. */
+static int admin_read_body(struct evhttp_request *req, struct admin_call *call, char *why,
+                           size_t whylen)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    call->body = NULL;
+    if (len == 0)
+        return 0;
+    if (len > ADMIN_BODY_MAX) {
+        snprintf(why, whylen, "the body is %zu bytes; at most %d are accepted", len,
+                 ADMIN_BODY_MAX);
+        return 413;
+    }
+    const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
+    if (data == NULL) {
+        snprintf(why, whylen, "cannot read the body");
+        return 400;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (v == NULL) {
+        snprintf(why, whylen, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+        return 400;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        snprintf(why, whylen, "the body must be a JSON object");
+        return 400;
+    }
+    call->body = v;
+    return 0;
+}
+
+/* Every field of the body must be one of `allowed` (NULL-terminated). */
+static int admin_only_fields(const json_t *body, const char *const *allowed, char *why,
+                             size_t whylen)
+{
+    const char *key;
+    json_t *v;
+    char e[64];
+    json_object_foreach((json_t *)body, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; allowed[i] != NULL && !known; i++)
+            known = strcmp(key, allowed[i]) == 0;
+        if (!known) {
+            snprintf(why, whylen, "unknown field \"%s\"", admin_echo(key, e, sizeof(e)));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A net debit cap in paisa from field `ndc`: an integer 0..ADMIN_NDC_MAX. */
+static int admin_ndc_field(const json_t *body, bool required, int64_t *ndc, char *why,
+                           size_t whylen)
+{
+    json_t *v = json_object_get(body, "ndc");
+    *ndc = 0;
+    if (v == NULL && !required)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > ADMIN_NDC_MAX) {
+        snprintf(why, whylen,
+                 "ndc must be an integer number of paisa from 0 to %" PRId64
+                 " (e.g. 150000 for PKR 1500.00)",
+                 ADMIN_NDC_MAX);
+        return -1;
+    }
+    *ndc = json_integer_value(v);
+    return 0;
+}
+
+struct admin_new_participant {
+    const char *code, *name, *kind;
+    int64_t ndc;
+};
+
+static int admin_participant_fields(const json_t *body, struct admin_new_participant *p, char *why,
+                                    size_t whylen)
+{
+    static const char *const fields[] = {"code", "name", "kind", "ndc", NULL};
+    char e[64];
+    if (body == NULL) {
+        snprintf(why, whylen, "a JSON body {\"code\", \"name\", \"kind\", \"ndc\"} is required");
+        return -1;
+    }
+    if (admin_only_fields(body, fields, why, whylen) != 0)
+        return -1;
+    json_t *code = json_object_get(body, "code");
+    json_t *name = json_object_get(body, "name");
+    json_t *kind = json_object_get(body, "kind");
+    if (!json_is_string(code) || !admin_valid_code(json_string_value(code))) {
+        snprintf(why, whylen, "code must be 4 uppercase letters (A-Z)");
+        return -1;
+    }
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        json_string_length(name) > ADMIN_NAME_MAX ||
+        strlen(json_string_value(name)) != json_string_length(name)) {
+        snprintf(why, whylen, "name must be a string of 1 to %d bytes", ADMIN_NAME_MAX);
+        return -1;
+    }
+    for (const char *s = json_string_value(name); *s != '\0'; s++) {
+        if ((unsigned char)*s < ' ' || *s == 0x7f) {
+            snprintf(why, whylen, "name must not contain control characters");
+            return -1;
+        }
+    }
+    const char *k = json_is_string(kind) ? json_string_value(kind) : NULL;
+    if (k == NULL ||
+        (strcmp(k, "wallet") != 0 && strcmp(k, "bank") != 0 && strcmp(k, "bnpl") != 0)) {
+        snprintf(why, whylen, "kind must be wallet, bank or bnpl%s%s%s",
+                 k != NULL ? ", not \"" : "", k != NULL ? admin_echo(k, e, sizeof(e)) : "",
+                 k != NULL ? "\"" : "");
+        return -1;
+    }
+    p->code = json_string_value(code);
+    p->name = json_string_value(name);
+    p->kind = k;
+    return admin_ndc_field(body, false, &p->ndc, why, whylen);
+}
+
+/* Hands a validated call to ops. ar belongs to ops (then to admin_on_ops)
+ * from here on and may be freed before this returns. */
+static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum evhttp_cmd_type cmd)
+{
+    char why[512];
+    static const char *const no_fields[] = {NULL};
+    static const char *const ndc_fields[] = {"ndc", NULL};
+    const char *op = ar->operator_name;
+    switch (call->path->route) {
+    case ADMIN_ROUTE_PARTICIPANTS:
+        if (cmd == EVHTTP_REQ_GET) {
+            ops_participants(admin_on_ops, ar);
+        } else {
+            struct admin_new_participant p;
+            if (admin_participant_fields(call->body, &p, why, sizeof(why)) != 0) {
+                admin_fail(ar, 400, "%s", why);
+                return;
+            }
+            ops_participant_add(op, p.code, p.name, p.kind, p.ndc, admin_on_ops, ar);
+        }
+        return;
+    case ADMIN_ROUTE_PARTICIPANT:
+        ops_participant(call->code, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_NDC: {
+        int64_t ndc;
+        if (call->body == NULL) {
+            admin_fail(ar, 400, "a JSON body {\"ndc\": paisa} is required");
+            return;
+        }
+        if (admin_only_fields(call->body, ndc_fields, why, sizeof(why)) != 0 ||
+            admin_ndc_field(call->body, true, &ndc, why, sizeof(why)) != 0) {
+            admin_fail(ar, 400, "%s", why);
+            return;
+        }
+        ops_ndc_set(op, call->code, ndc, admin_on_ops, ar);
+        return;
+    }
+    default:
+        break;
+    }
+    /* the rest take no body fields */
+    if (call->body != NULL && admin_only_fields(call->body, no_fields, why, sizeof(why)) != 0) {
+        admin_fail(ar, 400, "%s", why);
+        return;
+    }
+    switch (call->path->route) {
+    case ADMIN_ROUTE_SUSPEND:
+    case ADMIN_ROUTE_RESUME:
+        ops_participant_set_active(op, call->code, call->path->route == ADMIN_ROUTE_RESUME,
+                                   admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_POSITIONS:
+        ops_positions(admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_TRANSFER:
+        ops_transfer_show((uint64_t)call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_WINDOWS:
+        ops_windows(admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_WINDOW_CLOSE:
+        ops_window_close(op, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_WINDOW_SETTLE:
+        ops_window_settle(op, call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_WINDOW_REPORT:
+        ops_window_report(call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_RECONCILE:
+        ops_reconcile(admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_FEES:
+        ops_fees(admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_AUDIT:
+        ops_audit(call->limit, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_STATUS:
+        ops_status(admin_on_ops, ar);
+        return;
+    default:
+        admin_fail(ar, 500, "route %d has no handler", (int)call->path->route);
+        return;
+    }
+}
+
+static void admin_on_request(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    char why[512] = "";
+    struct admin_call call;
+    memset(&call, 0, sizeof(call));
+    struct admin_req *ar = calloc(1, sizeof(*ar));
+    if (ar == NULL) {
+        log_error("event=oom what=admin_request");
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    ar->req = req;
+    ar->conn = evhttp_request_get_connection(req);
+    ar->started_us = admin_now_us();
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    snprintf(ar->method, sizeof(ar->method), "%s", admin_method_name(cmd));
+    snprintf(ar->operator_name, sizeof(ar->operator_name), "-");
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    admin_echo(path != NULL ? path : "", ar->path, sizeof(ar->path));
+    admin_link(ar);
+    if (ar->conn != NULL)
+        evhttp_connection_set_closecb(ar->conn, admin_on_close, NULL);
+
+    struct tls_identity id;
+    memset(&id, 0, sizeof(id));
+    if (admin_identify(req, &id, why, sizeof(why)) != 0) {
+        char peer[80] = "-";
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        if (ar->conn != NULL) {
+            evhttp_connection_get_peer(ar->conn, &addr, &port);
+            if (addr != NULL)
+                snprintf(peer, sizeof(peer), "%s:%u", addr, (unsigned)port);
+        }
+        char role[TLS_NAME_MAX + 8], name[TLS_NAME_MAX + 8], q[600];
+        log_warn("event=admin_refused peer=%s role=%s name=%s why=%s", peer,
+                 id.role[0] != '\0' ? admin_logval(id.role, role, sizeof(role)) : "-",
+                 id.name[0] != '\0' ? admin_logval(id.name, name, sizeof(name)) : "-",
+                 log_quote(why, q, sizeof(q)));
+        admin_fail(ar, 403, "%s", why);
+        return;
+    }
+    snprintf(ar->operator_name, sizeof(ar->operator_name), "%s", id.name);
+
+    int status = admin_match(path != NULL ? path : "", &call, why, sizeof(why));
+    if (status != 0) {
+        admin_fail(ar, status, "%s", why);
+        return;
+    }
+    if ((call.path->methods & (unsigned)cmd) == 0) {
+        ar->allow = call.path->allow;
+        admin_fail(ar, 405, "%s is not allowed here; use %s", ar->method, call.path->allow);
+        return;
+    }
+    status = admin_read_query(uri, ar, &call, why, sizeof(why));
+    if (status == 0)
+        status = admin_read_body(req, &call, why, sizeof(why));
+    if (status == 0 && cmd == EVHTTP_REQ_GET && call.body != NULL) {
+        snprintf(why, sizeof(why), "a GET request carries no body");
+        status = 400;
+    }
+    if (status != 0) {
+        json_decref(call.body);
+        admin_fail(ar, status, "%s", why);
+        return;
+    }
+    /* ops copies what it keeps; the body may go once the call returned */
+    admin_dispatch(ar, &call, cmd);
+    json_decref(call.body);
+}
+
+/* ---- TLS ---- */
+
+static void admin_peer_of(const SSL *ssl, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int fd = SSL_get_fd(ssl);
+    snprintf(buf, len, "-");
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(sin->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(sin6->sin6_port));
+    }
+}
+
+/* Logs fatal TLS alerts: a refused handshake (no certificate, wrong CA,
+ * expired) never reaches a request handler. Alerts once the client's
+ * certificate was verified come from a session that was accepted (a client
+ * that vanished mid-exchange) and are only debug. (SSL_is_init_finished()
+ * cannot tell: a fatal error resets the state machine first.) */
+static void admin_tls_info(const SSL *ssl, int where, int ret)
+{
+    if ((where & SSL_CB_ALERT) == 0 || (ret >> 8) != SSL3_AL_FATAL)
+        return;
+    char peer[80], q[200];
+    int code = ret & 0xff;
+    /* OpenSSL 3.0 has no text for TLS 1.3's certificate_required */
+    const char *desc = code == 116 ? "certificate required" : SSL_alert_desc_string_long(ret);
+    const char *by = (where & SSL_CB_WRITE) ? "switch" : "client";
+    long verify = SSL_get_verify_result(ssl);
+    admin_peer_of(ssl, peer, sizeof(peer));
+    if (verify == X509_V_OK && SSL_get0_peer_certificate(ssl) != NULL) {
+        log_debug("event=admin_tls_alert peer=%s alert=%d desc=\"%s\" sent_by=%s", peer, code, desc,
+                  by);
+        return;
+    }
+    log_warn("event=admin_tls_refused peer=%s alert=%d desc=\"%s\" sent_by=%s verify=%s", peer,
+             code, desc, by,
+             verify == X509_V_OK ? "ok"
+                                 : log_quote(X509_verify_cert_error_string(verify), q, sizeof(q)));
+}
+
+/* evhttp's factory for each accepted connection: a TLS server bufferevent.
+ * Should this fail, evhttp falls back to a plain socket bufferevent, which
+ * admin_identify() refuses (no TLS session). */
+static struct bufferevent *admin_new_bev(struct event_base *base, void *arg)
+{
+    (void)arg;
+    char e[256];
+    SSL *ssl = SSL_new(A.ctx);
+    if (ssl == NULL) {
+        log_error("event=admin_tls_failed why=\"SSL_new: %s\"", tls_last_error(e, sizeof(e)));
+        return NULL;
+    }
+    /* libevent may retry a blocked SSL_write from a moved buffer */
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_info_callback(ssl, admin_tls_info);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        /* whether libevent freed ssl on this path depends on its version:
+         * leak it rather than risk a double free (only on out-of-memory) */
+        log_error("event=admin_tls_failed why=\"cannot create a TLS bufferevent\"");
+        return NULL;
+    }
+    /* a client closing without close_notify after its answer is normal */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+SSL_CTX *admin_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *ca = cfg->admin_ca[0] != '\0' ? cfg->admin_ca : cfg->tls_ca;
+    return tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, ca, err, errlen);
+}
+
+void admin_set_tls_ctx(SSL_CTX *ctx)
+{
+    if (A.http == NULL) {
+        SSL_CTX_free(ctx);
+        return;
+    }
+    SSL_CTX_free(A.ctx);
+    A.ctx = ctx;
+    log_info("event=admin_tls_reloaded listen=%s", A.listen);
+}
+
+/* ---- lifecycle ---- */
+
+int admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+{
+    char host[128];
+    int port;
+    if (A.http != NULL) {
+        snprintf(err, errlen, "the admin console is already running");
+        return -1;
+    }
+    memset(&A, 0, sizeof(A));
+    A.base = base;
+    if (cfg->admin_listen[0] == '\0') {
+        log_info("event=admin_disabled why=\"admin_listen is empty\"");
+        return 0;
+    }
+    if (config_split_addr(cfg->admin_listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "admin_listen must be host:port, got \"%s\"", cfg->admin_listen);
+        return -1;
+    }
+    size_t hlen = strlen(host);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    snprintf(A.listen, sizeof(A.listen), "%s", cfg->admin_listen);
+    A.ctx = admin_tls_ctx_new(cfg, err, errlen);
+    if (A.ctx == NULL)
+        goto fail;
+    A.http = evhttp_new(base);
+    if (A.http == NULL) {
+        snprintf(err, errlen, "cannot create the admin HTTP server");
+        goto fail;
+    }
+    evhttp_set_bevcb(A.http, admin_new_bev, NULL);
+    evhttp_set_gencb(A.http, admin_on_request, NULL);
+    evhttp_set_allowed_methods(A.http, ADMIN_METHODS);
+    evhttp_set_max_body_size(A.http, ADMIN_BODY_HARD_MAX);
+    evhttp_set_max_headers_size(A.http, ADMIN_HEADERS_MAX);
+    evhttp_set_timeout(A.http, ADMIN_TIMEOUT_S);
+    errno = 0;
+    A.bound = evhttp_bind_socket_with_handle(A.http, host, (ev_uint16_t)port);
+    if (A.bound == NULL) {
+        snprintf(err, errlen, "admin_listen %s: cannot listen: %s", cfg->admin_listen,
+                 errno != 0 ? strerror(errno) : "bind failed");
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(evhttp_bound_socket_get_fd(A.bound), (struct sockaddr *)&ss, &sl) == 0)
+        A.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    log_info("event=admin_listening listen=%s port=%d ca=%s", A.listen, A.port,
+             cfg->admin_ca[0] != '\0' ? cfg->admin_ca : cfg->tls_ca);
+    return 0;
+fail:
+    if (A.http != NULL)
+        evhttp_free(A.http);
+    A.http = NULL;
+    A.bound = NULL;
+    if (A.ctx != NULL)
+        SSL_CTX_free(A.ctx);
+    A.ctx = NULL;
+    return -1;
+}
+
+void admin_stop(void)
+{
+    if (A.http == NULL || A.bound == NULL)
+        return;
+    evhttp_del_accept_socket(A.http, A.bound);
+    A.bound = NULL;
+    A.port = 0;
+    log_info("event=admin_stopped listen=%s pending=%zu", A.listen, A.npending);
+}
+
+void admin_free(void)
+{
+    if (A.http == NULL)
+        return;
+    admin_stop();
+    /* requests libevent detached from a failed connection are ours to free;
+     * the attached ones go with their connections in evhttp_free() */
+    for (struct admin_req *ar = A.pending; ar != NULL; ar = ar->next) {
+        if (ar->req != NULL && evhttp_request_get_connection(ar->req) == NULL)
+            evhttp_request_free(ar->req);
+        ar->req = NULL;
+        ar->conn = NULL;
+    }
+    if (A.npending > 0)
+        log_warn("event=admin_abandoned pending=%zu why=\"shutting down\"", A.npending);
+    evhttp_free(A.http);
+    A.http = NULL;
+    SSL_CTX_free(A.ctx);
+    A.ctx = NULL;
+}
+
+int admin_port(void)
+{
+    return A.port;
+}

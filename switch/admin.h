@@ -1,0 +1,69 @@
+/*
+ * admin: the operator console — an HTTPS listener (evhttp + OpenSSL) on
+ * `admin_listen` serving JSON under /api/v1/ to operators, and only to them.
+ *
+ * Mutual TLS: the client must present a certificate from `admin_ca` (or
+ * `tls_ca` when that is empty); no certificate fails the handshake. Each
+ * request is served only when the certificate's OU is "operator"; its CN
+ * is the operator's name, passed to ops_* for the audit trail. Any other
+ * role gets 403.
+ *
+ *   GET  /api/v1/participants            POST /api/v1/participants
+ *   GET  /api/v1/participants/{code}     POST /api/v1/participants/{code}/suspend
+ *   POST /api/v1/participants/{code}/resume
+ *   PUT  /api/v1/participants/{code}/ndc {"ndc": paisa}
+ *   GET  /api/v1/positions               GET  /api/v1/transfers/{id}
+ *   GET  /api/v1/windows                 POST /api/v1/windows/close
+ *   POST /api/v1/windows/{id}/settle     GET  /api/v1/windows/{id}/report[?format=csv]
+ *   GET  /api/v1/reconcile               GET  /api/v1/fees
+ *   GET  /api/v1/audit[?limit=N]         GET  /api/v1/status
+ *
+ * Errors are JSON {"error": "..."}: 400 bad input, 403 not an operator, 404
+ * unknown path or object, 405 wrong method (with Allow), 409 conflict, 413
+ * body over 64 KiB, 503 database down. One log line per request:
+ * `event=admin_request operator=... method=... path=... status=... ms=...`
+ * (warn with why=... for 4xx, error for 5xx).
+ *
+ * Ownership: the module owns its evhttp, its SSL_CTX and one small record
+ * per request in flight. ops answers (ops_done) may come at once or later
+ * from the loop; a client that disconnects meanwhile only marks its record,
+ * and the late answer is logged and dropped. Single-threaded, on the
+ * switch's event loop.
+ */
+#ifndef SIKKA_ADMIN_H
+#define SIKKA_ADMIN_H
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Starts listening on cfg->admin_listen. Returns 0 when listening, and also
+ * when admin_listen is "" (console disabled); -1 with err set when the TLS
+ * material or the address is unusable. */
+int admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The console's TLS context for cfg: tls_cert/tls_key, client certificates
+ * required from admin_ca (tls_ca when empty). For SIGHUP: build it first,
+ * hand it over with admin_set_tls_ctx once the whole reload validated. */
+SSL_CTX *admin_tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
+
+/* Takes ownership of ctx: new connections use it, open ones keep theirs.
+ * Frees it when the console is not running. */
+void admin_set_tls_ctx(SSL_CTX *ctx);
+
+/* Stops accepting connections (drain); open connections are still served. */
+void admin_stop(void);
+
+/* Closes every connection and frees the listener and the TLS context.
+ * Requests still waiting for ops are abandoned: their answers, when ops
+ * gives them, are dropped. Call before ops_free(). */
+void admin_free(void);
+
+/* The bound port (useful when admin_listen asked for port 0); 0 when not
+ * listening. */
+int admin_port(void);
+
+#endif

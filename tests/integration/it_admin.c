@@ -1,0 +1,346 @@
+/* Admin API and sikka-ctl: every sikka-ctl command against the running
+ * switch with the test PKI's operator certificate; a client without a
+ * certificate, or with a foreign CA's, is refused at the handshake; a
+ * participant's certificate gets 403; malformed requests get 4xx with a
+ * JSON error; a client that vanishes mid-request does not hurt the switch;
+ * every change leaves its audit row. */
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "https.h"
+#include "tls.h"
+
+#ifndef SIKKA_CTL_BIN
+#error "SIKKA_CTL_BIN must be defined by the build"
+#endif
+
+static char admin_addr[64];
+static int admin_port;
+
+/* What one sikka-ctl run printed on stdout (stderr goes to ours). */
+static char out[65536];
+
+/* Runs sikka-ctl with the operator certificate and args (NULL-terminated);
+ * returns its exit status. */
+static int ctl(struct harness *h, const char *const *args)
+{
+    char cert[300], key[300], ca[300];
+    const char *argv[64] = {"sikka-ctl",
+                            "--admin",
+                            admin_addr,
+                            "--cert",
+                            h_pki(h, "operator.crt", cert, sizeof(cert)),
+                            "--key",
+                            h_pki(h, "operator.key", key, sizeof(key)),
+                            "--ca",
+                            h_pki(h, "ca.crt", ca, sizeof(ca))};
+    size_t n = 9;
+    fprintf(stderr, "   $ sikka-ctl");
+    for (size_t i = 0; args[i] != NULL; i++) {
+        CHECK(n < 63);
+        argv[n++] = args[i];
+        fprintf(stderr, " %s", args[i]);
+    }
+    fprintf(stderr, "\n");
+    argv[n] = NULL;
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execv(SIKKA_CTL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fds[0]);
+    out[len] = '\0';
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st), "sikka-ctl died by signal %d", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+#define CTL(h, ...) ctl((h), (const char *const[]){__VA_ARGS__, NULL})
+
+static void expect_out(const char *needle)
+{
+    CHECK(strstr(out, needle) != NULL, "expected \"%s\" in:\n%s", needle, out);
+}
+
+static const char *last_line(void)
+{
+    size_t len = strlen(out);
+    while (len > 0 && out[len - 1] == '\n')
+        out[--len] = '\0';
+    const char *nl = strrchr(out, '\n');
+    return nl != NULL ? nl + 1 : out;
+}
+
+/* One raw request over TLS with the given context; CHECKs an answer came. */
+static int raw(SSL_CTX *ctx, const char *method, const char *path, const char *body,
+               size_t body_len, struct https_response *resp)
+{
+    char err[512];
+    int rc = https_request(ctx, "127.0.0.1", admin_port, method, path, body, body_len, 5000, resp,
+                           err, sizeof(err));
+    CHECK(rc == 0, "%s %s: %s", method, path, err);
+    fprintf(stderr, "   %s %s -> %d %s", method, path, resp->status, resp->body);
+    return resp->status;
+}
+
+static void expect_status(SSL_CTX *ctx, const char *method, const char *path, const char *body,
+                          int want)
+{
+    struct https_response resp;
+    int got = raw(ctx, method, path, body, body != NULL ? strlen(body) : 0, &resp);
+    CHECK_INT(got, want);
+    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    CHECK(json_is_object(j), "the answer is JSON");
+    if (want >= 400)
+        CHECK(json_is_string(json_object_get(j, "error")), "a JSON error");
+    json_decref(j);
+    https_response_free(&resp);
+}
+
+/* The handshake (or the first read after it, in TLS 1.3) must fail. */
+static void expect_refused(SSL_CTX *ctx, const char *what)
+{
+    struct https_response resp;
+    char err[512];
+    int rc = https_request(ctx, "127.0.0.1", admin_port, "GET", "/api/v1/status", NULL, 0, 5000,
+                           &resp, err, sizeof(err));
+    CHECK(rc != 0, "%s: expected a refused handshake, got HTTP %d", what, resp.status);
+    fprintf(stderr, "   %s: refused: %s\n", what, err);
+}
+
+static SSL_CTX *client_ctx(struct harness *h, const char *base)
+{
+    char cert[300], key[300], ca[300], file[64], err[512];
+    snprintf(file, sizeof(file), "%s.crt", base);
+    h_pki(h, file, cert, sizeof(cert));
+    snprintf(file, sizeof(file), "%s.key", base);
+    h_pki(h, file, key, sizeof(key));
+    SSL_CTX *ctx =
+        tls_client_ctx_new(cert, key, h_pki(h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
+    CHECK(ctx != NULL, "%s", err);
+    return ctx;
+}
+
+/* A request sent, then the connection dropped before the answer. */
+static void vanish_mid_request(struct harness *h)
+{
+    SSL_CTX *ctx = client_ctx(h, "operator");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    SSL *ssl = SSL_new(ctx);
+    CHECK(ssl != NULL && tls_client_prepare(ssl, "127.0.0.1") == 0 && SSL_set_fd(ssl, fd) == 1);
+    CHECK(SSL_connect(ssl) == 1, "handshake");
+    static const char req[] = "GET /api/v1/reconcile HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(SSL_write(ssl, req, (int)strlen(req)) == (int)strlen(req));
+    SSL_free(ssl);
+    close(fd);
+    SSL_CTX_free(ctx);
+}
+
+int main(void)
+{
+    struct harness h;
+    h_init(&h, "admin");
+    admin_port = h_free_port();
+    snprintf(admin_addr, sizeof(admin_addr), "127.0.0.1:%d", admin_port);
+    char extra[96];
+    snprintf(extra, sizeof(extra), "admin_listen = %s\n", admin_addr);
+    h_config(&h, extra);
+    /* the switch opens the console before the participant port */
+    h_start(&h);
+
+    TEST_STEP("a settled payment to look at");
+    struct client *jazz = h_connect(&h, "JAZZ");
+    struct client *koko = h_connect(&h, "KOKO");
+    struct h_transfer t = {
+        .msg_id = "ADMIN-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 150000};
+    h_send_transfer(jazz, &t);
+    uint64_t id = h_payee_decide(koko, true, NULL);
+    Envelope *e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
+    CHECK_INT(e->status_report->status, SIKKA__V1__TX_STATUS__ACSC);
+    client_envelope_free(e);
+    client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    char ids[32];
+    snprintf(ids, sizeof(ids), "%" PRIu64, id);
+
+    TEST_STEP("reading: status, participants, positions, transfer, fees, windows");
+    CHECK_INT(CTL(&h, "status"), 0);
+    expect_out("window:");
+    CHECK_INT(CTL(&h, "--json", "status"), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    CHECK(json_is_object(j) && json_is_integer(json_object_get(j, "window")), "status JSON");
+    json_decref(j);
+    CHECK_INT(CTL(&h, "participants"), 0);
+    expect_out("JAZZ");
+    expect_out("Suspended Wallet");
+    CHECK_INT(CTL(&h, "positions"), 0);
+    expect_out("-1500.00");
+    CHECK_INT(CTL(&h, "transfer", "show", ids), 0);
+    expect_out("amount: 1500.00 PKR (150000 paisa)");
+    CHECK_INT(CTL(&h, "transfer", "show", "999999999"), 1);
+    CHECK_INT(CTL(&h, "fees"), 0);
+    expect_out("SUPPLIER_PAYMENT");
+    CHECK_INT(CTL(&h, "window", "list"), 0);
+    expect_out("open");
+
+    TEST_STEP("participants: add, refuse a duplicate, suspend, resume, set the cap");
+    CHECK_INT(CTL(&h, "participant", "add", "TEST", "--name", "Test Wallet", "--kind", "wallet",
+                  "--ndc", "1000.00"),
+              0);
+    CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 100000);
+    CHECK_INT(CTL(&h, "participant", "add", "TEST", "--name", "Again", "--kind", "wallet"), 1);
+    CHECK_INT(CTL(&h, "participant", "add", "test", "--name", "x", "--kind", "wallet"), 2);
+    CHECK_INT(CTL(&h, "participant", "add", "TSTB", "--kind", "wallet"), 2);
+    CHECK_INT(CTL(&h, "participant", "add", "TSTB", "--name", "x", "--kind", "shop"), 2);
+    CHECK_INT(CTL(&h, "participant", "suspend", "TEST"), 0);
+    expect_out("suspended");
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM participants WHERE code = 'TEST' "
+                            "AND status = 'suspended'"),
+              1);
+    CHECK_INT(CTL(&h, "participant", "resume", "TEST"), 0);
+    CHECK_INT(CTL(&h, "participant", "suspend", "QQQQ"), 1);
+    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "2500.50"), 0);
+    CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 250050);
+    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "1.234"), 2);
+    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "-5"), 2);
+    CHECK_INT(CTL(&h, "participant", "show", "TEST"), 0);
+    expect_out("2500.50 PKR");
+    expect_out("status: active");
+
+    TEST_STEP("windows: close (id last), report (table and CSV), settle, reconcile");
+    CHECK_INT(CTL(&h, "window", "close"), 0);
+    char window[32];
+    snprintf(window, sizeof(window), "%s", last_line());
+    int64_t wid = strtoll(window, NULL, 10);
+    CHECK(wid > 0, "last line is the window id: \"%s\"", window);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM settlement_windows WHERE id = %" PRId64
+                        " AND state = 'closed'",
+                        wid),
+              1);
+    CHECK_INT(CTL(&h, "window", "report", window), 0);
+    expect_out("total: 0.00 PKR");
+    expect_out("-1500.00");
+    CHECK_INT(CTL(&h, "window", "report", window, "--csv"), 0);
+    CHECK(strncmp(out, "participant,account_id,net,net_pkr,postings\n", 44) == 0, "%s", out);
+    expect_out("JAZZ,");
+    CHECK(strncmp(last_line(), "total,,0,0.00,1", 15) == 0, "total line: %s", last_line());
+    CHECK_INT(CTL(&h, "window", "settle", window), 0);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM settlement_windows WHERE id = %" PRId64
+                        " AND state = 'settled'",
+                        wid),
+              1);
+    CHECK_INT(CTL(&h, "window", "settle", window), 1);
+    CHECK_INT(CTL(&h, "reconcile"), 0);
+    expect_out("reconcile: all");
+    CHECK_INT(CTL(&h, "positions"), 0);
+
+    TEST_STEP("every change is in the audit trail, by the certificate's operator");
+    CHECK_INT(CTL(&h, "audit", "--limit", "10"), 0);
+    expect_out("window.settle");
+    static const char *const actions[] = {"participant.add",    "participant.suspend",
+                                          "participant.resume", "ndc.set",
+                                          "window.close",       "window.settle"};
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        CHECK_INT(h_sql_int(&h,
+                            "SELECT count(*) FROM audit_log WHERE operator = 'operator' "
+                            "AND action = '%s'",
+                            actions[i]),
+                  1);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+
+    TEST_STEP("usage and connection errors: exit 2");
+    CHECK_INT(CTL(&h, "--help"), 0);
+    expect_out("window close");
+    CHECK_INT(CTL(&h, "window", "report", "--help"), 0);
+    expect_out("--csv");
+    CHECK_INT(CTL(&h, "frobnicate"), 2);
+    CHECK_INT(CTL(&h, "window"), 2);
+    CHECK_INT(CTL(&h, "positions", "--csv"), 2);
+    CHECK_INT(CTL(&h, "transfer", "show", "abc"), 2);
+    CHECK_INT(CTL(&h, "status", "--admin", "127.0.0.1:1"), 2);
+
+    TEST_STEP("no certificate, a foreign CA: refused at the handshake");
+    char ca[300];
+    SSL_CTX *anon = SSL_CTX_new(TLS_client_method());
+    CHECK(anon != NULL && SSL_CTX_set_min_proto_version(anon, TLS1_3_VERSION) == 1 &&
+          SSL_CTX_load_verify_locations(anon, h_pki(&h, "ca.crt", ca, sizeof(ca)), NULL) == 1);
+    SSL_CTX_set_verify(anon, SSL_VERIFY_PEER, NULL);
+    expect_refused(anon, "no client certificate");
+    SSL_CTX_free(anon);
+    SSL_CTX *foreign = client_ctx(&h, "foreign-JAZZ");
+    expect_refused(foreign, "foreign CA");
+    SSL_CTX_free(foreign);
+
+    TEST_STEP("a participant's certificate: 403, nothing changes");
+    int64_t windows = h_sql_int(&h, "SELECT count(*) FROM settlement_windows");
+    SSL_CTX *participant = client_ctx(&h, "JAZZ");
+    expect_status(participant, "GET", "/api/v1/status", NULL, 403);
+    expect_status(participant, "POST", "/api/v1/windows/close", NULL, 403);
+    SSL_CTX_free(participant);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM settlement_windows"), windows);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+
+    TEST_STEP("malformed requests: 404, 405, 400, 413");
+    SSL_CTX *op = client_ctx(&h, "operator");
+    expect_status(op, "GET", "/api/v1/nothing", NULL, 404);
+    expect_status(op, "GET", "/", NULL, 404);
+    expect_status(op, "GET", "/api/v1/participants/", NULL, 404);
+    expect_status(op, "DELETE", "/api/v1/participants", NULL, 405);
+    expect_status(op, "GET", "/api/v1/windows/close", NULL, 405);
+    expect_status(op, "GET", "/api/v1/participants/jazz", NULL, 400);
+    expect_status(op, "GET", "/api/v1/transfers/0", NULL, 400);
+    expect_status(op, "GET", "/api/v1/transfers/99999999999999999999", NULL, 400);
+    expect_status(op, "GET", "/api/v1/audit?limit=0", NULL, 400);
+    expect_status(op, "GET", "/api/v1/positions?x=1", NULL, 400);
+    expect_status(op, "POST", "/api/v1/participants", "{", 400);
+    expect_status(op, "POST", "/api/v1/participants", "[]", 400);
+    expect_status(op, "POST", "/api/v1/participants",
+                  "{\"code\":\"NEWP\",\"name\":\"N\",\"kind\":\"wallet\",\"ndc\":1.5}", 400);
+    expect_status(op, "POST", "/api/v1/participants",
+                  "{\"code\":\"NEWP\",\"name\":\"N\",\"kind\":\"wallet\",\"extra\":1}", 400);
+    expect_status(op, "PUT", "/api/v1/participants/TEST/ndc", "{\"ndc\":-1}", 400);
+    expect_status(op, "PUT", "/api/v1/participants/TEST/ndc", "{\"ndc\":\"100\"}", 400);
+    expect_status(op, "PUT", "/api/v1/participants/TEST/ndc", NULL, 400);
+    expect_status(op, "POST", "/api/v1/windows/close", "{\"force\":true}", 400);
+    static char big[70 * 1024];
+    memset(big, ' ', sizeof(big) - 1);
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    expect_status(op, "PUT", "/api/v1/participants/TEST/ndc", big, 413);
+    expect_status(op, "GET", "/api/v1/participants/ZZZZ", NULL, 404);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+
+    TEST_STEP("a client that vanishes mid-request; the console keeps serving");
+    for (int i = 0; i < 3; i++)
+        vanish_mid_request(&h);
+    expect_status(op, "GET", "/api/v1/status", NULL, 200);
+    SSL_CTX_free(op);
+    CHECK_INT(CTL(&h, "reconcile"), 0);
+
+    client_free(jazz);
+    client_free(koko);
+    h_cleanup(&h);
+    return 0;
+}
