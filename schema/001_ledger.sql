@@ -210,10 +210,11 @@ BEGIN
             USING ERRCODE = 'check_violation';
     END IF;
 
-    IF EXISTS (SELECT 1 FROM new_entries e
+    -- one lookup per posting, not per entry
+    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT transfer_id, window_id FROM new_entries
+                               WHERE transfer_id IS NOT NULL) e
                  LEFT JOIN transfers t ON t.id = e.transfer_id
-                WHERE e.transfer_id IS NOT NULL
-                  AND (t.id IS NULL OR t.status <> 'ACSC' OR t.window_id <> e.window_id)) THEN
+                WHERE t.id IS NULL OR t.status <> 'ACSC' OR t.window_id <> e.window_id) THEN
         RAISE EXCEPTION 'ledger entries must belong to a settled (ACSC) transfer of the same window'
             USING ERRCODE = 'foreign_key_violation';
     END IF;

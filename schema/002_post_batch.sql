@@ -80,6 +80,10 @@ BEGIN
     END IF;
 
     -- Transfers not inserted: their key was taken. Report the stored outcome.
+    -- (The common case, every transfer inserted, needs no lookup at all.)
+    IF coalesce(array_length(inserted, 1), 0) = coalesce(array_length(t_id, 1), 0) THEN
+        RETURN;
+    END IF;
     RETURN QUERY
     SELECT u.id, t.id, t.status, t.reason, t.reason_text,
            t.fingerprint = decode(u.fp, 'hex')

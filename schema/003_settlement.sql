@@ -75,9 +75,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     bad record;
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_transfers n
+    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT window_id FROM new_transfers
+                               WHERE status = 'ACSC') n
                  LEFT JOIN settlement_windows w ON w.id = n.window_id
-                WHERE n.status = 'ACSC' AND w.id IS NULL) THEN
+                WHERE w.id IS NULL) THEN
         RAISE EXCEPTION 'settled transfer without a settlement window'
             USING ERRCODE = 'foreign_key_violation';
     END IF;

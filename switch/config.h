@@ -42,6 +42,7 @@ struct config {
     int64_t ndc_warn_percent;
 
     /* posting */
+    int64_t posting_connections;
     int64_t batch_max_transfers;
     int64_t batch_window_us;
 

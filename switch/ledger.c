@@ -59,9 +59,20 @@ struct ledger_op {
     void *arg;
 };
 
+static int64_t now_us(void);
+
+/* One posting connection and the batch it is committing. */
+struct poster {
+    struct pgconn *conn;
+    struct transfer *inflight;
+    size_t inflight_n;
+    int64_t since_us;
+};
+
 static struct {
     struct event_base *base;
-    struct pgconn *conn;
+    struct poster posters[LEDGER_MAX_CONNECTIONS];
+    size_t nposters;
     ledger_done_cb done;
     struct ledger_options opts;
     int64_t window_id;
@@ -72,12 +83,11 @@ static struct {
     struct ledger_op *op_inflight;
     bool resync_needed; /* an operation's outcome is unknown */
     bool resync_inflight;
-    struct transfer *inflight; /* the batch being committed */
-    size_t inflight_n;
-    int64_t inflight_since_us;
-    bool solo;          /* isolating a refused batch: one at a time */
-    size_t solo_left;   /* transfers still to post alone */
-    struct event *kick; /* deferred flush */
+    size_t inflight_n;       /* transfers in batches being committed */
+    size_t inflight_batches; /* batches being committed */
+    bool solo;               /* isolating a refused batch: one at a time */
+    size_t solo_left;        /* transfers still to post alone */
+    struct event *kick;      /* deferred flush */
     struct event *window_timer;
     bool window_waiting;
     struct pgarray cols[COL_COUNT];
@@ -190,11 +200,28 @@ static void on_conn_ready(void *arg)
     event_active(L.kick, 0, 0);
 }
 
-int ledger_init(struct event_base *base, struct pgconn *conn, ledger_done_cb done)
+/* A connection with nothing in flight, ready for a batch; NULL if none. */
+static struct poster *idle_poster(void)
+{
+    for (size_t i = 0; i < L.nposters; i++)
+        if (L.posters[i].inflight == NULL && pgconn_is_ready(L.posters[i].conn))
+            return &L.posters[i];
+    return NULL;
+}
+
+int ledger_init(struct event_base *base, struct pgconn *const *conns, size_t nconns,
+                ledger_done_cb done)
 {
     memset(&L, 0, sizeof(L));
+    if (nconns < 1 || nconns > LEDGER_MAX_CONNECTIONS) {
+        log_error("event=ledger_init_failed why=\"%zu posting connections; 1..%d allowed\"", nconns,
+                  LEDGER_MAX_CONNECTIONS);
+        return -1;
+    }
     L.base = base;
-    L.conn = conn;
+    L.nposters = nconns;
+    for (size_t i = 0; i < nconns; i++)
+        L.posters[i].conn = conns[i];
     L.done = done;
     L.opts.batch_max = 2000;
     L.kick = event_new(base, -1, 0, on_kick, NULL);
@@ -203,7 +230,8 @@ int ledger_init(struct event_base *base, struct pgconn *conn, ledger_done_cb don
         log_error("event=oom what=ledger_events");
         return -1;
     }
-    pgconn_set_ready_cb(conn, on_conn_ready, NULL);
+    for (size_t i = 0; i < nconns; i++)
+        pgconn_set_ready_cb(conns[i], on_conn_ready, NULL);
     return 0;
 }
 
@@ -249,7 +277,7 @@ void ledger_set_fee_account(int64_t account_id)
 
 bool ledger_idle(void)
 {
-    return L.queued == 0 && L.inflight == NULL && L.ops_head == NULL && L.op_inflight == NULL;
+    return L.queued == 0 && L.inflight_batches == 0 && L.ops_head == NULL && L.op_inflight == NULL;
 }
 
 size_t ledger_queued(void)
@@ -279,14 +307,17 @@ static void queue_push_front_list(struct transfer *list, size_t n)
 void ledger_submit(struct transfer *t)
 {
     t->next = NULL;
+    t->queued_us = now_us();
     if (L.queue_tail != NULL)
         L.queue_tail->next = t;
     else
         L.queue_head = t;
     L.queue_tail = t;
     L.queued++;
-    if (L.inflight == NULL && !L.window_waiting)
+    if (!L.window_waiting)
         event_active(L.kick, 0, 0);
+    else if (L.queued >= (size_t)L.opts.batch_max)
+        event_active(L.kick, 0, 0); /* full: no need to wait the window out */
 }
 
 int ledger_run_op(const char *stmt, int nparams, const char *const *values, ledger_op_cb cb,
@@ -379,24 +410,25 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
  * an operation in doubt comes first of all). */
 static bool flush_op(void)
 {
+    struct pgconn *conn = L.posters[0].conn;
     if (L.resync_inflight)
         return true;
-    if (L.resync_needed && L.inflight == NULL && L.op_inflight == NULL && pgconn_is_ready(L.conn)) {
-        if (pgconn_exec(L.conn, SQL_RESYNC, 0, NULL, on_resync, NULL) == 0) {
+    if (L.resync_needed) {
+        if (L.inflight_batches == 0 && L.op_inflight == NULL && pgconn_is_ready(conn) &&
+            pgconn_exec(conn, SQL_RESYNC, 0, NULL, on_resync, NULL) == 0)
             L.resync_inflight = true;
-            return true;
-        }
-        return false;
-    }
-    if (L.resync_needed)
         return true;
-    if (L.ops_head == NULL || L.inflight != NULL || L.op_inflight != NULL ||
-        !pgconn_is_ready(L.conn))
+    }
+    if (L.ops_head == NULL)
         return false;
+    /* an operation waits for every batch in flight and holds back new ones,
+     * so it sees exactly the postings sent before it */
+    if (L.inflight_batches > 0 || L.op_inflight != NULL || !pgconn_is_ready(conn))
+        return true;
     struct ledger_op *op = L.ops_head;
-    if (pgconn_exec(L.conn, op->stmt, op->nparams, (const char *const *)op->values, on_op_done,
+    if (pgconn_exec(conn, op->stmt, op->nparams, (const char *const *)op->values, on_op_done,
                     NULL) != 0)
-        return false;
+        return true;
     L.ops_head = op->next;
     if (L.ops_head == NULL)
         L.ops_tail = NULL;
@@ -508,13 +540,12 @@ static void apply_positions(const struct transfer *t)
 
 static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error);
 
-static void flush(void)
+/* Sends one batch from the queue on `p`. Returns false when nothing was
+ * sent (queue empty or the send failed). */
+static bool send_batch(struct poster *p)
 {
-    if (flush_op())
-        return;
-    if (L.inflight != NULL || L.op_inflight != NULL || L.queue_head == NULL ||
-        !pgconn_is_ready(L.conn))
-        return;
+    if (L.queue_head == NULL)
+        return false;
     size_t max = L.solo ? 1 : (size_t)L.opts.batch_max;
     for (int i = 0; i < COL_COUNT; i++)
         arr_reset(&L.cols[i]);
@@ -541,7 +572,7 @@ static void flush(void)
             struct timeval tv = {0, 100000};
             evtimer_add(L.window_timer, &tv);
             L.window_waiting = true;
-            return;
+            return false;
         }
     }
     for (int i = 0; i < COL_COUNT; i++)
@@ -552,14 +583,53 @@ static void flush(void)
     params[0] = L.window_param;
     for (int i = 0; i < COL_COUNT; i++)
         params[1 + i] = L.cols[i].buf;
-    if (pgconn_exec(L.conn, SQL_POST_BATCH, 1 + COL_COUNT, params, on_batch_done, NULL) != 0) {
+    if (pgconn_exec(p->conn, SQL_POST_BATCH, 1 + COL_COUNT, params, on_batch_done, p) != 0) {
         queue_push_front_list(batch, n);
-        log_warn("event=ledger_send_deferred transfers=%zu why=\"database not ready\"", n);
-        return;
+        log_warn("event=ledger_send_deferred transfers=%zu conn=%s why=\"database not ready\"", n,
+                 pgconn_name(p->conn));
+        return false;
     }
-    L.inflight = batch;
-    L.inflight_n = n;
-    L.inflight_since_us = now_us();
+    p->inflight = batch;
+    p->inflight_n = n;
+    p->since_us = now_us();
+    L.inflight_n += n;
+    L.inflight_batches++;
+    return true;
+}
+
+/* Group commit: a batch goes out when it is full or when its oldest
+ * transfer has waited batch_window_us; until then the window timer is armed
+ * for the rest of the wait. Under load batches fill up long before that. */
+static bool batch_due(void)
+{
+    if (L.solo || L.opts.window_us == 0 || L.queued >= (size_t)L.opts.batch_max)
+        return true;
+    int64_t waited = now_us() - L.queue_head->queued_us;
+    if (waited >= L.opts.window_us)
+        return true;
+    if (!L.window_waiting) {
+        int64_t rest = L.opts.window_us - waited;
+        struct timeval tv = {rest / 1000000, rest % 1000000};
+        L.window_waiting = true;
+        evtimer_add(L.window_timer, &tv);
+    }
+    return false;
+}
+
+/* Fills every idle connection with a batch that is due (one at a time while
+ * a refused batch is being isolated). */
+static void flush(void)
+{
+    if (flush_op())
+        return;
+    if (L.op_inflight != NULL)
+        return;
+    struct poster *p;
+    while (L.queue_head != NULL && (!L.solo || L.inflight_batches == 0) &&
+           (p = idle_poster()) != NULL && batch_due()) {
+        if (!send_batch(p))
+            return;
+    }
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -567,16 +637,6 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    if (flush_op())
-        return;
-    if (L.inflight != NULL || L.op_inflight != NULL || L.queue_head == NULL)
-        return;
-    if (L.opts.window_us > 0 && !L.window_waiting && L.queued < (size_t)L.opts.batch_max) {
-        struct timeval tv = {L.opts.window_us / 1000000, L.opts.window_us % 1000000};
-        L.window_waiting = true;
-        evtimer_add(L.window_timer, &tv);
-        return;
-    }
     flush();
 }
 
@@ -667,16 +727,18 @@ static void refuse_one(struct transfer *t, const char *error)
 
 static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
-    (void)arg;
-    struct transfer *batch = L.inflight;
-    size_t n = L.inflight_n;
-    L.inflight = NULL;
-    L.inflight_n = 0;
+    struct poster *p = arg;
+    struct transfer *batch = p->inflight;
+    size_t n = p->inflight_n;
+    p->inflight = NULL;
+    p->inflight_n = 0;
+    L.inflight_n -= n;
+    L.inflight_batches--;
 
     if (flags == PGCONN_OK) {
         L.stats.batches++;
         L.stats.transfers += n;
-        L.stats.commit_us += (uint64_t)(now_us() - L.inflight_since_us);
+        L.stats.commit_us += (uint64_t)(now_us() - p->since_us);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
         log_debug("event=batch_committed transfers=%zu duplicates=%d window=%" PRId64, n,
@@ -705,6 +767,6 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
             L.solo_left = n;
         }
     }
-    if (L.queue_head != NULL || L.ops_head != NULL)
+    if (L.queue_head != NULL || L.ops_head != NULL || L.resync_needed)
         event_active(L.kick, 0, 0);
 }

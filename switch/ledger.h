@@ -2,11 +2,13 @@
  * ledger: group commit of finished transfers into the PostgreSQL ledger.
  *
  * The router hands over every transfer whose outcome is decided (ACSC with
- * its entries, RJCT without). They queue; whenever the database connection
- * has no batch in flight the whole queue (up to batch_max_transfers) goes out
- * as ONE post_batch() call: one round trip, one transaction, multi-row inserts
- * from arrays, one balance update per account. Under load batches grow by
- * themselves while the previous commit is in progress.
+ * its entries, RJCT without). They queue; whenever a posting connection has
+ * no batch in flight the queue (up to batch_max_transfers) goes out as ONE
+ * post_batch() call: one round trip, one transaction, multi-row inserts from
+ * arrays, one balance update per account. Under load batches grow by
+ * themselves while earlier commits are in progress. With several posting
+ * connections, one batch executes while another waits for its WAL flush;
+ * accounts are locked in id order, so concurrent batches never deadlock.
  *
  * Only after the batch's transaction committed does the callback run for
  * each transfer, and the committed deltas are applied to the in-memory
@@ -51,8 +53,12 @@ struct ledger_options {
     int64_t window_us; /* extra wait to fill a batch when idle */
 };
 
-int ledger_init(struct event_base *base, struct pgconn *conn, ledger_done_cb done)
-    __attribute__((warn_unused_result));
+#define LEDGER_MAX_CONNECTIONS 8
+
+/* conns: the posting connections (1..LEDGER_MAX_CONNECTIONS); batches go
+ * to whichever is idle, operations to the first when all are idle. */
+int ledger_init(struct event_base *base, struct pgconn *const *conns, size_t nconns,
+                ledger_done_cb done) __attribute__((warn_unused_result));
 void ledger_configure(const struct ledger_options *opts);
 void ledger_free(void);
 

@@ -40,7 +40,8 @@ static struct {
     const char *config_path;
     SSL_CTX *ssl_ctx;
     struct listener *listener;
-    struct pgconn *ledger_db;
+    struct pgconn *ledger_db[LEDGER_MAX_CONNECTIONS];
+    size_t nledger_db;
     struct pgconn *query_db;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *tick;
@@ -248,16 +249,23 @@ static int run(void)
     log_info("event=state_recovered participants=%zu window=%" PRId64 " keys=%zu boot=%u",
              rec.participants, rec.window_id, rec.keys, rec.boot_id);
 
-    /* two connections: one for posting batches (and window operations,
-     * which must be ordered with them), one for queries */
-    M.ledger_db =
-        pgconn_new(M.base, "ledger", M.cfg->database_url, sql_ledger_stmts, sql_ledger_nstmts);
+    /* posting connections (batches, and the window operations ordered with
+     * them) and one connection for queries */
+    M.nledger_db = (size_t)M.cfg->posting_connections;
+    for (size_t i = 0; i < M.nledger_db; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "ledger-%zu", i);
+        M.ledger_db[i] =
+            pgconn_new(M.base, name, M.cfg->database_url, sql_ledger_stmts, sql_ledger_nstmts);
+        if (M.ledger_db[i] == NULL)
+            return 1;
+    }
     M.query_db =
         pgconn_new(M.base, "query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
-    if (M.ledger_db == NULL || M.query_db == NULL)
+    if (M.query_db == NULL)
         return 1;
     if (router_init(M.base, rec.boot_id, M.query_db) != 0 ||
-        ledger_init(M.base, M.ledger_db, router_ledger_callback()) != 0 ||
+        ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0)
         return 1;
     for (int p = 0; p < 4; p++)
@@ -265,7 +273,10 @@ static int run(void)
     ledger_set_window(rec.window_id);
     ledger_set_fee_account(rec.fee_account);
     apply_config(M.cfg);
-    if (pgconn_start(M.ledger_db) != 0 || pgconn_start(M.query_db) != 0)
+    for (size_t i = 0; i < M.nledger_db; i++)
+        if (pgconn_start(M.ledger_db[i]) != 0)
+            return 1;
+    if (pgconn_start(M.query_db) != 0)
         return 1;
 
     /* the console first: once the participant port accepts, both are up */
@@ -322,7 +333,8 @@ static void cleanup(void)
     session_module_free();
     ledger_free();
     ops_free();
-    pgconn_free(M.ledger_db);
+    for (size_t i = 0; i < M.nledger_db; i++)
+        pgconn_free(M.ledger_db[i]);
     pgconn_free(M.query_db);
     router_free();
     idem_free_all();

@@ -49,7 +49,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const char *cert, const cha
         goto fail;
     }
     /* idle sessions give their read/write buffers back */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* (not SSL_MODE_RELEASE_BUFFERS: freeing and reallocating the record
+     * buffers around every read costs more CPU than the memory it saves) */
     return ctx;
 fail:
     SSL_CTX_free(ctx);

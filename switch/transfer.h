@@ -84,6 +84,7 @@ struct transfer {
     struct idem_entry *idem;
     struct event timer; /* payee timeout */
     bool timer_armed;
+    int64_t queued_us;     /* when it joined the ledger queue (monotonic us) */
     struct transfer *next; /* ledger batch / free list link */
 };
 
