@@ -738,7 +738,11 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
     if (flags == PGCONN_OK) {
         L.stats.batches++;
         L.stats.transfers += n;
-        L.stats.commit_us += (uint64_t)(now_us() - p->since_us);
+        int64_t took = now_us() - p->since_us;
+        L.stats.commit_us += (uint64_t)took;
+        if (took > 100000)
+            log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn),
+                     n, took / 1000);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
         log_debug("event=batch_committed transfers=%zu duplicates=%d window=%" PRId64, n,

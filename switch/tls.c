@@ -48,9 +48,11 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const char *cert, const cha
         snprintf(err, errlen, "CA %s: %s", ca, tls_last_error(e, sizeof(e)));
         goto fail;
     }
-    /* idle sessions give their read/write buffers back */
-    /* (not SSL_MODE_RELEASE_BUFFERS: freeing and reallocating the record
-     * buffers around every read costs more CPU than the memory it saves) */
+    /* Not SSL_MODE_RELEASE_BUFFERS: freeing and reallocating the record
+     * buffers around every read costs more CPU than the memory it saves.
+     * Not read-ahead either: libevent 2.1's TLS bufferevent does not look at
+     * what OpenSSL buffered beyond the socket, so frames would wait there
+     * for the next packet. */
     return ctx;
 fail:
     SSL_CTX_free(ctx);
