@@ -15,6 +15,9 @@
 #ifndef SIKKA_SWITCH_BIN
 #error "SIKKA_SWITCH_BIN must be defined by the build"
 #endif
+#ifndef SIKKA_CTL_BIN
+#error "SIKKA_CTL_BIN must be defined by the build"
+#endif
 
 static struct harness *current;
 static bool finished;
@@ -182,11 +185,15 @@ void h_start(struct harness *h)
         {"drain_timeout_ms", "5000"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        if (strcmp(defaults[i][0], "admin_listen") == 0 && h->admin_addr[0] != '\0')
+            continue;
         char key[64];
         snprintf(key, sizeof(key), "%s =", defaults[i][0]);
         if (strstr(h->extra_config, key) == NULL)
             fprintf(f, "%s = %s\n", defaults[i][0], defaults[i][1]);
     }
+    if (h->admin_addr[0] != '\0')
+        fprintf(f, "admin_listen = %s\n", h->admin_addr);
     fprintf(f, "%s\n", h->extra_config);
     fclose(f);
     pid_t pid = fork();
@@ -460,4 +467,70 @@ void h_dump_log(struct harness *h)
     for (int i = n > 60 ? n - 60 : 0; i < n; i++)
         fputs(lines[i % 60], stderr);
     fprintf(stderr, "----\n");
+}
+
+void h_admin(struct harness *h)
+{
+    h->admin_port = h_free_port();
+    snprintf(h->admin_addr, sizeof(h->admin_addr), "127.0.0.1:%d", h->admin_port);
+}
+
+int h_ctl(struct harness *h, const char *const *args)
+{
+    CHECK(h->admin_addr[0] != '\0', "h_admin() before h_start() turns the console on");
+    char cert[300], key[300], ca[300];
+    const char *argv[64] = {"sikka-ctl",
+                            "--admin",
+                            h->admin_addr,
+                            "--cert",
+                            h_pki(h, "operator.crt", cert, sizeof(cert)),
+                            "--key",
+                            h_pki(h, "operator.key", key, sizeof(key)),
+                            "--ca",
+                            h_pki(h, "ca.crt", ca, sizeof(ca))};
+    size_t n = 9;
+    fprintf(stderr, "   $ sikka-ctl");
+    for (size_t i = 0; args[i] != NULL; i++) {
+        CHECK(n < 63);
+        argv[n++] = args[i];
+        fprintf(stderr, " %s", args[i]);
+    }
+    fprintf(stderr, "\n");
+    argv[n] = NULL;
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execv(SIKKA_CTL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], h->ctl_out + len, sizeof(h->ctl_out) - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fds[0]);
+    h->ctl_out[len] = '\0';
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st), "sikka-ctl died by signal %d", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+const char *h_ctl_last_line(struct harness *h)
+{
+    size_t len = strlen(h->ctl_out);
+    while (len > 0 && h->ctl_out[len - 1] == '\n')
+        h->ctl_out[--len] = '\0';
+    const char *nl = strrchr(h->ctl_out, '\n');
+    return nl != NULL ? nl + 1 : h->ctl_out;
+}
+
+void h_ctl_expect(struct harness *h, const char *needle)
+{
+    CHECK(strstr(h->ctl_out, needle) != NULL, "expected \"%s\" in:\n%s", needle, h->ctl_out);
 }

@@ -36,6 +36,9 @@ struct harness {
     char conninfo[512];       /* as the switch role */
     char super_conninfo[512]; /* as the superuser, on the test database */
     char extra_config[2048];
+    char admin_addr[64]; /* "127.0.0.1:port" once h_admin() turned the console on */
+    int admin_port;
+    char ctl_out[65536]; /* what the last h_ctl() printed on stdout */
     int port;
     pid_t pid;
     PGconn *db;
@@ -53,6 +56,19 @@ void h_config(struct harness *h, const char *extra);
 
 /* A TCP port on 127.0.0.1 that is free right now (e.g. for admin_listen). */
 int h_free_port(void);
+
+/* Turns the admin console on for the next h_start, on a free port. */
+void h_admin(struct harness *h);
+
+/* Runs sikka-ctl against the console with the operator certificate and the
+ * NULL-terminated args; its stdout lands in h->ctl_out. Returns its exit
+ * status (0 done, 1 refused, 2 usage or connection error). */
+int h_ctl(struct harness *h, const char *const *args);
+#define H_CTL(h, ...) h_ctl((h), (const char *const[]){__VA_ARGS__, NULL})
+/* The last line sikka-ctl printed (e.g. the closed window's id). */
+const char *h_ctl_last_line(struct harness *h);
+/* CHECKs that the last output contains needle. */
+void h_ctl_expect(struct harness *h, const char *needle);
 
 /* Starts sikka-switch and waits until it accepts connections. */
 void h_start(struct harness *h);

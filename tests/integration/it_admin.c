@@ -16,78 +16,7 @@
 #include "https.h"
 #include "tls.h"
 
-#ifndef SIKKA_CTL_BIN
-#error "SIKKA_CTL_BIN must be defined by the build"
-#endif
-
-static char admin_addr[64];
 static int admin_port;
-
-/* What one sikka-ctl run printed on stdout (stderr goes to ours). */
-static char out[65536];
-
-/* Runs sikka-ctl with the operator certificate and args (NULL-terminated);
- * returns its exit status. */
-static int ctl(struct harness *h, const char *const *args)
-{
-    char cert[300], key[300], ca[300];
-    const char *argv[64] = {"sikka-ctl",
-                            "--admin",
-                            admin_addr,
-                            "--cert",
-                            h_pki(h, "operator.crt", cert, sizeof(cert)),
-                            "--key",
-                            h_pki(h, "operator.key", key, sizeof(key)),
-                            "--ca",
-                            h_pki(h, "ca.crt", ca, sizeof(ca))};
-    size_t n = 9;
-    fprintf(stderr, "   $ sikka-ctl");
-    for (size_t i = 0; args[i] != NULL; i++) {
-        CHECK(n < 63);
-        argv[n++] = args[i];
-        fprintf(stderr, " %s", args[i]);
-    }
-    fprintf(stderr, "\n");
-    argv[n] = NULL;
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(SIKKA_CTL_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t r;
-    while ((r = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
-        len += (size_t)r;
-    close(fds[0]);
-    out[len] = '\0';
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    CHECK(WIFEXITED(st), "sikka-ctl died by signal %d", WTERMSIG(st));
-    return WEXITSTATUS(st);
-}
-
-#define CTL(h, ...) ctl((h), (const char *const[]){__VA_ARGS__, NULL})
-
-static void expect_out(const char *needle)
-{
-    CHECK(strstr(out, needle) != NULL, "expected \"%s\" in:\n%s", needle, out);
-}
-
-static const char *last_line(void)
-{
-    size_t len = strlen(out);
-    while (len > 0 && out[len - 1] == '\n')
-        out[--len] = '\0';
-    const char *nl = strrchr(out, '\n');
-    return nl != NULL ? nl + 1 : out;
-}
 
 /* One raw request over TLS with the given context; CHECKs an answer came. */
 static int raw(SSL_CTX *ctx, const char *method, const char *path, const char *body,
@@ -161,11 +90,8 @@ int main(void)
 {
     struct harness h;
     h_init(&h, "admin");
-    admin_port = h_free_port();
-    snprintf(admin_addr, sizeof(admin_addr), "127.0.0.1:%d", admin_port);
-    char extra[96];
-    snprintf(extra, sizeof(extra), "admin_listen = %s\n", admin_addr);
-    h_config(&h, extra);
+    h_admin(&h);
+    admin_port = h.admin_port;
     /* the switch opens the console before the participant port */
     h_start(&h);
 
@@ -184,53 +110,53 @@ int main(void)
     snprintf(ids, sizeof(ids), "%" PRIu64, id);
 
     TEST_STEP("reading: status, participants, positions, transfer, fees, windows");
-    CHECK_INT(CTL(&h, "status"), 0);
-    expect_out("window:");
-    CHECK_INT(CTL(&h, "--json", "status"), 0);
-    json_t *j = json_loads(out, 0, NULL);
+    CHECK_INT(H_CTL(&h, "status"), 0);
+    h_ctl_expect(&h, "window:");
+    CHECK_INT(H_CTL(&h, "--json", "status"), 0);
+    json_t *j = json_loads(h.ctl_out, 0, NULL);
     CHECK(json_is_object(j) && json_is_integer(json_object_get(j, "window")), "status JSON");
     json_decref(j);
-    CHECK_INT(CTL(&h, "participants"), 0);
-    expect_out("JAZZ");
-    expect_out("Suspended Wallet");
-    CHECK_INT(CTL(&h, "positions"), 0);
-    expect_out("-1500.00");
-    CHECK_INT(CTL(&h, "transfer", "show", ids), 0);
-    expect_out("amount: 1500.00 PKR (150000 paisa)");
-    CHECK_INT(CTL(&h, "transfer", "show", "999999999"), 1);
-    CHECK_INT(CTL(&h, "fees"), 0);
-    expect_out("SUPPLIER_PAYMENT");
-    CHECK_INT(CTL(&h, "window", "list"), 0);
-    expect_out("open");
+    CHECK_INT(H_CTL(&h, "participants"), 0);
+    h_ctl_expect(&h, "JAZZ");
+    h_ctl_expect(&h, "Suspended Wallet");
+    CHECK_INT(H_CTL(&h, "positions"), 0);
+    h_ctl_expect(&h, "-1500.00");
+    CHECK_INT(H_CTL(&h, "transfer", "show", ids), 0);
+    h_ctl_expect(&h, "amount: 1500.00 PKR (150000 paisa)");
+    CHECK_INT(H_CTL(&h, "transfer", "show", "999999999"), 1);
+    CHECK_INT(H_CTL(&h, "fees"), 0);
+    h_ctl_expect(&h, "SUPPLIER_PAYMENT");
+    CHECK_INT(H_CTL(&h, "window", "list"), 0);
+    h_ctl_expect(&h, "open");
 
     TEST_STEP("participants: add, refuse a duplicate, suspend, resume, set the cap");
-    CHECK_INT(CTL(&h, "participant", "add", "TEST", "--name", "Test Wallet", "--kind", "wallet",
-                  "--ndc", "1000.00"),
+    CHECK_INT(H_CTL(&h, "participant", "add", "TEST", "--name", "Test Wallet", "--kind", "wallet",
+                    "--ndc", "1000.00"),
               0);
     CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 100000);
-    CHECK_INT(CTL(&h, "participant", "add", "TEST", "--name", "Again", "--kind", "wallet"), 1);
-    CHECK_INT(CTL(&h, "participant", "add", "test", "--name", "x", "--kind", "wallet"), 2);
-    CHECK_INT(CTL(&h, "participant", "add", "TSTB", "--kind", "wallet"), 2);
-    CHECK_INT(CTL(&h, "participant", "add", "TSTB", "--name", "x", "--kind", "shop"), 2);
-    CHECK_INT(CTL(&h, "participant", "suspend", "TEST"), 0);
-    expect_out("suspended");
+    CHECK_INT(H_CTL(&h, "participant", "add", "TEST", "--name", "Again", "--kind", "wallet"), 1);
+    CHECK_INT(H_CTL(&h, "participant", "add", "test", "--name", "x", "--kind", "wallet"), 2);
+    CHECK_INT(H_CTL(&h, "participant", "add", "TSTB", "--kind", "wallet"), 2);
+    CHECK_INT(H_CTL(&h, "participant", "add", "TSTB", "--name", "x", "--kind", "shop"), 2);
+    CHECK_INT(H_CTL(&h, "participant", "suspend", "TEST"), 0);
+    h_ctl_expect(&h, "suspended");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM participants WHERE code = 'TEST' "
                             "AND status = 'suspended'"),
               1);
-    CHECK_INT(CTL(&h, "participant", "resume", "TEST"), 0);
-    CHECK_INT(CTL(&h, "participant", "suspend", "QQQQ"), 1);
-    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "2500.50"), 0);
+    CHECK_INT(H_CTL(&h, "participant", "resume", "TEST"), 0);
+    CHECK_INT(H_CTL(&h, "participant", "suspend", "QQQQ"), 1);
+    CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "2500.50"), 0);
     CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 250050);
-    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "1.234"), 2);
-    CHECK_INT(CTL(&h, "ndc", "set", "TEST", "-5"), 2);
-    CHECK_INT(CTL(&h, "participant", "show", "TEST"), 0);
-    expect_out("2500.50 PKR");
-    expect_out("status: active");
+    CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "1.234"), 2);
+    CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "-5"), 2);
+    CHECK_INT(H_CTL(&h, "participant", "show", "TEST"), 0);
+    h_ctl_expect(&h, "2500.50 PKR");
+    h_ctl_expect(&h, "status: active");
 
     TEST_STEP("windows: close (id last), report (table and CSV), settle, reconcile");
-    CHECK_INT(CTL(&h, "window", "close"), 0);
+    CHECK_INT(H_CTL(&h, "window", "close"), 0);
     char window[32];
-    snprintf(window, sizeof(window), "%s", last_line());
+    snprintf(window, sizeof(window), "%s", h_ctl_last_line(&h));
     int64_t wid = strtoll(window, NULL, 10);
     CHECK(wid > 0, "last line is the window id: \"%s\"", window);
     CHECK_INT(h_sql_int(&h,
@@ -238,27 +164,29 @@ int main(void)
                         " AND state = 'closed'",
                         wid),
               1);
-    CHECK_INT(CTL(&h, "window", "report", window), 0);
-    expect_out("total: 0.00 PKR");
-    expect_out("-1500.00");
-    CHECK_INT(CTL(&h, "window", "report", window, "--csv"), 0);
-    CHECK(strncmp(out, "participant,account_id,net,net_pkr,postings\n", 44) == 0, "%s", out);
-    expect_out("JAZZ,");
-    CHECK(strncmp(last_line(), "total,,0,0.00,1", 15) == 0, "total line: %s", last_line());
-    CHECK_INT(CTL(&h, "window", "settle", window), 0);
+    CHECK_INT(H_CTL(&h, "window", "report", window), 0);
+    h_ctl_expect(&h, "total: 0.00 PKR");
+    h_ctl_expect(&h, "-1500.00");
+    CHECK_INT(H_CTL(&h, "window", "report", window, "--csv"), 0);
+    CHECK(strncmp(h.ctl_out, "participant,account_id,net,net_pkr,postings\n", 44) == 0, "%s",
+          h.ctl_out);
+    h_ctl_expect(&h, "JAZZ,");
+    CHECK(strncmp(h_ctl_last_line(&h), "total,,0,0.00,1", 15) == 0, "total line: %s",
+          h_ctl_last_line(&h));
+    CHECK_INT(H_CTL(&h, "window", "settle", window), 0);
     CHECK_INT(h_sql_int(&h,
                         "SELECT count(*) FROM settlement_windows WHERE id = %" PRId64
                         " AND state = 'settled'",
                         wid),
               1);
-    CHECK_INT(CTL(&h, "window", "settle", window), 1);
-    CHECK_INT(CTL(&h, "reconcile"), 0);
-    expect_out("reconcile: all");
-    CHECK_INT(CTL(&h, "positions"), 0);
+    CHECK_INT(H_CTL(&h, "window", "settle", window), 1);
+    CHECK_INT(H_CTL(&h, "reconcile"), 0);
+    h_ctl_expect(&h, "reconcile: all");
+    CHECK_INT(H_CTL(&h, "positions"), 0);
 
     TEST_STEP("every change is in the audit trail, by the certificate's operator");
-    CHECK_INT(CTL(&h, "audit", "--limit", "10"), 0);
-    expect_out("window.settle");
+    CHECK_INT(H_CTL(&h, "audit", "--limit", "10"), 0);
+    h_ctl_expect(&h, "window.settle");
     static const char *const actions[] = {"participant.add",    "participant.suspend",
                                           "participant.resume", "ndc.set",
                                           "window.close",       "window.settle"};
@@ -271,15 +199,15 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
 
     TEST_STEP("usage and connection errors: exit 2");
-    CHECK_INT(CTL(&h, "--help"), 0);
-    expect_out("window close");
-    CHECK_INT(CTL(&h, "window", "report", "--help"), 0);
-    expect_out("--csv");
-    CHECK_INT(CTL(&h, "frobnicate"), 2);
-    CHECK_INT(CTL(&h, "window"), 2);
-    CHECK_INT(CTL(&h, "positions", "--csv"), 2);
-    CHECK_INT(CTL(&h, "transfer", "show", "abc"), 2);
-    CHECK_INT(CTL(&h, "status", "--admin", "127.0.0.1:1"), 2);
+    CHECK_INT(H_CTL(&h, "--help"), 0);
+    h_ctl_expect(&h, "window close");
+    CHECK_INT(H_CTL(&h, "window", "report", "--help"), 0);
+    h_ctl_expect(&h, "--csv");
+    CHECK_INT(H_CTL(&h, "frobnicate"), 2);
+    CHECK_INT(H_CTL(&h, "window"), 2);
+    CHECK_INT(H_CTL(&h, "positions", "--csv"), 2);
+    CHECK_INT(H_CTL(&h, "transfer", "show", "abc"), 2);
+    CHECK_INT(H_CTL(&h, "status", "--admin", "127.0.0.1:1"), 2);
 
     TEST_STEP("no certificate, a foreign CA: refused at the handshake");
     char ca[300];
@@ -337,7 +265,7 @@ int main(void)
         vanish_mid_request(&h);
     expect_status(op, "GET", "/api/v1/status", NULL, 200);
     SSL_CTX_free(op);
-    CHECK_INT(CTL(&h, "reconcile"), 0);
+    CHECK_INT(H_CTL(&h, "reconcile"), 0);
 
     client_free(jazz);
     client_free(koko);
