@@ -21,9 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config.h"
 #include "gen.h"
 #include "log.h"
@@ -364,37 +364,6 @@ enum run_opt {
     RUN_HELP,
 };
 
-/* <pki>: $SIKKA_PKI, else var/pki of the tree the executable was built in
- * (<exe>/../../var/pki), else ./var/pki — as sikka-wallet looks. */
-static void default_pki(char *out, size_t len)
-{
-    const char *env = getenv("SIKKA_PKI");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            char candidate[PATH_MAX + 16];
-            snprintf(candidate, sizeof(candidate), "%s/../../var/pki", exe);
-            char *real = realpath(candidate, NULL);
-            struct stat st;
-            if (real != NULL && stat(real, &st) == 0 && S_ISDIR(st.st_mode) && strlen(real) < len) {
-                memcpy(out, real, strlen(real) + 1);
-                free(real);
-                return;
-            }
-            free(real);
-        }
-    }
-    snprintf(out, len, "var/pki");
-}
-
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -538,7 +507,7 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (pki[0] == '\0')
-        default_pki(pki, sizeof(pki));
+        cli_pki_dir(pki, sizeof(pki)); /* as sikka-wallet and sikka-ctl look */
     o.pki = pki;
 
     struct replay_result r;

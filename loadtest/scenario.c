@@ -152,8 +152,8 @@ int scenario_parse_range(const char *text, struct scenario_range *r, char *err, 
     memcpy(lo, text, (size_t)(colon - text));
     lo[colon - text] = '\0';
     struct scenario_range out;
-    if (msg_parse_amount(lo, &out.min, why, sizeof(why)) != 0 ||
-        msg_parse_amount(colon + 1, &out.max, why, sizeof(why)) != 0) {
+    if (money_parse(lo, &out.min, why, sizeof(why)) != 0 ||
+        money_parse(colon + 1, &out.max, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "range \"%s\": %s", text, why);
         return -1;
     }

@@ -5,7 +5,7 @@
  * memory. gen turns it into a capture file.
  *
  * Amounts are int64 paisa; ranges are given in rupees on the command line
- * ("500:5000") and parsed with msg_parse_amount. Rates and the mix are
+ * ("500:5000") and parsed with money_parse. Rates and the mix are
  * probabilities, not money.
  */
 #ifndef SIKKA_SCENARIO_H

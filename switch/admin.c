@@ -22,6 +22,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "money.h"
+#include "participant.h"
 #include "ops.h"
 #include "tls.h"
 
@@ -155,16 +157,6 @@ static const char *admin_logval(const char *s, char *buf, size_t len)
         return buf;
     }
     return log_quote(s, buf, len);
-}
-
-/* Paisa as rupees with two decimals, like msg_format_amount() on the
- * client side (which sikka_core cannot link). */
-static const char *admin_format_pkr(int64_t paisa, char *buf, size_t len)
-{
-    uint64_t mag = paisa < 0 ? (uint64_t)0 - (uint64_t)paisa : (uint64_t)paisa;
-    snprintf(buf, len, "%s%llu.%02llu", paisa < 0 ? "-" : "", (unsigned long long)(mag / 100),
-             (unsigned long long)(mag % 100));
-    return buf;
 }
 
 static const char *admin_method_name(enum evhttp_cmd_type cmd)
@@ -364,7 +356,7 @@ static int admin_report_csv(const json_t *report, struct evbuffer *buf, char *wh
                 0 ||
             evbuffer_add_printf(buf, ",%" PRId64 ",%" PRId64 ",%s,%" PRId64 "\n",
                                 (int64_t)json_integer_value(account), n,
-                                admin_format_pkr(n, pkr, sizeof(pkr)),
+                                money_format(n, pkr, sizeof(pkr)),
                                 (int64_t)json_integer_value(postings)) < 0)
             goto oom;
     }
@@ -373,7 +365,7 @@ static int admin_report_csv(const json_t *report, struct evbuffer *buf, char *wh
     if (json_is_integer(count))
         snprintf(postings, sizeof(postings), "%" PRId64, (int64_t)json_integer_value(count));
     if (evbuffer_add_printf(buf, "total,,%" PRId64 ",%s,%s\n", total,
-                            admin_format_pkr(total, pkr, sizeof(pkr)), postings) < 0)
+                            money_format(total, pkr, sizeof(pkr)), postings) < 0)
         goto oom;
     return 0;
 oom:
@@ -449,33 +441,6 @@ static int admin_identify(struct evhttp_request *req, struct tls_identity *id, c
     return 0;
 }
 
-static bool admin_valid_code(const char *s)
-{
-    if (strlen(s) != 4)
-        return false;
-    for (int i = 0; i < 4; i++)
-        if (s[i] < 'A' || s[i] > 'Z')
-            return false;
-    return true;
-}
-
-/* A positive decimal id that fits a bigint. */
-static int admin_parse_id(const char *s, int64_t *out)
-{
-    int64_t v = 0;
-    if (*s == '\0' || strlen(s) > 19)
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10, &v) ||
-            __builtin_add_overflow(v, *s - '0', &v))
-            return -1;
-    }
-    if (v <= 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Matches the path against admin_paths. Returns 0, or 404 / 400 with why. */
 static int admin_match(const char *path, struct admin_call *call, char *why, size_t whylen)
 {
@@ -518,14 +483,14 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
         call->path = &admin_paths[i];
         for (size_t k = 0; k < np; k++) {
             if (strcmp(pseg[k], "{code}") == 0) {
-                if (!admin_valid_code(seg[k])) {
+                if (!participant_code_valid(seg[k])) {
                     snprintf(why, whylen,
                              "participant code \"%s\" must be 4 uppercase letters (A-Z)",
                              admin_echo(seg[k], e, sizeof(e)));
                     return 400;
                 }
                 snprintf(call->code, sizeof(call->code), "%s", seg[k]);
-            } else if (strcmp(pseg[k], "{id}") == 0 && admin_parse_id(seg[k], &call->id) != 0) {
+            } else if (strcmp(pseg[k], "{id}") == 0 && money_parse_id(seg[k], &call->id) != 0) {
                 snprintf(why, whylen, "id \"%s\" must be a positive integer",
                          admin_echo(seg[k], e, sizeof(e)));
                 return 400;
@@ -566,7 +531,7 @@ static int admin_read_query(const struct evhttp_uri *uri, struct admin_req *ar,
             }
         } else if (route == ADMIN_ROUTE_AUDIT && strcmp(p->key, "limit") == 0) {
             int64_t v;
-            if (admin_parse_id(p->value, &v) != 0 || v > ADMIN_AUDIT_MAX) {
+            if (money_parse_id(p->value, &v) != 0 || v > ADMIN_AUDIT_MAX) {
                 snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
                          ADMIN_AUDIT_MAX, admin_echo(p->value, e, sizeof(e)));
                 status = 400;
@@ -677,7 +642,7 @@ static int admin_participant_fields(const json_t *body, struct admin_new_partici
     json_t *code = json_object_get(body, "code");
     json_t *name = json_object_get(body, "name");
     json_t *kind = json_object_get(body, "kind");
-    if (!json_is_string(code) || !admin_valid_code(json_string_value(code))) {
+    if (!json_is_string(code) || !participant_code_valid(json_string_value(code))) {
         snprintf(why, whylen, "code must be 4 uppercase letters (A-Z)");
         return -1;
     }

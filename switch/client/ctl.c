@@ -134,22 +134,6 @@ static int parse_long(const char *text, long min, long max, long *out)
     return 0;
 }
 
-/* A positive id that fits a bigint, digits only. */
-static int parse_id(const char *text, int64_t *out)
-{
-    int64_t v = 0;
-    if (*text == '\0' || strlen(text) > 19)
-        return -1;
-    for (const char *s = text; *s != '\0'; s++)
-        if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10, &v) ||
-            __builtin_add_overflow(v, *s - '0', &v))
-            return -1;
-    if (v <= 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static bool is_amount_key(const char *key)
 {
     static const char *const keys[] = {"amount",   "fee",   "ndc",   "posted", "reserved",
@@ -194,7 +178,7 @@ static const char *jamount(const json_t *o, const char *key, char *buf, size_t l
     json_t *v = json_object_get(o, key);
     if (!json_is_integer(v))
         return jtext(v, buf, len);
-    return msg_format_amount(json_integer_value(v), buf, len);
+    return money_format(json_integer_value(v), buf, len);
 }
 
 /* A PostgreSQL timestamp as "YYYY-MM-DD HH:MM:SS", seconds truncated, with
@@ -232,7 +216,7 @@ static void print_field(const char *key, const json_t *v, const char *indent)
         print_fields(v, deeper);
     } else if (json_is_integer(v) && is_amount_key(key)) {
         printf("%s%s: %s PKR (%" PRId64 " paisa)\n", indent, k,
-               msg_format_amount(json_integer_value(v), amount, sizeof(amount)),
+               money_format(json_integer_value(v), amount, sizeof(amount)),
                (int64_t)json_integer_value(v));
     } else {
         printf("%s%s: %s\n", indent, k, jtext(v, buf, sizeof(buf)));
@@ -551,7 +535,7 @@ static int cmd_participant_add(struct ctl *c, char **args)
         fprintf(stderr, "sikka-ctl: --kind \"%s\" must be wallet, bank or bnpl\n", c->kind);
         return CTL_EXIT_USAGE;
     }
-    if (c->ndc != NULL && msg_parse_amount(c->ndc, &ndc, err, sizeof(err)) != 0) {
+    if (c->ndc != NULL && money_parse(c->ndc, &ndc, err, sizeof(err)) != 0) {
         fprintf(stderr, "sikka-ctl: --ndc: %s\n", err);
         return CTL_EXIT_USAGE;
     }
@@ -606,7 +590,7 @@ static int cmd_ndc_set(struct ctl *c, char **args)
                 args[0]);
         return CTL_EXIT_USAGE;
     }
-    if (msg_parse_amount(args[1], &ndc, err, sizeof(err)) != 0) {
+    if (money_parse(args[1], &ndc, err, sizeof(err)) != 0) {
         fprintf(stderr, "sikka-ctl: AMOUNT: %s\n", err);
         return CTL_EXIT_USAGE;
     }
@@ -682,7 +666,7 @@ static int cmd_transfer_show(struct ctl *c, char **args)
 {
     int64_t id;
     char path[80];
-    if (parse_id(args[0], &id) != 0) {
+    if (money_parse_id(args[0], &id) != 0) {
         fprintf(stderr, "sikka-ctl: transfer id \"%s\" must be a positive integer\n", args[0]);
         return CTL_EXIT_USAGE;
     }
@@ -816,7 +800,7 @@ static int cmd_window_settle(struct ctl *c, char **args)
 {
     int64_t id;
     char path[80];
-    if (parse_id(args[0], &id) != 0) {
+    if (money_parse_id(args[0], &id) != 0) {
         fprintf(stderr, "sikka-ctl: window id \"%s\" must be a positive integer\n", args[0]);
         return CTL_EXIT_USAGE;
     }
@@ -848,7 +832,7 @@ static int cmd_window_report(struct ctl *c, char **args)
 {
     int64_t id;
     char path[96];
-    if (parse_id(args[0], &id) != 0) {
+    if (money_parse_id(args[0], &id) != 0) {
         fprintf(stderr, "sikka-ctl: window id \"%s\" must be a positive integer\n", args[0]);
         return CTL_EXIT_USAGE;
     }

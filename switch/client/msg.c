@@ -7,72 +7,11 @@
 #include <time.h>
 
 #include "log.h"
+#include "transfer.h"
 
 static bool is_digit(char ch)
 {
     return ch >= '0' && ch <= '9';
-}
-
-int msg_parse_amount(const char *text, int64_t *paisa, char *err, size_t errlen)
-{
-    if (text == NULL || text[0] == '\0') {
-        snprintf(err, errlen, "amount is empty");
-        return -1;
-    }
-    const char *p = text;
-    uint64_t rupees = 0;
-    for (; is_digit(*p); p++) {
-        /* INT64_MAX / 100 rupees is the most that can still fit; checking
-         * before the multiply keeps the arithmetic from wrapping */
-        if (rupees > (uint64_t)INT64_MAX / 100)
-            goto overflow;
-        rupees = rupees * 10 + (uint64_t)(*p - '0');
-    }
-    if (p == text) {
-        snprintf(err, errlen, "amount \"%s\" must start with a digit (e.g. 1500.00)", text);
-        return -1;
-    }
-    uint64_t frac = 0;
-    if (*p == '.') {
-        p++;
-        int digits = 0;
-        for (; is_digit(*p); p++, digits++) {
-            if (digits == 2) {
-                snprintf(err, errlen, "amount \"%s\" has more than two decimals", text);
-                return -1;
-            }
-            frac = frac * 10 + (uint64_t)(*p - '0');
-        }
-        if (digits == 0) {
-            snprintf(err, errlen, "amount \"%s\" needs digits after the '.'", text);
-            return -1;
-        }
-        if (digits == 1)
-            frac *= 10;
-    }
-    if (*p != '\0') {
-        snprintf(err, errlen,
-                 "amount \"%s\" is not a plain decimal number (unexpected '%c'; no sign, "
-                 "exponent, spaces or separators)",
-                 text, *p);
-        return -1;
-    }
-    if (rupees > ((uint64_t)INT64_MAX - frac) / 100)
-        goto overflow;
-    *paisa = (int64_t)(rupees * 100 + frac);
-    return 0;
-overflow:
-    snprintf(err, errlen, "amount \"%s\" exceeds the largest amount 92233720368547758.07", text);
-    return -1;
-}
-
-const char *msg_format_amount(int64_t paisa, char *buf, size_t len)
-{
-    /* the magnitude in unsigned arithmetic: -INT64_MIN does not fit int64 */
-    uint64_t mag = paisa < 0 ? (uint64_t)0 - (uint64_t)paisa : (uint64_t)paisa;
-    snprintf(buf, len, "%s%llu.%02llu", paisa < 0 ? "-" : "", (unsigned long long)(mag / 100),
-             (unsigned long long)(mag % 100));
-    return buf;
 }
 
 int msg_parse_purpose(const char *name, Sikka__V1__Purpose *out)
@@ -124,13 +63,7 @@ bool msg_valid_agent(const char *code)
 
 bool msg_valid_reason(const char *code)
 {
-    if (code == NULL || strlen(code) != MSG_REASON_MAX)
-        return false;
-    for (size_t i = 0; i < MSG_REASON_MAX; i++) {
-        if (!((code[i] >= 'A' && code[i] <= 'Z') || is_digit(code[i])))
-            return false;
-    }
-    return true;
+    return transfer_reason_valid(code); /* the switch's own rule */
 }
 
 int msg_parse_party(const char *text, char *account, size_t account_len, char *agent,

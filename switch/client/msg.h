@@ -20,25 +20,17 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "money.h"
 
 #define MSG_ID_MAX      35  /* ISO 20022 Max35Text: msg_id, end_to_end_id, loan id */
 #define MSG_ACCOUNT_MAX 34  /* account identifiers */
 #define MSG_TEXT_MAX    140 /* narrative text, names, unstructured remittance */
 #define MSG_AGENT_LEN   4   /* participant codes: 4 uppercase letters */
 #define MSG_REASON_MAX  4   /* ISO 20022 reason codes: AC01, NARR, ... */
-#define MSG_AMOUNT_MAX  24  /* bytes msg_format_amount needs, NUL included */
+#define MSG_AMOUNT_MAX  24  /* bytes money_format needs, NUL included */
 #define MSG_ID_LEN      26  /* length of ids made by msg_new_msg_id */
 
-/* Parses a decimal amount in rupees ("1500", "1500.5", "1500.00") into paisa.
- * Digits, then optionally '.' and one or two digits; no sign, exponent,
- * spaces or grouping. Values above INT64_MAX paisa are refused. On failure
- * writes why into err and returns -1. */
-int msg_parse_amount(const char *text, int64_t *paisa, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-
-/* Formats paisa as rupees with two decimals ("1500.00", "-0.05"). Returns buf
- * (MSG_AMOUNT_MAX bytes are always enough; shorter buffers truncate). */
-const char *msg_format_amount(int64_t paisa, char *buf, size_t len);
+/* Amounts: money_parse() and money_format() in money.h. */
 
 /* "BNPL_REPAYMENT", "SUPPLIER_PAYMENT", "P2P" (case-insensitive) to the enum.
  * PURPOSE_UNSPECIFIED and unknown names are refused with -1. */

@@ -455,7 +455,7 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
 
     char err[512];
     int64_t amount;
-    if (msg_parse_amount(a.amount, &amount, err, sizeof(err)) != 0) {
+    if (money_parse(a.amount, &amount, err, sizeof(err)) != 0) {
         fprintf(stderr, "sikka-wallet pay: --amount: %s\n", err);
         return WALLET_EXIT_FAILED;
     }
@@ -559,7 +559,7 @@ static void listen_transfer(struct listener *l, const Sikka__V1__CreditTransfer 
     if (!l->quiet) {
         char amount[MSG_AMOUNT_MAX], masked[MSG_ACCOUNT_MAX + 1];
         out_line("CREDIT_TRANSFER %" PRIu64 " %s %s from %s to %s purpose %s", ct->transfer_id,
-                 msg_format_amount(ct->amount, amount, sizeof(amount)),
+                 money_format(ct->amount, amount, sizeof(amount)),
                  ct->currency[0] != '\0' ? ct->currency : "PKR", ct->debtor_agent,
                  log_mask(ct->creditor_account, masked, sizeof(masked)),
                  msg_purpose_name(ct->purpose));

@@ -9,7 +9,7 @@ static int64_t amount_ok(const char *text)
 {
     char err[256] = "";
     int64_t v = -1;
-    int rc = msg_parse_amount(text, &v, err, sizeof(err));
+    int rc = money_parse(text, &v, err, sizeof(err));
     CHECK(rc == 0, "\"%s\" should parse: %s", text, err);
     return v;
 }
@@ -18,7 +18,7 @@ static void amount_bad(const char *text, const char *why)
 {
     char err[256] = "";
     int64_t v = 12345;
-    int rc = msg_parse_amount(text, &v, err, sizeof(err));
+    int rc = money_parse(text, &v, err, sizeof(err));
     CHECK(rc == -1, "\"%s\" should be refused, got %" PRId64, text, v);
     CHECK(v == 12345, "\"%s\": output written on failure", text);
     CHECK(strstr(err, why) != NULL, "\"%s\": error \"%s\" should mention \"%s\"", text, err, why);
@@ -70,19 +70,19 @@ int main(void)
     amount_bad("18446744073709551616", "exceeds");
 
     TEST_STEP("format and round trip");
-    CHECK_STR(msg_format_amount(0, buf, sizeof(buf)), "0.00");
-    CHECK_STR(msg_format_amount(1, buf, sizeof(buf)), "0.01");
-    CHECK_STR(msg_format_amount(150000, buf, sizeof(buf)), "1500.00");
-    CHECK_STR(msg_format_amount(150050, buf, sizeof(buf)), "1500.50");
-    CHECK_STR(msg_format_amount(-5, buf, sizeof(buf)), "-0.05");
-    CHECK_STR(msg_format_amount(-150000, buf, sizeof(buf)), "-1500.00");
-    CHECK_STR(msg_format_amount(INT64_MAX, buf, sizeof(buf)), "92233720368547758.07");
-    CHECK_STR(msg_format_amount(INT64_MIN, buf, sizeof(buf)), "-92233720368547758.08");
+    CHECK_STR(money_format(0, buf, sizeof(buf)), "0.00");
+    CHECK_STR(money_format(1, buf, sizeof(buf)), "0.01");
+    CHECK_STR(money_format(150000, buf, sizeof(buf)), "1500.00");
+    CHECK_STR(money_format(150050, buf, sizeof(buf)), "1500.50");
+    CHECK_STR(money_format(-5, buf, sizeof(buf)), "-0.05");
+    CHECK_STR(money_format(-150000, buf, sizeof(buf)), "-1500.00");
+    CHECK_STR(money_format(INT64_MAX, buf, sizeof(buf)), "92233720368547758.07");
+    CHECK_STR(money_format(INT64_MIN, buf, sizeof(buf)), "-92233720368547758.08");
     const int64_t samples[] = {0, 1, 9, 10, 99, 100, 101, 123456789, INT64_MAX - 1, INT64_MAX};
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         int64_t back = -1;
-        msg_format_amount(samples[i], buf, sizeof(buf));
-        CHECK(msg_parse_amount(buf, &back, err, sizeof(err)) == 0, "%s: %s", buf, err);
+        money_format(samples[i], buf, sizeof(buf));
+        CHECK(money_parse(buf, &back, err, sizeof(err)) == 0, "%s: %s", buf, err);
         CHECK_INT(back, samples[i]);
     }
 
