@@ -211,7 +211,7 @@ Sikka is up.
   admin console                      https://$admin_addr
       needs the operator client certificate $pki/operator.crt + $pki/operator.key
       and trusts $pki/ca.crt, e.g.
-      curl --cacert $pki/ca.crt --cert $pki/operator.crt --key $pki/operator.key https://$admin_addr/
+      curl --cacert $pki/ca.crt --cert $pki/operator.crt --key $pki/operator.key https://$admin_addr/api/v1/status
       or: $(dirname "$switch_bin")/sikka-ctl participants
   database (read-only, every table)  $(reader_uri)
       (deploy/local.sh pguri; superuser: deploy/pg.sh psql $pg_data -d $db)
