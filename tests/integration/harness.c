@@ -163,9 +163,8 @@ static bool port_open(int port)
     return ok;
 }
 
-void h_start(struct harness *h)
+void h_write_config(struct harness *h)
 {
-    CHECK(h->pid == 0, "switch already running");
     if (h->port == 0)
         h->port = h_free_port();
     FILE *f = fopen(h->config_path, "w");
@@ -196,6 +195,12 @@ void h_start(struct harness *h)
         fprintf(f, "admin_listen = %s\n", h->admin_addr);
     fprintf(f, "%s\n", h->extra_config);
     fclose(f);
+}
+
+void h_start(struct harness *h)
+{
+    CHECK(h->pid == 0, "switch already running");
+    h_write_config(h);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {

@@ -70,6 +70,9 @@ const char *h_ctl_last_line(struct harness *h);
 /* CHECKs that the last output contains needle. */
 void h_ctl_expect(struct harness *h, const char *needle);
 
+/* Writes the config file (h_start does it; tests of SIGHUP call it again). */
+void h_write_config(struct harness *h);
+
 /* Starts sikka-switch and waits until it accepts connections. */
 void h_start(struct harness *h);
 /* SIGTERM and wait; returns the exit status (CHECKs it exited). */
