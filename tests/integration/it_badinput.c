@@ -2,6 +2,8 @@
  * protobuf, unknown fields, missing fields, bad amounts, unknown purposes and
  * currencies. Each gets a reason code or closes that one connection; the
  * switch never crashes and keeps serving other participants. */
+#include <unistd.h>
+
 #include "harness.h"
 
 static void expect_reject(struct client *c, const char *reason)
@@ -171,6 +173,34 @@ int main(void)
     CHECK(client_is_closed(c), "a stalled half frame must not hold the connection forever");
     client_free(c);
     still_serving(&h, "4");
+
+    TEST_STEP("a peer that stops answering heartbeats is found dead and closed");
+    /* a client on a loop of its own that nobody runs: it reads nothing and
+     * answers no ping, like a peer whose machine froze */
+    struct event_base *frozen = event_base_new();
+    char cert[300], key[300], ca[300], err[256];
+    struct client_opts o = {.host = "127.0.0.1",
+                            .port = h.port,
+                            .cert = h_pki(&h, "NAYA.crt", cert, sizeof(cert)),
+                            .key = h_pki(&h, "NAYA.key", key, sizeof(key)),
+                            .ca = h_pki(&h, "ca.crt", ca, sizeof(ca)),
+                            .await_ready = true};
+    SSL_CTX *ctx = client_ssl_ctx(&o, err, sizeof(err));
+    CHECK(ctx != NULL, "%s", err);
+    struct client *dead = client_connect_sync(frozen, ctx, &o, 5000, err, sizeof(err));
+    CHECK(dead != NULL, "%s", err);
+    usleep(1500000);                      /* five heartbeat intervals of silence */
+    Envelope *x = client_recv(dead, 500); /* now let it see what happened */
+    while (x != NULL) {
+        client_envelope_free(x);
+        x = client_recv(dead, 500);
+    }
+    CHECK(client_is_closed(dead), "the switch must close a peer that answers no heartbeat");
+    fprintf(stderr, "   frozen peer: %s\n", client_close_reason(dead));
+    client_free(dead);
+    SSL_CTX_free(ctx);
+    event_base_free(frozen);
+    still_serving(&h, "5");
     CHECK(h_running(&h), "the switch is still running");
 
     h_cleanup(&h);
