@@ -29,6 +29,7 @@ struct pending {
     char code[8];
     int64_t value;
     char operator_name[64];
+    char what[48]; /* "transfer 42": what a 404 is about */
 };
 
 static json_t *error_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -291,7 +292,8 @@ static void on_json(void *arg, PGresult *res, enum pgconn_flags flags, const cha
     if (failed(pd, res, flags, error))
         return;
     if (PQntuples(res) == 0) {
-        pd->done(pd->arg, 404, error_body("not found"));
+        pd->done(pd->arg, 404,
+                 error_body("%s does not exist", pd->what[0] ? pd->what : "the object"));
         free(pd);
         return;
     }
@@ -326,6 +328,7 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg)
         return;
     char ids[24];
     snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    snprintf(p->what, sizeof(p->what), "transfer %s", ids);
     const char *params[] = {ids};
     query(SQL_TRANSFER_SHOW, 1, params, on_json, p);
 }
