@@ -89,12 +89,6 @@ struct listener *listener_new(struct event_base *base, const char *addr)
     return l;
 }
 
-void listener_pause(struct listener *l)
-{
-    if (l != NULL && l->evl != NULL)
-        evconnlistener_disable(l->evl);
-}
-
 int listener_port(const struct listener *l)
 {
     struct sockaddr_in sin;

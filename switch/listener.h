@@ -11,7 +11,6 @@ struct listener;
 
 /* Binds host:port; NULL (logged) on failure. */
 struct listener *listener_new(struct event_base *base, const char *addr);
-void listener_pause(struct listener *l);
 void listener_free(struct listener *l);
 /* The bound port (useful when the address asked for port 0). */
 int listener_port(const struct listener *l);
