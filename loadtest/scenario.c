@@ -10,11 +10,6 @@
 
 static const char *const purpose_names[SCENARIO_PURPOSES] = {"bnpl", "supplier", "p2p"};
 
-const char *scenario_purpose_name(enum scenario_purpose p)
-{
-    return p < SCENARIO_PURPOSES ? purpose_names[p] : "unknown";
-}
-
 void scenario_defaults(struct scenario *s)
 {
     memset(s, 0, sizeof(*s));

@@ -81,6 +81,4 @@ int scenario_validate(const struct scenario *s, char *err, size_t errlen)
  * NULL when out of memory. */
 char *scenario_to_json(const struct scenario *s);
 
-const char *scenario_purpose_name(enum scenario_purpose p);
-
 #endif

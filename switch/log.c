@@ -42,11 +42,6 @@ void log_set_level(enum log_level level)
     log_min = level;
 }
 
-enum log_level log_get_level(void)
-{
-    return log_min;
-}
-
 int log_parse_level(const char *name, enum log_level *out)
 {
     for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {

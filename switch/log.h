@@ -26,7 +26,6 @@ void log_setup(const char *program, enum log_level level);
 int log_open(const char *path) __attribute__((warn_unused_result));
 
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 int log_parse_level(const char *name, enum log_level *out) __attribute__((warn_unused_result));
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -67,6 +67,19 @@ static struct pending *pending_new(ops_done done, void *arg)
     return p;
 }
 
+/* A pending operator change of participant `code` carrying `value`. */
+static struct pending *pending_change(ops_done done, void *arg, const char *operator_name,
+                                      const char *code, int64_t value)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p != NULL) {
+        snprintf(p->code, sizeof(p->code), "%s", code);
+        snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+        p->value = value;
+    }
+    return p;
+}
+
 /* Sends a query; on a send failure answers 503 at once. */
 static void query(const char *stmt, int n, const char *const *params, pgconn_cb cb,
                   struct pending *p)
@@ -197,11 +210,9 @@ void ops_participant_add(const char *operator_name, const char *code, const char
         done(arg, 409, error_body("participant %s already exists", code));
         return;
     }
-    struct pending *p = pending_new(done, arg);
+    struct pending *p = pending_change(done, arg, operator_name, code, ndc);
     if (p == NULL)
         return;
-    snprintf(p->code, sizeof(p->code), "%s", code);
-    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
     char ndcs[24];
     snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
     const char *params[] = {operator_name, code, name, kind, ndcs};
@@ -232,12 +243,9 @@ void ops_participant_set_active(const char *operator_name, const char *code, boo
         done(arg, 404, error_body("participant %s does not exist", code));
         return;
     }
-    struct pending *p = pending_new(done, arg);
+    struct pending *p = pending_change(done, arg, operator_name, code, active);
     if (p == NULL)
         return;
-    snprintf(p->code, sizeof(p->code), "%s", code);
-    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
-    p->value = active;
     const char *params[] = {operator_name, code, active ? "active" : "suspended"};
     query(SQL_PARTICIPANT_STATUS, 3, params, on_status_set, p);
 }
@@ -272,12 +280,9 @@ void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_d
         done(arg, 400, error_body("a net debit cap is >= 0"));
         return;
     }
-    struct pending *p = pending_new(done, arg);
+    struct pending *p = pending_change(done, arg, operator_name, code, ndc);
     if (p == NULL)
         return;
-    snprintf(p->code, sizeof(p->code), "%s", code);
-    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
-    p->value = ndc;
     char ndcs[24];
     snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
     const char *params[] = {operator_name, code, ndcs};

@@ -90,11 +90,6 @@ struct participant *participant_add(const char *code, const char *name, const ch
     return p;
 }
 
-size_t participant_count(void)
-{
-    return nsorted;
-}
-
 struct participant *const *participant_all(size_t *count)
 {
     *count = nsorted;

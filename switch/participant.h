@@ -52,7 +52,6 @@ struct participant *participant_find(const char *code);
 /* Adds (or returns the existing) participant; NULL on bad code or OOM. */
 struct participant *participant_add(const char *code, const char *name, const char *kind);
 
-size_t participant_count(void);
 /* All participants, sorted by code; valid until the next participant_add. */
 struct participant *const *participant_all(size_t *count);
 

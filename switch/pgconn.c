@@ -90,11 +90,6 @@ bool pgconn_is_ready(const struct pgconn *c)
     return c->state == PGCONN_READY;
 }
 
-size_t pgconn_in_flight(const struct pgconn *c)
-{
-    return c->in_flight;
-}
-
 const char *pgconn_name(const struct pgconn *c)
 {
     return c->name;

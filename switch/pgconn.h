@@ -59,7 +59,6 @@ int pgconn_exec(struct pgconn *c, const char *stmt, int nparams, const char *con
                 pgconn_cb cb, void *arg) __attribute__((warn_unused_result));
 
 bool pgconn_is_ready(const struct pgconn *c);
-size_t pgconn_in_flight(const struct pgconn *c);
 const char *pgconn_name(const struct pgconn *c);
 
 /* Closes the connection; in-flight requests are failed with PGCONN_LOST. */

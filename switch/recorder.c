@@ -32,11 +32,6 @@ int recorder_open(const char *path)
     return 0;
 }
 
-bool recorder_on(void)
-{
-    return C.w != NULL;
-}
-
 static void write_record(CaptureRecord *rec)
 {
     if (capture_write(C.w, rec) != 0) {

@@ -23,7 +23,6 @@
 #include "transfer.h"
 
 int recorder_open(const char *path) __attribute__((warn_unused_result));
-bool recorder_on(void);
 /* A transfer whose payee answer is now known. `action`: 0 accept, 1 reject
  * (reason), 2 no answer. */
 void recorder_transfer(const struct transfer *t, int action, const char *reason, bool retry);

@@ -8,7 +8,7 @@
 #   -R REGEX   run only the tests whose names match (passed to ctest)
 #
 # Phases, each timed:
-#   1. Debian packages (deploy/install-deps.sh, plus clang and libclang-rt-14-dev)
+#   1. Debian packages (deploy/install-deps.sh)
 #   2. build/      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   3. build-asan/ -DCMAKE_BUILD_TYPE=Debug -DSIKKA_SANITIZE=ON
 #   4. test PKI in build/test-pki: deploy/pki.sh's set, plus expired-JAZZ,
@@ -116,7 +116,7 @@ port_in_use() {
 }
 
 begin_phase "Debian packages"
-deploy/install-deps.sh clang libclang-rt-14-dev
+deploy/install-deps.sh
 end_phase ok
 
 begin_phase "build/ (RelWithDebInfo)"

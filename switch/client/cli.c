@@ -77,3 +77,14 @@ const char *cli_one_line(const char *text, char *buf, size_t len)
     buf[i] = '\0';
     return buf;
 }
+
+int cli_parse_long(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -20,6 +20,11 @@ void cli_pki_dir(char *out, size_t len);
 int cli_parse_addr(const char *text, char *host, size_t hostlen, int *port, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
 
+/* A whole decimal number in [min, max] (option values such as counts and
+ * timeouts). Returns -1 for anything else. */
+int cli_parse_long(const char *text, long min, long max, long *out)
+    __attribute__((warn_unused_result));
+
 /* Copies text into buf with control characters replaced by spaces, so that
  * a value from the network stays on its line. NULL prints as "". Returns buf. */
 const char *cli_one_line(const char *text, char *buf, size_t len);

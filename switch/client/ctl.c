@@ -123,17 +123,6 @@ static void out_line(const char *text)
     fputc('\n', stdout);
 }
 
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static bool is_amount_key(const char *key)
 {
     static const char *const keys[] = {"amount",   "fee",   "ndc",   "posted", "reserved",
@@ -1289,7 +1278,7 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
             c->json = true;
             break;
         case OPT_TIMEOUT:
-            if (parse_long(optarg, 1, INT_MAX, &v) != 0) {
+            if (cli_parse_long(optarg, 1, INT_MAX, &v) != 0) {
                 fprintf(stderr, "sikka-ctl: --timeout-ms \"%s\" must be a positive number\n",
                         optarg);
                 return -1;
@@ -1319,7 +1308,7 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
             c->given |= CTL_O_CSV;
             break;
         case OPT_LIMIT:
-            if (parse_long(optarg, 1, CTL_AUDIT_MAX, &c->limit) != 0) {
+            if (cli_parse_long(optarg, 1, CTL_AUDIT_MAX, &c->limit) != 0) {
                 fprintf(stderr, "sikka-ctl: --limit \"%s\" must be a number from 1 to %d\n", optarg,
                         CTL_AUDIT_MAX);
                 return -1;

@@ -184,17 +184,6 @@ static void out_line(const char *fmt, ...)
     fflush(stdout);
 }
 
-static int parse_int(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Handles an option every sub-command takes. Returns 1 when opt was one,
  * 0 when not, -1 on a bad value. */
 static int common_option(struct wallet *w, int opt, const char *arg)
@@ -217,7 +206,7 @@ static int common_option(struct wallet *w, int opt, const char *arg)
         w->ca = arg;
         return 1;
     case OPT_TIMEOUT:
-        if (parse_int(arg, 1, INT_MAX, &v) != 0) {
+        if (cli_parse_long(arg, 1, INT_MAX, &v) != 0) {
             fprintf(stderr, "sikka-wallet: --timeout-ms \"%s\" must be a positive number\n", arg);
             return -1;
         }
@@ -655,7 +644,7 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
             l.reject = optarg;
             break;
         case OPT_COUNT:
-            if (parse_int(optarg, 1, LONG_MAX, &l.count) != 0) {
+            if (cli_parse_long(optarg, 1, LONG_MAX, &l.count) != 0) {
                 fprintf(stderr, "sikka-wallet listen: --count \"%s\" must be a positive number\n",
                         optarg);
                 return WALLET_EXIT_FAILED;
