@@ -18,6 +18,11 @@
 # under pg_advisory_xact_lock, so concurrent runners apply it once. Applied
 # migrations are skipped; an applied file whose checksum changed is an error
 # (write a new migration instead). Prints one line per migration.
+#
+# Ownership: from 005 on, a migration runs as the role sikka_owner (created by
+# 004), which owns every object of the schema; its new objects are therefore
+# the owner's too, and by that role's default privileges nobody else may
+# execute its functions. A step that needs a superuser says RESET ROLE.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -74,7 +79,9 @@ DO \$\$ BEGIN RAISE EXCEPTION 'migration $version changed after it was applied';
 ROLLBACK;
 \\echo 'migrate: $name skipped (already applied)'
 \\else
+$( ((10#$version >= 5)) && echo 'SET LOCAL ROLE sikka_owner;')
 \\i $(meta_quote "$path")
+RESET ROLE;
 INSERT INTO public.schema_migrations (version, checksum) VALUES ('$version', '$checksum');
 COMMIT;
 \\echo 'migrate: $name applied'

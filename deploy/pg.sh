@@ -347,14 +347,8 @@ SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db')
 SELECT format('GRANT CONNECT ON DATABASE %I TO sikka_switch, sikka_reader', :'db')
 \\gexec
 EOF
-    # tables any later migration creates are readable by sikka_reader too
-    "${psql[@]}" -d "$db" -c \
-        'ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT ON TABLES TO sikka_reader'
+    # the migrations grant each role what it may do (schema/004)
     "$SIKKA_ROOT/deploy/migrate.sh" -h "$sock" -p "$port" -U postgres -d "$db"
-    "${psql[@]}" -d "$db" <<'EOF'
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO sikka_reader;
-GRANT SELECT ON schema_migrations TO sikka_switch;
-EOF
     echo "pg: database $db ready (roles sikka_switch, sikka_reader; passwords in $secrets)"
 }
 

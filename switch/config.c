@@ -55,6 +55,9 @@ const struct config_setting config_settings[] = {
     CFG_STR(log_file, "", true, "append log lines here; empty: stderr"),
     CFG_STR(pid_file, "", false, "write the process id here"),
     CFG_STR(capture_file, "", false, "record received transfers for sikka-replay; empty: off"),
+    CFG_INT(state_sync_seconds, "30", 1, 86400, true,
+            "re-read participants, caps, window and fees at least this often (changes "
+            "made in the database are also notified at once)"),
     CFG_STR(settlement_schedule, "", true,
             "UTC times to close the settlement window, \"HH:MM,HH:MM\"; empty: manual"),
     {NULL, CONFIG_STRING, NULL, 0, 0, 0, false, NULL},

@@ -55,8 +55,9 @@ struct config {
     char *log_level;
     char *log_file;
     char *pid_file;
-    char *capture_file;        /* record received frames; "" disables */
-    char *settlement_schedule; /* "HH:MM,HH:MM,..." UTC window closes; "" = manual */
+    char *capture_file;         /* record received frames; "" disables */
+    char *settlement_schedule;  /* "HH:MM,HH:MM,..." UTC window closes; "" = manual */
+    int64_t state_sync_seconds; /* backstop re-read of the scheme's state */
 };
 
 enum config_type {

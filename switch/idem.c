@@ -65,10 +65,24 @@ static void free_chain(struct hmap *m)
         struct hnode *n = m->buckets[i];
         while (n != NULL) {
             struct hnode *next = n->next;
-            free(hmap_entry(n, struct idem_entry, by_key));
+            struct idem_entry *e = hmap_entry(n, struct idem_entry, by_key);
+            free(e->reason_text);
+            free(e);
             n = next;
         }
     }
+}
+
+/* A copy of a rejection's text, NULL for none (or when out of memory: the
+ * outcome's code is kept either way). */
+static char *text_dup(const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        return NULL;
+    char *copy = strdup(text);
+    if (copy == NULL)
+        log_error("event=oom what=idempotency_text");
+    return copy;
 }
 
 void idem_free_all(void)
@@ -165,8 +179,10 @@ void idem_finish(struct idem_entry *e, const struct transfer *t)
     memcpy(e->end_to_end_id, t->end_to_end_id, sizeof(e->end_to_end_id));
     e->amount = t->amount;
     e->fee = t->fee;
+    memcpy(e->fee_payer, t->fee_payer, sizeof(e->fee_payer));
     e->original_id = t->original_id;
-    e->finished_ms = transfer_now_ms();
+    e->finished_ms = t->settled_ms;
+    e->reason_text = t->status == TRANSFER_RJCT ? text_dup(t->reason_text) : NULL;
     append_finished(e);
 }
 
@@ -179,7 +195,9 @@ struct idem_entry *idem_add_finished(const struct idem_entry *outcome)
         return NULL;
     *e = *outcome;
     e->inflight = NULL;
+    e->reason_text = text_dup(outcome->reason_text);
     if (index_entry(e) != 0) {
+        free(e->reason_text);
         e->newer = free_list;
         free_list = e;
         return NULL;
@@ -203,6 +221,8 @@ void idem_remove(struct idem_entry *e)
             newest = e->older;
         nfinished--;
     }
+    free(e->reason_text);
+    e->reason_text = NULL;
     e->newer = free_list;
     free_list = e;
 }

@@ -35,9 +35,11 @@ struct idem_entry {
     char payee[5];
     char end_to_end_id[TRANSFER_ID_MAX + 1];
     int64_t amount;
-    int64_t fee;
+    int64_t fee;       /* the fee the transfer carried (returns: refunded) */
+    char fee_payer[5]; /* who bore it (returns: who got the refund), "" */
     uint64_t original_id;
-    int64_t finished_ms;
+    int64_t finished_ms; /* when the ledger recorded it (Unix ms) */
+    char *reason_text;   /* the rejection's text; owned, NULL when empty */
 };
 
 int idem_init(size_t max_finished, int64_t max_age_ms) __attribute__((warn_unused_result));
@@ -53,7 +55,8 @@ struct idem_entry *idem_add_inflight(struct transfer *t);
 /* Records t's outcome in its entry and detaches the transfer. */
 void idem_finish(struct idem_entry *e, const struct transfer *t);
 
-/* Adds a finished entry loaded from the database (start-up preload). */
+/* Adds a finished entry (start-up preload, or a key the database knew);
+ * outcome->reason_text is copied. */
 struct idem_entry *idem_add_finished(const struct idem_entry *outcome);
 
 /* Drops an entry that must not remain (e.g. its transfer never got a

@@ -29,6 +29,7 @@ enum col {
     COL_T_CACC,
     COL_T_AMOUNT,
     COL_T_FEE,
+    COL_T_FEE_PAYER,
     COL_T_CURRENCY,
     COL_T_PURPOSE,
     COL_T_LOAN_ID,
@@ -41,11 +42,21 @@ enum col {
     COL_T_REASON,
     COL_T_REASON_TEXT,
     COL_T_RECEIVED,
-    COL_E_TRANSFER,
-    COL_E_ACCOUNT,
-    COL_E_AMOUNT,
-    COL_E_LEG,
     COL_COUNT
+};
+
+/* post_batch's result columns (schema/004) */
+enum res_col {
+    RES_KIND = 0,
+    RES_ID,
+    RES_STORED_ID,
+    RES_STATUS,
+    RES_REASON,
+    RES_REASON_TEXT,
+    RES_SAME_REQUEST,
+    RES_FEE,
+    RES_FEE_PAYER,
+    RES_AT_MS,
 };
 
 #define OP_MAX_PARAMS 4
@@ -59,6 +70,14 @@ struct ledger_op {
     void *arg;
 };
 
+/* Transfers posted on their own, apart from the queue: the parts of a
+ * batch the database refused, until the offending ones are found. */
+struct piece {
+    struct piece *next;
+    struct transfer *head;
+    size_t n;
+};
+
 static int64_t now_us(void);
 
 /* One posting connection and the batch it is committing. */
@@ -66,32 +85,39 @@ struct poster {
     struct pgconn *conn;
     struct transfer *inflight;
     size_t inflight_n;
+    bool inflight_piece; /* the batch is a piece: refused, it splits further */
     int64_t since_us;
 };
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 5000
 
 static struct {
     struct event_base *base;
     struct poster posters[LEDGER_MAX_CONNECTIONS];
     size_t nposters;
     ledger_done_cb done;
+    void (*refusal_hook)(void);
     struct ledger_options opts;
     int64_t window_id;
     int64_t fee_account;
     struct transfer *queue_head, *queue_tail;
     size_t queued;
+    struct piece *pieces, *pieces_tail;
+    size_t pieces_n;                       /* transfers in pieces */
     struct ledger_op *ops_head, *ops_tail; /* operations waiting their turn */
     struct ledger_op *op_inflight;
-    bool resync_needed; /* an operation's outcome is unknown */
+    bool resync_needed; /* balances and window to be re-read at a cut */
     bool resync_inflight;
     size_t inflight_n;       /* transfers in batches being committed */
     size_t inflight_batches; /* batches being committed */
-    bool solo;               /* isolating a refused batch: one at a time */
-    size_t solo_left;        /* transfers still to post alone */
-    struct event *kick;      /* deferred flush */
+    bool holding;            /* postings paused after a transient failure */
+    int backoff_ms;
+    struct event *kick; /* deferred flush */
     struct event *window_timer;
+    struct event *retry_timer;
     bool window_waiting;
     struct pgarray cols[COL_COUNT];
-    char window_param[24];
     struct ledger_stats stats;
 } L;
 
@@ -185,6 +211,8 @@ static void op_free(struct ledger_op *op)
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg);
+static void on_window(evutil_socket_t fd, short what, void *arg);
+static void on_retry(evutil_socket_t fd, short what, void *arg);
 
 static int64_t now_us(void)
 {
@@ -192,7 +220,6 @@ static int64_t now_us(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
-static void on_window(evutil_socket_t fd, short what, void *arg);
 
 static void on_conn_ready(void *arg)
 {
@@ -224,9 +251,11 @@ int ledger_init(struct event_base *base, struct pgconn *const *conns, size_t nco
         L.posters[i].conn = conns[i];
     L.done = done;
     L.opts.batch_max = 2000;
+    L.backoff_ms = BACKOFF_MIN_MS;
     L.kick = event_new(base, -1, 0, on_kick, NULL);
     L.window_timer = evtimer_new(base, on_window, NULL);
-    if (L.kick == NULL || L.window_timer == NULL) {
+    L.retry_timer = evtimer_new(base, on_retry, NULL);
+    if (L.kick == NULL || L.window_timer == NULL || L.retry_timer == NULL) {
         log_error("event=oom what=ledger_events");
         return -1;
     }
@@ -242,6 +271,11 @@ void ledger_configure(const struct ledger_options *opts)
         L.opts.batch_max = 1;
 }
 
+void ledger_set_refusal_hook(void (*hook)(void))
+{
+    L.refusal_hook = hook;
+}
+
 void ledger_free(void)
 {
     while (L.ops_head != NULL) {
@@ -251,10 +285,17 @@ void ledger_free(void)
     }
     if (L.op_inflight != NULL)
         op_free(L.op_inflight);
+    while (L.pieces != NULL) {
+        struct piece *pc = L.pieces;
+        L.pieces = pc->next;
+        free(pc);
+    }
     if (L.kick != NULL)
         event_free(L.kick);
     if (L.window_timer != NULL)
         event_free(L.window_timer);
+    if (L.retry_timer != NULL)
+        event_free(L.retry_timer);
     for (int i = 0; i < COL_COUNT; i++)
         free(L.cols[i].buf);
     memset(&L, 0, sizeof(L));
@@ -277,17 +318,27 @@ void ledger_set_fee_account(int64_t account_id)
 
 bool ledger_idle(void)
 {
-    return L.queued == 0 && L.inflight_batches == 0 && L.ops_head == NULL && L.op_inflight == NULL;
+    return L.queued == 0 && L.pieces == NULL && L.inflight_batches == 0 && L.ops_head == NULL &&
+           L.op_inflight == NULL;
 }
 
 size_t ledger_queued(void)
 {
-    return L.queued + L.inflight_n;
+    return L.queued + L.pieces_n + L.inflight_n;
 }
 
 void ledger_get_stats(struct ledger_stats *out)
 {
     *out = L.stats;
+    out->failures = L.stats.refused + L.stats.retried;
+}
+
+void ledger_request_resync(void)
+{
+    if (!L.resync_needed)
+        log_info("event=ledger_resync_requested");
+    L.resync_needed = true;
+    event_active(L.kick, 0, 0);
 }
 
 static void queue_push_front_list(struct transfer *list, size_t n)
@@ -302,6 +353,32 @@ static void queue_push_front_list(struct transfer *list, size_t n)
     if (L.queue_tail == NULL)
         L.queue_tail = last;
     L.queued += n;
+}
+
+/* Puts a list of transfers at the front of the pieces; -1 on OOM. */
+static int pieces_push_front(struct transfer *list, size_t n)
+{
+    struct piece *pc = malloc(sizeof(*pc));
+    if (pc == NULL) {
+        log_error("event=oom what=ledger_piece transfers=%zu", n);
+        return -1;
+    }
+    pc->head = list;
+    pc->n = n;
+    pc->next = L.pieces;
+    L.pieces = pc;
+    if (L.pieces_tail == NULL)
+        L.pieces_tail = pc;
+    L.pieces_n += n;
+    return 0;
+}
+
+/* Gives a batch back to be sent again: a piece stays a piece. */
+static void give_back(struct transfer *list, size_t n, bool piece)
+{
+    if (piece && pieces_push_front(list, n) == 0)
+        return;
+    queue_push_front_list(list, n);
 }
 
 void ledger_submit(struct transfer *t)
@@ -367,6 +444,7 @@ static void on_op_done(void *arg, PGresult *res, enum pgconn_flags flags, const 
         L.resync_needed = true;
         op->cb(op->arg, NULL, "database connection lost; outcome unknown (check and retry)");
         op_free(op);
+        event_active(L.kick, 0, 0);
         return;
     }
     if (flags != PGCONN_OK)
@@ -395,7 +473,7 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
                      p->code, p->pos.posted, balance);
         p->pos.posted = balance;
     }
-    if (PQntuples(res) > 0) {
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
         int64_t w = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         if (w != L.window_id)
             log_warn("event=window_resynced memory=%" PRId64 " database=%" PRId64, L.window_id, w);
@@ -406,8 +484,8 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
     event_active(L.kick, 0, 0);
 }
 
-/* Sends the next operation when nothing else is in flight (a resync after
- * an operation in doubt comes first of all). */
+/* Sends the next operation when nothing else is in flight (a resync comes
+ * first of all). Returns true while operations hold the postings back. */
 static bool flush_op(void)
 {
     struct pgconn *conn = L.posters[0].conn;
@@ -420,7 +498,7 @@ static bool flush_op(void)
         return true;
     }
     if (L.ops_head == NULL)
-        return false;
+        return L.op_inflight != NULL;
     /* an operation waits for every batch in flight and holds back new ones,
      * so it sees exactly the postings sent before it */
     if (L.inflight_batches > 0 || L.op_inflight != NULL || !pgconn_is_ready(conn))
@@ -442,16 +520,8 @@ static const char *kind_name(enum transfer_kind k)
     return k == TRANSFER_KIND_RETURN ? "return" : "transfer";
 }
 
-static int add_entry(int64_t transfer_id, int64_t account, int64_t amount, const char *leg)
-{
-    if (arr_int(&L.cols[COL_E_TRANSFER], transfer_id) != 0 ||
-        arr_int(&L.cols[COL_E_ACCOUNT], account) != 0 ||
-        arr_int(&L.cols[COL_E_AMOUNT], amount) != 0 || arr_text(&L.cols[COL_E_LEG], leg) != 0)
-        return -1;
-    return 0;
-}
-
-/* Appends one transfer (and, for ACSC, its entries) to the arrays. */
+/* Appends one transfer to the arrays. Its legs are the database's to
+ * derive; the fee is what the switch expects it to be. */
 static int add_transfer(const struct transfer *t)
 {
     static const char hex[] = "0123456789abcdef";
@@ -461,6 +531,7 @@ static int add_transfer(const struct transfer *t)
         fp[2 * i + 1] = hex[t->fingerprint[i] & 15];
     }
     fp[2 * TRANSFER_FP_LEN] = '\0';
+    bool acsc = t->status == TRANSFER_ACSC;
     struct pgarray *c = L.cols;
     int rc = 0;
     rc |= arr_int(&c[COL_T_ID], (int64_t)t->id);
@@ -473,7 +544,8 @@ static int add_transfer(const struct transfer *t)
     rc |= arr_text(&c[COL_T_DACC], t->debtor_account);
     rc |= arr_text(&c[COL_T_CACC], t->creditor_account);
     rc |= arr_int(&c[COL_T_AMOUNT], t->amount);
-    rc |= arr_int(&c[COL_T_FEE], t->status == TRANSFER_ACSC ? t->fee : 0);
+    rc |= arr_int(&c[COL_T_FEE], acsc ? t->fee : 0);
+    rc |= arr_text_or_null(&c[COL_T_FEE_PAYER], acsc && t->fee > 0 ? t->fee_payer : "");
     rc |= arr_text(&c[COL_T_CURRENCY], t->currency);
     rc |= arr_text(&c[COL_T_PURPOSE], transfer_purpose_name(t->purpose));
     rc |= arr_text_or_null(&c[COL_T_LOAN_ID], t->loan_id);
@@ -493,34 +565,11 @@ static int add_transfer(const struct transfer *t)
         rc |= arr_null(&c[COL_T_REASON_TEXT]);
     }
     rc |= arr_int(&c[COL_T_RECEIVED], t->received_ms);
-    if (rc != 0)
-        return -1;
-    if (t->status != TRANSFER_ACSC)
-        return 0;
-
-    struct participant *payer = participant_find(t->payer);
-    struct participant *payee = participant_find(t->payee);
-    if (payer == NULL || payee == NULL) {
-        log_error("event=ledger_bug transfer=%" PRIu64 " why=\"participant vanished\"", t->id);
-        return -1;
-    }
-    if (add_entry((int64_t)t->id, payer->position_account, -t->amount, "principal") != 0 ||
-        add_entry((int64_t)t->id, payee->position_account, t->amount, "principal") != 0)
-        return -1;
-    if (t->fee > 0) {
-        struct participant *fp_payer = participant_find(t->fee_payer);
-        if (fp_payer == NULL) {
-            log_error("event=ledger_bug transfer=%" PRIu64 " why=\"no fee payer\"", t->id);
-            return -1;
-        }
-        if (add_entry((int64_t)t->id, fp_payer->position_account, -t->fee, "fee") != 0 ||
-            add_entry((int64_t)t->id, L.fee_account, t->fee, "fee") != 0)
-            return -1;
-    }
-    return 0;
+    return rc != 0 ? -1 : 0;
 }
 
-/* The committed deltas, applied to the positions held in memory. */
+/* The committed deltas, applied to the positions held in memory: the legs
+ * post_batch derived (schema/004), from the fee the database decided. */
 static void apply_positions(const struct transfer *t)
 {
     if (t->status != TRANSFER_ACSC)
@@ -532,13 +581,88 @@ static void apply_positions(const struct transfer *t)
         log_error("event=position_apply_failed transfer=%" PRIu64 " why=\"overflow or missing\"",
                   t->id);
     if (t->fee > 0) {
+        /* a transfer's fee is a debit; a return refunds the original's */
+        int64_t delta = t->kind == TRANSFER_KIND_RETURN ? t->fee : -t->fee;
         struct participant *fp = participant_find(t->fee_payer);
-        if (fp == NULL || position_post(&fp->pos, -t->fee) != 0)
+        if (fp == NULL || position_post(&fp->pos, delta) != 0)
             log_error("event=position_apply_failed transfer=%" PRIu64 " leg=fee", t->id);
     }
 }
 
 static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error);
+
+/* Sends `list` (n transfers, linked by next) as one post_batch on p.
+ * Returns -1 (nothing sent, the list untouched) when the arrays cannot be
+ * built or the connection refuses the send. */
+static int send_list(struct poster *p, struct transfer *list, size_t n, bool piece)
+{
+    for (int i = 0; i < COL_COUNT; i++)
+        arr_reset(&L.cols[i]);
+    for (struct transfer *t = list; t != NULL; t = t->next) {
+        if (add_transfer(t) != 0) {
+            log_error("event=ledger_build_failed transfers=%zu why=\"out of memory\"", n);
+            return -1;
+        }
+    }
+    const char *params[COL_COUNT];
+    for (int i = 0; i < COL_COUNT; i++) {
+        if (arr_finish(&L.cols[i]) != 0) {
+            log_error("event=ledger_build_failed transfers=%zu why=\"out of memory\"", n);
+            return -1;
+        }
+        params[i] = L.cols[i].buf;
+    }
+    if (pgconn_exec(p->conn, SQL_POST_BATCH, COL_COUNT, params, on_batch_done, p) != 0) {
+        log_warn("event=ledger_send_deferred transfers=%zu conn=%s why=\"database not ready\"", n,
+                 pgconn_name(p->conn));
+        return -1;
+    }
+    p->inflight = list;
+    p->inflight_n = n;
+    p->inflight_piece = piece;
+    p->since_us = now_us();
+    L.inflight_n += n;
+    L.inflight_batches++;
+    L.stats.attempts++;
+    return 0;
+}
+
+/* Pauses postings for the backoff (after a transient failure or a build
+ * failure); the retry timer resumes them. */
+static void hold(const char *why)
+{
+    if (!L.holding) {
+        L.holding = true;
+        struct timeval tv = {L.backoff_ms / 1000, (L.backoff_ms % 1000) * 1000};
+        evtimer_add(L.retry_timer, &tv);
+        log_warn("event=ledger_holding ms=%d queued=%zu why=\"%s\"", L.backoff_ms,
+                 L.queued + L.pieces_n, why);
+        L.backoff_ms = L.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : L.backoff_ms * 2;
+    }
+}
+
+/* Sends the next piece of a refused batch on p; false when none was sent. */
+static bool send_piece(struct poster *p)
+{
+    struct piece *pc = L.pieces;
+    if (pc == NULL)
+        return false;
+    L.pieces = pc->next;
+    if (L.pieces == NULL)
+        L.pieces_tail = NULL;
+    L.pieces_n -= pc->n;
+    if (send_list(p, pc->head, pc->n, true) != 0) {
+        /* back where it was */
+        pc->next = L.pieces;
+        L.pieces = pc;
+        if (L.pieces_tail == NULL)
+            L.pieces_tail = pc;
+        L.pieces_n += pc->n;
+        return false;
+    }
+    free(pc);
+    return true;
+}
 
 /* Sends one batch from the queue on `p`. Returns false when nothing was
  * sent (queue empty or the send failed). */
@@ -546,54 +670,21 @@ static bool send_batch(struct poster *p)
 {
     if (L.queue_head == NULL)
         return false;
-    size_t max = L.solo ? 1 : (size_t)L.opts.batch_max;
-    for (int i = 0; i < COL_COUNT; i++)
-        arr_reset(&L.cols[i]);
-
-    struct transfer *batch = NULL, *tail = NULL;
-    size_t n = 0;
-    while (L.queue_head != NULL && n < max) {
-        struct transfer *t = L.queue_head;
-        L.queue_head = t->next;
-        if (L.queue_head == NULL)
-            L.queue_tail = NULL;
-        L.queued--;
-        t->next = NULL;
-        if (tail != NULL)
-            tail->next = t;
-        else
-            batch = t;
-        tail = t;
+    struct transfer *batch = L.queue_head, *last = batch;
+    size_t n = 1, max = (size_t)L.opts.batch_max;
+    while (n < max && last->next != NULL) {
+        last = last->next;
         n++;
-        if (add_transfer(t) != 0) {
-            /* out of memory building arrays: give the batch back, retry later */
-            queue_push_front_list(batch, n);
-            log_error("event=ledger_build_failed transfers=%zu", n);
-            struct timeval tv = {0, 100000};
-            evtimer_add(L.window_timer, &tv);
-            L.window_waiting = true;
-            return false;
-        }
     }
-    for (int i = 0; i < COL_COUNT; i++)
-        arr_finish(&L.cols[i]);
-
-    const char *params[1 + COL_COUNT];
-    snprintf(L.window_param, sizeof(L.window_param), "%" PRId64, L.window_id);
-    params[0] = L.window_param;
-    for (int i = 0; i < COL_COUNT; i++)
-        params[1 + i] = L.cols[i].buf;
-    if (pgconn_exec(p->conn, SQL_POST_BATCH, 1 + COL_COUNT, params, on_batch_done, p) != 0) {
+    L.queue_head = last->next;
+    if (L.queue_head == NULL)
+        L.queue_tail = NULL;
+    last->next = NULL;
+    L.queued -= n;
+    if (send_list(p, batch, n, false) != 0) {
         queue_push_front_list(batch, n);
-        log_warn("event=ledger_send_deferred transfers=%zu conn=%s why=\"database not ready\"", n,
-                 pgconn_name(p->conn));
         return false;
     }
-    p->inflight = batch;
-    p->inflight_n = n;
-    p->since_us = now_us();
-    L.inflight_n += n;
-    L.inflight_batches++;
     return true;
 }
 
@@ -602,7 +693,7 @@ static bool send_batch(struct poster *p)
  * for the rest of the wait. Under load batches fill up long before that. */
 static bool batch_due(void)
 {
-    if (L.solo || L.opts.window_us == 0 || L.queued >= (size_t)L.opts.batch_max)
+    if (L.opts.window_us == 0 || L.queued >= (size_t)L.opts.batch_max)
         return true;
     int64_t waited = now_us() - L.queue_head->queued_us;
     if (waited >= L.opts.window_us)
@@ -616,19 +707,24 @@ static bool batch_due(void)
     return false;
 }
 
-/* Fills every idle connection with a batch that is due (one at a time while
- * a refused batch is being isolated). */
+/* Fills every idle connection: pieces of refused batches first, then
+ * batches from the queue that are due. */
 static void flush(void)
 {
-    if (flush_op())
-        return;
-    if (L.op_inflight != NULL)
+    if (flush_op() || L.holding)
         return;
     struct poster *p;
-    while (L.queue_head != NULL && (!L.solo || L.inflight_batches == 0) &&
-           (p = idle_poster()) != NULL && batch_due()) {
-        if (!send_batch(p))
+    while (L.pieces != NULL && (p = idle_poster()) != NULL) {
+        if (!send_piece(p)) {
+            hold("cannot send a piece of a refused batch");
             return;
+        }
+    }
+    while (L.queue_head != NULL && (p = idle_poster()) != NULL && batch_due()) {
+        if (!send_batch(p)) {
+            hold("cannot send a batch");
+            return;
+        }
     }
 }
 
@@ -649,6 +745,16 @@ static void on_window(evutil_socket_t fd, short what, void *arg)
     flush();
 }
 
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    L.holding = false;
+    log_info("event=ledger_resuming queued=%zu", L.queued + L.pieces_n);
+    flush();
+}
+
 static enum transfer_status parse_status(const char *s)
 {
     if (strcmp(s, "ACSC") == 0)
@@ -658,66 +764,143 @@ static enum transfer_status parse_status(const char *s)
     return TRANSFER_PENDING;
 }
 
-/* Finds the result row for transfer id, or -1. Rows are few (duplicates). */
-static int find_row(PGresult *res, uint64_t id)
+/* A result row about one transfer ('duplicate' or 'fee'), for lookup. */
+struct row_ref {
+    uint64_t id;
+    int row;
+};
+
+static int row_ref_cmp(const void *a, const void *b)
 {
-    int rows = PQntuples(res);
-    for (int i = 0; i < rows; i++)
-        if (strtoull(PQgetvalue(res, i, 0), NULL, 10) == id)
-            return i;
-    return -1;
+    const struct row_ref *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void deliver(struct transfer *batch, PGresult *res)
+static void copy_field(char *dst, size_t len, PGresult *res, int row, int col)
 {
+    snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+/* The database's word on one transfer that was written: the fee it decided. */
+static void adopt_fee(struct transfer *t, PGresult *res, int row)
+{
+    int64_t fee = strtoll(PQgetvalue(res, row, RES_FEE), NULL, 10);
+    char payer[5];
+    copy_field(payer, sizeof(payer), res, row, RES_FEE_PAYER);
+    log_warn("event=fee_decided_by_ledger transfer=%" PRIu64 " expected=%" PRId64
+             " fee_payer=%s posted=%" PRId64 " fee_payer=%s action=resync_fees",
+             t->id, t->fee, t->fee_payer[0] ? t->fee_payer : "-", fee, payer[0] ? payer : "-");
+    t->fee = fee;
+    memcpy(t->fee_payer, payer, sizeof(t->fee_payer));
+    if (L.refusal_hook != NULL)
+        L.refusal_hook(); /* the fee schedule changed under the switch */
+}
+
+static void deliver(struct transfer *batch, size_t n, PGresult *res)
+{
+    int rows = PQntuples(res);
+    int64_t at_ms = 0;
+    struct row_ref *refs = NULL;
+    size_t nrefs = 0;
+    if (rows > 1) {
+        refs = malloc((size_t)rows * sizeof(*refs));
+        if (refs == NULL)
+            log_error("event=oom what=ledger_result rows=%d action=linear_search", rows);
+    }
+    for (int i = 0; i < rows; i++) {
+        const char *kind = PQgetvalue(res, i, RES_KIND);
+        if (strcmp(kind, "batch") == 0) {
+            int64_t w = strtoll(PQgetvalue(res, i, RES_ID), NULL, 10);
+            at_ms = strtoll(PQgetvalue(res, i, RES_AT_MS), NULL, 10);
+            if (w != L.window_id) {
+                log_warn("event=window_changed memory=%" PRId64 " database=%" PRId64
+                         " why=\"the open window changed outside this switch\"",
+                         L.window_id, w);
+                L.window_id = w;
+            }
+        } else if (refs != NULL) {
+            refs[nrefs].id = strtoull(PQgetvalue(res, i, RES_ID), NULL, 10);
+            refs[nrefs].row = i;
+            nrefs++;
+        }
+    }
+    if (refs != NULL)
+        qsort(refs, nrefs, sizeof(*refs), row_ref_cmp);
+
     struct transfer *t = batch;
     while (t != NULL) {
         struct transfer *next = t->next;
         t->next = NULL;
-        int row = res != NULL ? find_row(res, t->id) : -1;
-        if (row < 0) {
-            apply_positions(t);
-            L.done(t, LEDGER_WRITTEN, NULL);
+        int row = -1;
+        if (refs != NULL) {
+            struct row_ref key = {t->id, 0};
+            struct row_ref *hit = bsearch(&key, refs, nrefs, sizeof(*refs), row_ref_cmp);
+            row = hit != NULL ? hit->row : -1;
         } else {
+            for (int i = 0; i < rows && row < 0; i++)
+                if (strcmp(PQgetvalue(res, i, RES_KIND), "batch") != 0 &&
+                    strtoull(PQgetvalue(res, i, RES_ID), NULL, 10) == t->id)
+                    row = i;
+        }
+        t->settled_ms = at_ms;
+        if (row >= 0 && strcmp(PQgetvalue(res, row, RES_KIND), "duplicate") == 0) {
             struct ledger_duplicate dup;
             memset(&dup, 0, sizeof(dup));
-            dup.stored_id = strtoull(PQgetvalue(res, row, 1), NULL, 10);
-            dup.stored_status = parse_status(PQgetvalue(res, row, 2));
-            snprintf(dup.stored_reason, sizeof(dup.stored_reason), "%s", PQgetvalue(res, row, 3));
-            dup.same_request = strcmp(PQgetvalue(res, row, 5), "t") == 0;
+            dup.stored_id = strtoull(PQgetvalue(res, row, RES_STORED_ID), NULL, 10);
+            dup.stored_status = parse_status(PQgetvalue(res, row, RES_STATUS));
+            copy_field(dup.stored_reason, sizeof(dup.stored_reason), res, row, RES_REASON);
+            copy_field(dup.stored_text, sizeof(dup.stored_text), res, row, RES_REASON_TEXT);
+            dup.stored_fee = strtoll(PQgetvalue(res, row, RES_FEE), NULL, 10);
+            copy_field(dup.stored_fee_payer, sizeof(dup.stored_fee_payer), res, row, RES_FEE_PAYER);
+            dup.stored_ms = strtoll(PQgetvalue(res, row, RES_AT_MS), NULL, 10);
+            dup.same_request = strcmp(PQgetvalue(res, row, RES_SAME_REQUEST), "t") == 0;
             if (dup.stored_id == t->id) {
-                /* our own earlier attempt committed before its connection died */
+                /* our own earlier attempt committed before its connection
+                 * died: what it recorded is the outcome */
+                if (dup.stored_status != t->status)
+                    log_error("event=ledger_outcome_differs transfer=%" PRIu64
+                              " memory=%s stored=%s action=use_stored",
+                              t->id, transfer_status_name(t->status),
+                              transfer_status_name(dup.stored_status));
+                t->status = dup.stored_status;
+                memcpy(t->reason, dup.stored_reason, sizeof(t->reason));
+                memcpy(t->reason_text, dup.stored_text, sizeof(t->reason_text));
+                t->fee = dup.stored_fee;
+                memcpy(t->fee_payer, dup.stored_fee_payer, sizeof(t->fee_payer));
+                t->settled_ms = dup.stored_ms;
                 apply_positions(t);
                 L.done(t, LEDGER_WRITTEN, NULL);
             } else {
                 L.done(t, LEDGER_DUPLICATE, &dup);
             }
+        } else {
+            if (row >= 0)
+                adopt_fee(t, res, row);
+            apply_positions(t);
+            L.done(t, LEDGER_WRITTEN, NULL);
         }
         t = next;
     }
+    free(refs);
+    (void)n;
 }
 
 /* The database refused the posting of this one transfer: reject it instead
- * (recorded without entries), or give up when even that was refused. */
+ * (recorded without entries, on its own), or give up when even that was
+ * refused. Participants get a fixed code and text; the log gets why. */
 static void refuse_one(struct transfer *t, const char *error)
 {
+    t->next = NULL;
     if (t->status == TRANSFER_ACSC) {
+        bool cap = strstr(error, "net debit cap") != NULL;
         t->status = TRANSFER_RJCT;
-        if (strstr(error, "net debit cap") != NULL) {
-            snprintf(t->reason, sizeof(t->reason), "AM23");
-            snprintf(t->reason_text, sizeof(t->reason_text),
-                     "the ledger refused the posting: net debit cap exceeded");
-        } else {
-            snprintf(t->reason, sizeof(t->reason), "NARR");
-            snprintf(t->reason_text, sizeof(t->reason_text), "the ledger refused the posting: %s",
-                     error);
-        }
+        snprintf(t->reason, sizeof(t->reason), "%s", cap ? "AM23" : LEDGER_REFUSED_REASON);
+        snprintf(t->reason_text, sizeof(t->reason_text), "%s",
+                 cap ? LEDGER_CAP_TEXT : LEDGER_REFUSED_TEXT);
         log_error("event=posting_refused transfer=%" PRIu64 " payer=%s msg_id=%s reason=%s "
-                  "why=\"%s\"",
+                  "why=\"%s\" action=record_rejection",
                   t->id, t->payer, t->msg_id, t->reason, error);
-        t->next = NULL;
-        queue_push_front_list(t, 1);
-        L.solo_left++;
+        give_back(t, 1, true);
         return;
     }
     log_error("event=record_refused transfer=%" PRIu64 " payer=%s msg_id=%s why=\"%s\"", t->id,
@@ -725,52 +908,81 @@ static void refuse_one(struct transfer *t, const char *error)
     L.done(t, LEDGER_ABANDONED, NULL);
 }
 
+/* A refused batch of n > 1: two pieces, each posted on its own. */
+static void split(struct transfer *batch, size_t n)
+{
+    size_t half = n / 2;
+    struct transfer *last = batch;
+    for (size_t i = 1; i < half; i++)
+        last = last->next;
+    struct transfer *second = last->next;
+    last->next = NULL;
+    /* second pushed first, so the first half goes out first */
+    if (pieces_push_front(second, n - half) != 0) {
+        last->next = second;
+        queue_push_front_list(batch, n);
+        hold("out of memory splitting a refused batch");
+        return;
+    }
+    if (pieces_push_front(batch, half) != 0) {
+        queue_push_front_list(batch, half);
+        hold("out of memory splitting a refused batch");
+    }
+}
+
 static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct poster *p = arg;
     struct transfer *batch = p->inflight;
     size_t n = p->inflight_n;
+    bool piece = p->inflight_piece;
     p->inflight = NULL;
     p->inflight_n = 0;
+    p->inflight_piece = false;
     L.inflight_n -= n;
     L.inflight_batches--;
 
-    if (flags == PGCONN_OK) {
+    switch (flags) {
+    case PGCONN_OK: {
         L.stats.batches++;
         L.stats.transfers += n;
+        L.backoff_ms = BACKOFF_MIN_MS;
         int64_t took = now_us() - p->since_us;
         L.stats.commit_us += (uint64_t)took;
         if (took > 100000)
-            log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn),
-                     n, took / 1000);
+            log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn), n,
+                     took / 1000);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
-        log_debug("event=batch_committed transfers=%zu duplicates=%d window=%" PRId64, n,
-                  PQntuples(res), L.window_id);
-        if (L.solo && L.solo_left > 0 && --L.solo_left == 0)
-            L.solo = false;
-        deliver(batch, res);
-    } else if (flags == PGCONN_LOST) {
-        L.stats.failures++;
+        log_debug("event=batch_committed transfers=%zu rows=%d piece=%d", n, PQntuples(res), piece);
+        deliver(batch, n, res);
+        break;
+    }
+    case PGCONN_LOST:
+        L.stats.retried++;
         log_warn("event=batch_in_doubt transfers=%zu why=\"%s\" action=resend_after_reconnect", n,
                  error);
-        queue_push_front_list(batch, n);
-    } else {
-        L.stats.failures++;
+        give_back(batch, n, piece);
+        hold("database connection lost");
+        break;
+    case PGCONN_RETRY:
+        L.stats.retried++;
+        log_warn("event=batch_failed_transiently transfers=%zu why=\"%s\" action=retry", n, error);
+        give_back(batch, n, piece);
+        hold(error);
+        break;
+    case PGCONN_FAILED:
+        L.stats.refused++;
+        if (L.refusal_hook != NULL)
+            L.refusal_hook();
         if (n == 1) {
-            if (L.solo && L.solo_left > 0)
-                L.solo_left--;
             refuse_one(batch, error);
-            if (L.solo_left == 0)
-                L.solo = false;
         } else {
-            log_error("event=batch_refused transfers=%zu why=\"%s\" action=post_one_by_one", n,
-                      error);
-            queue_push_front_list(batch, n);
-            L.solo = true;
-            L.solo_left = n;
+            log_error("event=batch_refused transfers=%zu why=\"%s\" action=bisect", n, error);
+            split(batch, n);
         }
+        break;
     }
-    if (L.queue_head != NULL || L.ops_head != NULL || L.resync_needed)
+    if (L.queue_head != NULL || L.pieces != NULL || L.ops_head != NULL || L.resync_needed)
         event_active(L.kick, 0, 0);
 }

@@ -32,6 +32,7 @@
 #include "router.h"
 #include "session.h"
 #include "sql.h"
+#include "sync.h"
 #include "tls.h"
 
 static struct {
@@ -91,6 +92,14 @@ static void apply_config(const struct config *cfg)
     ledger_configure(&lo);
     idem_set_limits((size_t)cfg->idempotency_cache_max, cfg->idempotency_cache_seconds * 1000);
     ops_configure(cfg->settlement_schedule);
+    sync_configure(cfg->state_sync_seconds);
+}
+
+/* The database refused or re-priced a posting: what the switch believes of
+ * the scheme may be stale. */
+static void on_ledger_refusal(void)
+{
+    sync_request("the ledger refused or re-priced a posting");
 }
 
 static void reload(void)
@@ -266,8 +275,10 @@ static int run(void)
         return 1;
     if (router_init(M.base, rec.boot_id, M.query_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
-        session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0)
+        session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
+        sync_init(M.base, M.query_db) != 0)
         return 1;
+    ledger_set_refusal_hook(on_ledger_refusal);
     for (int p = 0; p < 4; p++)
         router_set_fee((Sikka__V1__Purpose)p, &rec.fees[p]);
     ledger_set_window(rec.window_id);
@@ -313,11 +324,12 @@ static int run(void)
     struct ledger_stats ls;
     router_get_stats(&rs);
     ledger_get_stats(&ls);
-    log_info("event=stopped exit=%d received=%" PRIu64 " settled=%" PRIu64 " rejected=%" PRIu64
-             " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64
-             " mean_commit_us=%" PRIu64,
-             M.exit_code, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches,
-             ls.max_batch, ls.batches ? ls.commit_us / ls.batches : 0);
+    log_info(
+        "event=stopped exit=%d received=%" PRIu64 " settled=%" PRIu64 " rejected=%" PRIu64
+        " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64 " mean_commit_us=%" PRIu64
+        " attempts=%" PRIu64 " refused=%" PRIu64 " retried=%" PRIu64,
+        M.exit_code, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches, ls.max_batch,
+        ls.batches ? ls.commit_us / ls.batches : 0, ls.attempts, ls.refused, ls.retried);
     if (M.cfg->pid_file[0] != '\0')
         unlink(M.cfg->pid_file);
     return M.exit_code;
@@ -333,6 +345,7 @@ static void cleanup(void)
     session_module_free();
     ledger_free();
     ops_free();
+    sync_free();
     for (size_t i = 0; i < M.nledger_db; i++)
         pgconn_free(M.ledger_db[i]);
     pgconn_free(M.query_db);

@@ -14,6 +14,7 @@
 #include "router.h"
 #include "session.h"
 #include "sql.h"
+#include "sync.h"
 
 static struct {
     struct event_base *base;
@@ -97,13 +98,13 @@ static bool failed(struct pending *p, PGresult *res, enum pgconn_flags flags, co
         return false;
     char msg[400];
     clean_error(error, msg, sizeof(msg));
-    int status = flags == PGCONN_LOST                    ? 503
-                 : strstr(msg, "does not exist") != NULL ? 404
-                 : strstr(msg, "duplicate key") != NULL  ? 409
-                 : strstr(msg, "only a closed") != NULL  ? 409
-                 : strstr(msg, "violates check") != NULL ? 400
-                 : strstr(msg, "invalid input") != NULL  ? 400
-                                                         : 500;
+    int status = flags == PGCONN_LOST || flags == PGCONN_RETRY ? 503
+                 : strstr(msg, "does not exist") != NULL       ? 404
+                 : strstr(msg, "duplicate key") != NULL        ? 409
+                 : strstr(msg, "only a closed") != NULL        ? 409
+                 : strstr(msg, "violates check") != NULL       ? 400
+                 : strstr(msg, "invalid input") != NULL        ? 400
+                                                               : 500;
     log_warn("event=ops_failed code=%s status=%d why=\"%s\"", p->code[0] ? p->code : "-", status,
              msg);
     p->done(p->arg, status, error_body("%s", msg));
@@ -250,29 +251,53 @@ void ops_participant_set_active(const char *operator_name, const char *code, boo
     query(SQL_PARTICIPANT_STATUS, 3, params, on_status_set, p);
 }
 
+/* A cap change: a lower cap is applied in memory before the database is
+ * asked (new reservations only from this instant; payments already reserved
+ * post under the grace the database keeps, schema/004), and put back if the
+ * database refuses; a higher one applies once the database agreed. */
+struct ndc_change {
+    struct pending *pd;
+    int64_t old_ndc;
+    bool lowered;
+};
+
 static void on_ndc_set(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
-    struct pending *pd = arg;
+    struct ndc_change *ch = arg;
+    struct pending *pd = ch->pd;
+    struct participant *p = participant_find(pd->code);
+    if (flags != PGCONN_OK && ch->lowered && p != NULL && p->pos.ndc == pd->value) {
+        p->pos.ndc = ch->old_ndc; /* the database kept the old cap */
+        log_warn("event=ndc_restored code=%s ndc=%" PRId64 " why=\"the database refused\"", p->code,
+                 ch->old_ndc);
+    }
+    free(ch);
     if (failed(pd, res, flags, error))
         return;
-    struct participant *p = participant_find(pd->code);
     if (p == NULL) {
         pd->done(pd->arg, 404, error_body("participant %s does not exist", pd->code));
         free(pd);
         return;
     }
     int64_t old = p->pos.ndc;
-    p->pos.ndc = pd->value; /* takes effect for the next reservation */
-    log_info("event=ndc_set code=%s operator=%s old=%" PRId64 " new=%" PRId64, p->code,
-             pd->operator_name, old, p->pos.ndc);
+    if (p->pos.ndc != pd->value)
+        (void)participant_set_ndc(p, pd->value);
+    p->ndc_grace = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (p->ndc_grace >= 0)
+        p->grace_shrunk = false;
+    log_info("event=ndc_set code=%s operator=%s old=%" PRId64 " new=%" PRId64 " grace=%" PRId64
+             " in_flight=%u",
+             p->code, pd->operator_name, old, p->pos.ndc, p->ndc_grace, p->reservations);
     router_check_cap(p);
+    sync_grace_check(p);
     pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
     free(pd);
 }
 
 void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done, void *arg)
 {
-    if (participant_find(code) == NULL) {
+    struct participant *p = participant_find(code);
+    if (p == NULL) {
         done(arg, 404, error_body("participant %s does not exist", code));
         return;
     }
@@ -280,13 +305,30 @@ void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_d
         done(arg, 400, error_body("a net debit cap is >= 0"));
         return;
     }
-    struct pending *p = pending_change(done, arg, operator_name, code, ndc);
-    if (p == NULL)
+    struct ndc_change *ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        log_error("event=oom what=ndc_change code=%s", code);
+        done(arg, 503, error_body("switch out of memory"));
         return;
+    }
+    ch->pd = pending_change(done, arg, operator_name, code, ndc);
+    if (ch->pd == NULL) {
+        free(ch);
+        return;
+    }
+    ch->old_ndc = p->pos.ndc;
+    ch->lowered = ndc < p->pos.ndc;
+    if (ch->lowered) {
+        (void)participant_set_ndc(p, ndc);
+        log_info("event=ndc_lowering code=%s operator=%s old=%" PRId64 " new=%" PRId64
+                 " in_flight=%u note=\"new reservations only\"",
+                 code, operator_name, ch->old_ndc, ndc, p->reservations);
+    }
     char ndcs[24];
     snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
     const char *params[] = {operator_name, code, ndcs};
-    query(SQL_PARTICIPANT_NDC, 3, params, on_ndc_set, p);
+    if (pgconn_exec(O.db, SQL_PARTICIPANT_NDC, 3, params, on_ndc_set, ch) != 0)
+        on_ndc_set(ch, NULL, PGCONN_LOST, "the database is not reachable right now");
 }
 
 /* ---- queries answered by PostgreSQL as one JSON document ---- */
@@ -495,64 +537,72 @@ struct reconcile {
     bool ok;
 };
 
-static void add_check(struct reconcile *r, const char *name, bool ok, const char *detail)
+/* status: "ok", "failed" or "not checked"; only "ok" counts as passed. */
+static void add_check(struct reconcile *r, const char *name, const char *status, const char *detail)
 {
-    json_array_append_new(r->checks,
-                          json_pack("{s:s, s:b, s:s}", "name", name, "ok", ok, "detail", detail));
+    bool ok = strcmp(status, "ok") == 0;
+    json_array_append_new(r->checks, json_pack("{s:s, s:b, s:s, s:s}", "name", name, "ok", ok,
+                                               "status", status, "detail", detail));
     if (!ok)
         r->ok = false;
 }
 
-static void on_balances(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+static void reconcile_done(struct reconcile *r)
 {
-    struct reconcile *r = arg;
-    char detail[512];
-    if (flags != PGCONN_OK) {
-        clean_error(error, detail, sizeof(detail));
-        add_check(r, "switch positions equal the ledger", false, detail);
-    } else if (!ledger_idle()) {
-        /* postings in flight: memory is ahead of what this read saw */
-        add_check(r, "switch positions equal the ledger", true,
-                  "skipped: postings were in flight during the check");
-    } else {
-        int bad = 0;
-        detail[0] = '\0';
-        for (int i = 0; i < PQntuples(res); i++) {
-            struct participant *p = participant_find(PQgetvalue(res, i, 0));
-            int64_t balance = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-            if (p == NULL || p->pos.posted != balance) {
-                bad++;
-                size_t l = strlen(detail);
-                snprintf(detail + l, sizeof(detail) - l, "%s%s memory %" PRId64 " ledger %" PRId64,
-                         l ? "; " : "", PQgetvalue(res, i, 0), p ? p->pos.posted : 0, balance);
-            }
-        }
-        if (bad == 0)
-            snprintf(detail, sizeof(detail), "%d positions agree", PQntuples(res));
-        add_check(r, "switch positions equal the ledger", bad == 0, detail);
-    }
     r->pd->done(r->pd->arg, 200, json_pack("{s:b, s:o}", "ok", r->ok, "checks", r->checks));
     free(r->pd);
     free(r);
+}
+
+#define MEMORY_CHECK "switch positions equal the ledger"
+
+/* Runs at a cut (a ledger operation: no batch in flight, new ones held):
+ * memory and the ledger must agree exactly. */
+static void on_balances(void *arg, PGresult *res, const char *error)
+{
+    struct reconcile *r = arg;
+    char detail[512];
+    if (res == NULL) {
+        char msg[400];
+        clean_error(error, msg, sizeof(msg));
+        snprintf(detail, sizeof(detail), "the check could not run: %s", msg);
+        add_check(r, MEMORY_CHECK, "not checked", detail);
+        reconcile_done(r);
+        return;
+    }
+    int bad = 0;
+    detail[0] = '\0';
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct participant *p = participant_find(PQgetvalue(res, i, 0));
+        int64_t balance = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        if (p == NULL || p->pos.posted != balance) {
+            bad++;
+            size_t l = strlen(detail);
+            snprintf(detail + l, sizeof(detail) - l, "%s%s memory %" PRId64 " ledger %" PRId64,
+                     l ? "; " : "", PQgetvalue(res, i, 0), p ? p->pos.posted : 0, balance);
+        }
+    }
+    if (bad == 0)
+        snprintf(detail, sizeof(detail), "%d positions agree at a cut of the postings",
+                 PQntuples(res));
+    add_check(r, MEMORY_CHECK, bad == 0 ? "ok" : "failed", detail);
+    reconcile_done(r);
 }
 
 static void on_reconcile(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct reconcile *r = arg;
     if (flags != PGCONN_OK) {
-        char msg[400];
+        char msg[400], detail[512];
         clean_error(error, msg, sizeof(msg));
-        r->pd->done(r->pd->arg, 503, error_body("reconcile could not run: %s", msg));
-        json_decref(r->checks);
-        free(r->pd);
-        free(r);
-        return;
+        snprintf(detail, sizeof(detail), "reconcile() could not run: %s", msg);
+        add_check(r, "ledger invariants", "not checked", detail);
+    } else {
+        for (int i = 0; i < PQntuples(res); i++)
+            add_check(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
     }
-    for (int i = 0; i < PQntuples(res); i++)
-        add_check(r, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
-                  PQgetvalue(res, i, 2));
-    if (pgconn_exec(O.db, SQL_BALANCES, 0, NULL, on_balances, r) != 0)
-        on_balances(r, NULL, PGCONN_FAILED, "the database is not reachable right now");
+    if (ledger_run_op(SQL_BALANCES, 0, NULL, on_balances, r) != 0)
+        on_balances(r, NULL, "cannot queue the check behind the postings");
 }
 
 void ops_reconcile(ops_done done, void *arg)
@@ -562,6 +612,7 @@ void ops_reconcile(ops_done done, void *arg)
         return;
     struct reconcile *r = calloc(1, sizeof(*r));
     if (r == NULL) {
+        log_error("event=oom what=reconcile");
         done(arg, 503, error_body("switch out of memory"));
         free(p);
         return;
@@ -570,7 +621,7 @@ void ops_reconcile(ops_done done, void *arg)
     r->ok = true;
     r->checks = json_array();
     if (pgconn_exec(O.db, SQL_RECONCILE, 0, NULL, on_reconcile, r) != 0)
-        on_reconcile(r, NULL, PGCONN_FAILED, "the database is not reachable right now");
+        on_reconcile(r, NULL, PGCONN_LOST, "the database is not reachable right now");
 }
 
 void ops_status(ops_done done, void *arg)
@@ -579,12 +630,14 @@ void ops_status(ops_done done, void *arg)
     struct ledger_stats ls;
     router_get_stats(&rs);
     ledger_get_stats(&ls);
-    json_t *counters =
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received", (json_int_t)rs.received,
-                  "settled", (json_int_t)rs.settled, "rejected", (json_int_t)rs.rejected,
-                  "duplicates", (json_int_t)rs.duplicates, "batches", (json_int_t)ls.batches,
-                  "batched_transfers", (json_int_t)ls.transfers, "max_batch",
-                  (json_int_t)ls.max_batch, "idempotency_keys", (json_int_t)idem_count());
+    json_t *counters = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
+        (json_int_t)rs.received, "settled", (json_int_t)rs.settled, "rejected",
+        (json_int_t)rs.rejected, "duplicates", (json_int_t)rs.duplicates, "batches",
+        (json_int_t)ls.batches, "batched_transfers", (json_int_t)ls.transfers, "max_batch",
+        (json_int_t)ls.max_batch, "batch_attempts", (json_int_t)ls.attempts, "batches_refused",
+        (json_int_t)ls.refused, "batches_retried", (json_int_t)ls.retried, "state_syncs",
+        (json_int_t)sync_count(), "idempotency_keys", (json_int_t)idem_count());
     done(arg, 200,
          json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "ready", pgconn_is_ready(O.db),
                    "draining", router_draining(), "sessions", (json_int_t)session_count(),

@@ -33,12 +33,19 @@
  *   window settle {"settled": id, "positions": [{"participant","delta"}]}
  *   report        {"window": {...}, "positions": [{"participant",
  *                  "account_id","net","postings"}], "total": 0}
- *   reconcile     {"ok": bool, "checks": [{"name","ok","detail"}]}
+ *   reconcile     {"ok": bool, "checks": [{"name","ok","status","detail"}]},
+ *                 status "ok", "failed" or "not checked" (the check could not
+ *                 run; never a pass); the last check compares the switch's
+ *                 positions with the ledger at a cut of the postings
  *   fees          {"fees": [{"purpose","bps","min_fee","max_fee","charged_to"}]}
  *   audit         {"audit": [{"id","at","operator","action","target",
  *                  "before","after"}]}
  *   status        {"ready": bool, "draining": bool, "sessions": n,
- *                  "inflight": n, "window": id, "counters": {...}}
+ *                  "inflight": n, "window": id, "counters": {"received",
+ *                  "settled","rejected","duplicates","batches",
+ *                  "batched_transfers","max_batch","batch_attempts",
+ *                  "batches_refused","batches_retried","state_syncs",
+ *                  "idempotency_keys"}}
  */
 #ifndef SIKKA_OPS_H
 #define SIKKA_OPS_H

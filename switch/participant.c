@@ -81,6 +81,7 @@ struct participant *participant_add(const char *code, const char *name, const ch
     snprintf(p->name, sizeof(p->name), "%s", name);
     snprintf(p->kind, sizeof(p->kind), "%s", kind);
     p->status = PARTICIPANT_ACTIVE;
+    p->ndc_grace = -1;
     if (hmap_insert(&registry, &p->node, hmap_hash(code, PARTICIPANT_CODE_LEN)) != 0) {
         free(p);
         return NULL;
@@ -110,4 +111,40 @@ int participant_parse_status(const char *s, enum participant_status *out)
     else
         return -1;
     return 0;
+}
+
+bool participant_set_ndc(struct participant *p, int64_t ndc)
+{
+    bool lowered = ndc < p->pos.ndc;
+    p->pos.ndc = ndc;
+    if (lowered) {
+        p->cap_epoch++;
+        p->old_reservations = p->reservations;
+        p->grace_shrunk = false;
+    }
+    return lowered;
+}
+
+int participant_reserve(struct participant *p, int64_t amount, uint32_t *epoch)
+{
+    if (position_reserve(&p->pos, amount) != 0)
+        return -1;
+    p->reservations++;
+    *epoch = p->cap_epoch;
+    return 0;
+}
+
+void participant_release(struct participant *p, int64_t amount, uint32_t epoch)
+{
+    position_release(&p->pos, amount);
+    if (p->reservations > 0)
+        p->reservations--;
+    if (epoch != p->cap_epoch && p->old_reservations > 0)
+        p->old_reservations--;
+}
+
+bool participant_grace_due(const struct participant *p)
+{
+    return p->ndc_grace >= 0 && !p->grace_call_inflight && p->old_reservations == 0 &&
+           (!p->grace_shrunk || p->pos.posted >= -p->pos.ndc);
 }

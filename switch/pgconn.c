@@ -21,6 +21,7 @@ struct pgconn_req {
     int queries_left; /* results still to read before the sync */
     PGresult *result; /* the statement's result, kept for the callback */
     char error[256];  /* first error seen, "" if none */
+    enum pgconn_flags error_kind;
 };
 
 struct pgconn {
@@ -41,6 +42,9 @@ struct pgconn {
     size_t in_flight;
     pgconn_ready_cb on_ready;
     void *ready_arg;
+    char *listen_sql; /* "LISTEN channel", sent with the prepares */
+    pgconn_notify_cb on_notify;
+    void *notify_arg;
 };
 
 static void set_state(struct pgconn *c, enum pgconn_state s)
@@ -83,6 +87,35 @@ void pgconn_set_ready_cb(struct pgconn *c, pgconn_ready_cb cb, void *arg)
 {
     c->on_ready = cb;
     c->ready_arg = arg;
+}
+
+int pgconn_listen(struct pgconn *c, const char *channel, pgconn_notify_cb cb, void *arg)
+{
+    size_t n = strlen(channel);
+    if (n == 0 || n > 63 || strspn(channel, "abcdefghijklmnopqrstuvwxyz_0123456789") != n) {
+        log_error("event=pg_error conn=%s why=\"bad channel name\"", c->name);
+        return -1;
+    }
+    free(c->listen_sql);
+    c->listen_sql = malloc(n + 8);
+    if (c->listen_sql == NULL) {
+        log_error("event=oom what=pg_listen conn=%s", c->name);
+        return -1;
+    }
+    snprintf(c->listen_sql, n + 8, "LISTEN %s", channel);
+    c->on_notify = cb;
+    c->notify_arg = arg;
+    return 0;
+}
+
+enum pgconn_flags pgconn_classify(const char *sqlstate)
+{
+    if (sqlstate == NULL || strlen(sqlstate) != 5)
+        return PGCONN_RETRY;
+    if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+        strncmp(sqlstate, "P0", 2) == 0)
+        return PGCONN_FAILED;
+    return PGCONN_RETRY;
 }
 
 bool pgconn_is_ready(const struct pgconn *c)
@@ -226,7 +259,7 @@ static int send_prepares(struct pgconn *c)
     struct pgconn_req *r = req_new(c);
     if (r == NULL)
         return -1;
-    r->queries_left = (int)c->nstmts;
+    r->queries_left = (int)c->nstmts + (c->listen_sql != NULL);
     for (size_t i = 0; i < c->nstmts; i++) {
         if (PQsendPrepare(c->conn, c->stmts[i].name, c->stmts[i].sql, 0, NULL) != 1) {
             log_error("event=pg_error conn=%s stmt=%s why=\"%s\"", c->name, c->stmts[i].name,
@@ -234,6 +267,13 @@ static int send_prepares(struct pgconn *c)
             req_release(c, r);
             return -1;
         }
+    }
+    if (c->listen_sql != NULL &&
+        PQsendQueryParams(c->conn, c->listen_sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        log_error("event=pg_error conn=%s why=\"%s: %s\"", c->name, c->listen_sql,
+                  PQerrorMessage(c->conn));
+        req_release(c, r);
+        return -1;
     }
     if (PQpipelineSync(c->conn) != 1) {
         log_error("event=pg_error conn=%s why=\"pipeline sync: %s\"", c->name,
@@ -332,21 +372,40 @@ static void finish_head(struct pgconn *c)
     }
     if (r->cb != NULL) {
         if (r->error[0] != '\0')
-            r->cb(r->arg, NULL, PGCONN_FAILED, r->error);
+            r->cb(r->arg, NULL, r->error_kind, r->error);
         else
             r->cb(r->arg, r->result, PGCONN_OK, NULL);
     }
     req_release(c, r);
 }
 
-static void note_error(struct pgconn_req *r, const char *msg)
+/* Keeps the first error of a request: from a result (with its SQLSTATE,
+ * classified), or libpq's own message (res NULL: the statement was not run). */
+static void note_error(struct pgconn_req *r, const PGresult *res, const char *msg)
 {
-    if (r->error[0] == '\0') {
+    if (r->error[0] != '\0')
+        return;
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (primary != NULL && state != NULL)
+        snprintf(r->error, sizeof(r->error), "%s (SQLSTATE %s)", primary, state);
+    else
         snprintf(r->error, sizeof(r->error), "%s", msg);
-        /* libpq messages end with a newline; log lines must not */
-        size_t n = strlen(r->error);
-        while (n > 0 && (r->error[n - 1] == '\n' || r->error[n - 1] == '\r'))
-            r->error[--n] = '\0';
+    /* libpq messages end with a newline; log lines must not */
+    size_t n = strlen(r->error);
+    while (n > 0 && (r->error[n - 1] == '\n' || r->error[n - 1] == '\r'))
+        r->error[--n] = '\0';
+    r->error_kind = pgconn_classify(state);
+}
+
+/* Hands every notification libpq has parsed to the listener. */
+static void deliver_notifies(struct pgconn *c)
+{
+    PGnotify *n;
+    while (c->conn != NULL && (n = PQnotifies(c->conn)) != NULL) {
+        if (c->on_notify != NULL)
+            c->on_notify(c->notify_arg, n->relname, n->extra);
+        PQfreemem(n);
     }
 }
 
@@ -371,9 +430,9 @@ static void read_results(struct pgconn *c)
                     res = NULL;
                 }
             } else if (st == PGRES_PIPELINE_ABORTED) {
-                note_error(r, "pipeline aborted by an earlier error");
+                note_error(r, NULL, "pipeline aborted by an earlier error");
             } else {
-                note_error(r, PQresultErrorMessage(res));
+                note_error(r, res, PQresultErrorMessage(res));
             }
             if (res != NULL)
                 PQclear(res);
@@ -384,12 +443,17 @@ static void read_results(struct pgconn *c)
         ExecStatusType st = PQresultStatus(res);
         if (st != PGRES_PIPELINE_SYNC) {
             /* an error raised at commit time arrives before the sync */
-            note_error(r, PQresultErrorMessage(res));
+            note_error(r, res, PQresultErrorMessage(res));
             PQclear(res);
             continue;
         }
         PQclear(res);
         finish_head(c);
+    }
+    /* parses what is buffered (notifications arrive between results too) */
+    if (c->conn != NULL && c->on_notify != NULL) {
+        (void)PQisBusy(c->conn);
+        deliver_notifies(c);
     }
     if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_BAD)
         connection_lost(c, PQerrorMessage(c->conn));
@@ -466,5 +530,6 @@ void pgconn_free(struct pgconn *c)
         PQfinish(c->conn);
     free(c->name);
     free(c->conninfo);
+    free(c->listen_sql);
     free(c);
 }

@@ -36,18 +36,39 @@ struct pgconn_stmt {
 
 enum pgconn_flags {
     PGCONN_OK = 0,
-    PGCONN_FAILED = 1, /* the statement failed; nothing was committed */
+    PGCONN_FAILED = 1, /* the statement failed for what it asked (data exception,
+                        * constraint, a RAISE of ours): nothing was committed */
     PGCONN_LOST = 2,   /* the connection died; the outcome is unknown */
+    PGCONN_RETRY = 3,  /* failed for a reason that says nothing about the request
+                        * (deadlock, serialization, timeout, shutdown, read-only
+                        * server, missing privilege, ...): nothing was committed;
+                        * the same request may succeed later */
 };
 
-/* res is owned by pgconn and valid only during the call. */
+/* res is owned by pgconn and valid only during the call. `error` is the
+ * server's primary message with its SQLSTATE, "message (SQLSTATE 23514)",
+ * or libpq's own. */
 typedef void (*pgconn_cb)(void *arg, PGresult *res, enum pgconn_flags flags, const char *error);
 typedef void (*pgconn_ready_cb)(void *arg);
+/* A notification on a channel the connection listens on. */
+typedef void (*pgconn_notify_cb)(void *arg, const char *channel, const char *payload);
 
 /* `stmts` (and its strings) must outlive the connection. */
 struct pgconn *pgconn_new(struct event_base *base, const char *name, const char *conninfo,
                           const struct pgconn_stmt *stmts, size_t nstmts);
 void pgconn_set_ready_cb(struct pgconn *c, pgconn_ready_cb cb, void *arg);
+
+/* LISTENs on `channel` (an SQL identifier, copied) from every (re)connect
+ * on, before the ready callback runs; notifications go to cb. Notifications
+ * sent while the connection was down are lost: the ready callback is where
+ * to re-read whatever they are about. Call before pgconn_start. */
+int pgconn_listen(struct pgconn *c, const char *channel, pgconn_notify_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/* How a failed statement's SQLSTATE is to be treated: PGCONN_FAILED for the
+ * request's own fault (classes 22 data exception, 23 integrity constraint,
+ * P0 PL/pgSQL raise), PGCONN_RETRY for everything else. */
+enum pgconn_flags pgconn_classify(const char *sqlstate);
 
 /* Starts connecting (and reconnecting after failures). */
 int pgconn_start(struct pgconn *c) __attribute__((warn_unused_result));

@@ -60,6 +60,7 @@ static int load_participants(PGconn *db, struct recovery_result *out, char *err,
         p->pos.posted = strtoll(PQgetvalue(res, i, 6), NULL, 10);
         p->pos.reserved = 0;
         p->settlement_account = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+        p->ndc_grace = strtoll(PQgetvalue(res, i, 8), NULL, 10);
         log_info("event=participant_loaded code=%s status=%s ndc=%lld position=%lld", p->code,
                  participant_status_name(p->status), (long long)p->pos.ndc,
                  (long long)p->pos.posted);
@@ -114,6 +115,8 @@ static int preload_keys(PGconn *db, int64_t seconds, int64_t max, struct recover
         e.fee = strtoll(PQgetvalue(res, i, 10), NULL, 10);
         e.original_id = strtoull(PQgetvalue(res, i, 11), NULL, 10);
         e.finished_ms = strtoll(PQgetvalue(res, i, 12), NULL, 10);
+        e.reason_text = PQgetvalue(res, i, 13); /* copied by the index */
+        snprintf(e.fee_payer, sizeof(e.fee_payer), "%s", PQgetvalue(res, i, 14));
         if (idem_add_finished(&e) != NULL)
             out->keys++;
     }

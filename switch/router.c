@@ -13,6 +13,7 @@
 #include "recorder.h"
 #include "session.h"
 #include "sql.h"
+#include "sync.h"
 #include "transfer.h"
 
 #define PURPOSES 4 /* indexed by Sikka__V1__Purpose */
@@ -60,6 +61,13 @@ void router_set_fee(Sikka__V1__Purpose purpose, const struct fee_rule *rule)
 {
     if ((unsigned)purpose < PURPOSES)
         R.fees[purpose] = *rule;
+}
+
+void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out)
+{
+    memset(out, 0, sizeof(*out));
+    if ((unsigned)purpose < PURPOSES)
+        *out = R.fees[purpose];
 }
 
 int64_t router_warn_percent(void)
@@ -228,10 +236,19 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     (void)session_send(s, &env);
 }
 
-/* The fee a party bears: the report to each side names its own. */
+/* The fee a party bears, as its report says: a transfer's fee charged to
+ * it, or (negative) the part of the original's fee a return refunds it. */
+static int64_t party_fee(enum transfer_kind kind, int64_t fee, const char *fee_payer,
+                         const char *party)
+{
+    if (fee <= 0 || strcmp(fee_payer, party) != 0)
+        return 0;
+    return kind == TRANSFER_KIND_RETURN ? -fee : fee;
+}
+
 static int64_t fee_for(const struct transfer *t, const char *party)
 {
-    return t->fee > 0 && strcmp(t->fee_payer, party) == 0 ? t->fee : 0;
+    return party_fee(t->kind, t->fee, t->fee_payer, party);
 }
 
 static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
@@ -311,9 +328,9 @@ static void send_stored(uint64_t session_id, const struct idem_entry *e, const c
     o.end_to_end_id = e->end_to_end_id;
     o.status = e->status;
     o.reason = e->reason;
-    o.text = query_id != NULL             ? ""
-             : e->status == TRANSFER_RJCT ? "rejected earlier; this is the stored outcome"
-                                          : "settled earlier; this is the stored outcome";
+    /* exactly the first answer: its text, its fee, its settlement time */
+    o.text = e->reason_text != NULL ? e->reason_text : "";
+    o.fee = party_fee(e->kind, e->fee, e->fee_payer, e->payer);
     o.amount = e->amount;
     o.debtor_agent = e->payer;
     o.creditor_agent = e->payee;
@@ -469,13 +486,23 @@ static void route(struct transfer *t, struct participant *payer)
         reject(t, "AM03", "currency must be %s", R.currency);
         return;
     }
+    /* a payment must leave its payee something (README, "Fees") */
+    if (t->kind == TRANSFER_KIND_TRANSFER && t->fee > 0 && t->fee >= t->amount) {
+        reject(t, "AM06",
+               "amount %" PRId64 " paisa is too low for %s: its fee of %" PRId64
+               " paisa would take all of it",
+               t->amount, transfer_purpose_name(t->purpose), t->fee);
+        return;
+    }
+    /* the payer's position holds what it will be debited: the amount, and a
+     * transfer's fee when the payer pays it (a return's refund is a credit) */
     int64_t hold = t->amount;
-    if (t->fee > 0 && strcmp(t->fee_payer, payer->code) == 0 &&
+    if (t->kind == TRANSFER_KIND_TRANSFER && t->fee > 0 && strcmp(t->fee_payer, payer->code) == 0 &&
         __builtin_add_overflow(t->amount, t->fee, &hold)) {
         reject(t, "AM02", "amount and fee overflow");
         return;
     }
-    if (position_reserve(&payer->pos, hold) != 0) {
+    if (participant_reserve(payer, hold, &t->cap_epoch) != 0) {
         reject(t, "AM23", "net debit cap of %s exceeded: headroom %" PRId64 " paisa", payer->code,
                position_headroom(&payer->pos));
         return;
@@ -583,12 +610,24 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
     snprintf(t->end_to_end_id, sizeof(t->end_to_end_id), "%s", PQgetvalue(res, 0, 7));
     snprintf(t->currency, sizeof(t->currency), "%s", PQgetvalue(res, 0, 12));
     t->purpose = SIKKA__V1__PURPOSE__PURPOSE_UNSPECIFIED;
-    int64_t left = orig_amount - returned - returns_pending(t->original_id, t);
+    int64_t pending = returns_pending(t->original_id, t);
+    int64_t left = orig_amount - returned - pending;
     if (t->amount <= 0 || t->amount > left) {
         reject(t, "AM02",
                "return of %" PRId64 " paisa: %" PRId64 " of transfer %" PRIu64 " is left to return",
                t->amount, left < 0 ? 0 : left, t->original_id);
         return;
+    }
+    /* The original's fee, refunded pro rata to whoever paid it: what the
+     * returns up to and including this one earn, less what those before it
+     * did (the database derives the same, schema/004). */
+    int64_t orig_fee = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+    if (orig_fee > 0 && orig_amount > 0) {
+        __int128 before = (__int128)returned + pending;
+        __int128 refund = (__int128)orig_fee * (before + t->amount) / orig_amount -
+                          (__int128)orig_fee * before / orig_amount;
+        t->fee = (int64_t)refund;
+        snprintf(t->fee_payer, sizeof(t->fee_payer), "%s", PQgetvalue(res, 0, 14));
     }
     t->state = TRANSFER_AWAITING_PAYEE; /* counted as pending from here */
     route(t, payer);
@@ -724,7 +763,11 @@ static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, c
     o.original_id = strtoull(PQgetvalue(res, 0, 10), NULL, 10);
     o.settled_ms = strtoll(PQgetvalue(res, 0, 11), NULL, 10);
     o.query_id = q->query_id;
-    o.text = "";
+    o.text = PQgetvalue(res, 0, 15);
+    o.fee =
+        party_fee(strcmp(PQgetvalue(res, 0, 1), "return") == 0 ? TRANSFER_KIND_RETURN
+                                                               : TRANSFER_KIND_TRANSFER,
+                  strtoll(PQgetvalue(res, 0, 9), NULL, 10), PQgetvalue(res, 0, 14), q->participant);
     send_report(q->session, &o, false);
     free(q);
 }
@@ -787,9 +830,10 @@ static void finish(struct transfer *t)
 {
     struct participant *payer = participant_find(t->payer);
     if (t->reserved && payer != NULL) {
-        position_release(&payer->pos, t->reserved_amount);
+        participant_release(payer, t->reserved_amount, t->cap_epoch);
         t->reserved = false;
         router_check_cap(payer);
+        sync_grace_check(payer);
     }
     struct session *ps = session_find(t->payer_session);
     if (ps != NULL)
@@ -805,8 +849,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         returns_unlink(t);
     finish(t);
     if (r == LEDGER_WRITTEN) {
-        t->state = TRANSFER_DONE;
-        t->settled_ms = transfer_now_ms();
+        t->state = TRANSFER_DONE; /* settled_ms: the ledger's recorded time */
         outcome_of_transfer(t, &o);
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
@@ -815,8 +858,10 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
                       t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
                       t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));
             struct participant *payee = participant_find(t->payee);
-            if (payee != NULL)
+            if (payee != NULL) {
                 router_check_cap(payee);
+                sync_grace_check(payee); /* a credit may bring it back within its cap */
+            }
         } else {
             R.stats.rejected++;
         }
@@ -860,8 +905,11 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
             memcpy(stored.payee, t->payee, sizeof(stored.payee));
             memcpy(stored.end_to_end_id, t->end_to_end_id, sizeof(stored.end_to_end_id));
             stored.amount = t->amount;
+            stored.fee = dup->stored_fee;
+            memcpy(stored.fee_payer, dup->stored_fee_payer, sizeof(stored.fee_payer));
             stored.original_id = t->original_id;
-            stored.finished_ms = transfer_now_ms();
+            stored.finished_ms = dup->stored_ms;
+            stored.reason_text = (char *)dup->stored_text; /* copied by the index */
             struct idem_entry *e = idem_add_finished(&stored);
             if (e != NULL) {
                 send_stored(t->payer_session, e, NULL);

@@ -44,8 +44,9 @@ struct router_options {
  * transfers the idempotency index no longer holds. */
 int router_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
     __attribute__((warn_unused_result));
-/* The fee rule of a purpose (from fee_schedule at start). */
+/* The fee rule of a purpose (fee_schedule: at start, then by sync). */
 void router_set_fee(Sikka__V1__Purpose purpose, const struct fee_rule *rule);
+void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out);
 /* Checks a participant's position against its cap's warning threshold and
  * logs once when it is crossed (or falls back under). */
 void router_check_cap(struct participant *p);

@@ -1,15 +1,21 @@
 #include "sql.h"
 
-/* One call per posting batch: see schema/002_post_batch.sql. Parameters are
- * text arrays built by ledger.c; the result lists the transfers whose key
- * already existed, with the stored outcome. */
+#define FEES_SQL "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule"
+
+/* One call per posting batch: see schema/004_least_privilege.sql. Parameters
+ * are text arrays built by ledger.c (transfers only: the database derives the
+ * legs); the result has a 'batch' row, and a row per transfer whose key
+ * already existed ('duplicate') or whose fee the database decided otherwise
+ * ('fee'). */
 static const char post_batch_sql[] =
-    "SELECT id, stored_id, stored_status, stored_reason, stored_reason_text, same_request "
-    "FROM post_batch($1::bigint, $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
-    "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], "
+    "SELECT kind, id, stored_id, status, reason, reason_text, same_request, fee, fee_payer, "
+    "at_ms FROM post_batch($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], "
     "$13::text[], $14::text[], $15::text[], $16::integer[], $17::text[], $18::text[], "
-    "$19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[], "
-    "$25::bigint[], $26::bigint[], $27::bigint[], $28::text[])";
+    "$19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[])";
+
+/* the position balances (of every participant) */
+#define BALANCES_SQL "SELECT a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"
 
 const struct pgconn_stmt sql_ledger_stmts[] = {
     {SQL_POST_BATCH, post_batch_sql},
@@ -20,6 +26,8 @@ const struct pgconn_stmt sql_ledger_stmts[] = {
      "SELECT coalesce(participant, ''), account_id, delta FROM settle_window($1, $2::bigint)"},
     {SQL_RESYNC, "SELECT (SELECT id FROM settlement_windows WHERE state = 'open'), "
                  "a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"},
+    /* at a cut, for reconcile */
+    {SQL_BALANCES, BALANCES_SQL},
 };
 const size_t sql_ledger_nstmts = sizeof(sql_ledger_stmts) / sizeof(sql_ledger_stmts[0]);
 
@@ -27,24 +35,29 @@ const char sql_check_schema[] = "SELECT to_regproc('public.post_batch') IS NOT N
                                 "to_regclass('public.ledger_entries') IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
-const char sql_boot[] = "INSERT INTO switch_boots (host, pid) VALUES ($1, $2) RETURNING id";
+const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";
 
-const char sql_load_participants[] =
-    "SELECT p.code, p.name, p.kind, p.status, p.ndc, pa.id, pa.balance, sa.id "
-    "FROM participants p "
-    "JOIN accounts pa ON pa.participant = p.code AND pa.kind = 'position' "
-    "JOIN accounts sa ON sa.participant = p.code AND sa.kind = 'settlement' "
-    "ORDER BY p.code";
+/* Participants as the registry needs them (start-up and every sync). */
+#define PARTICIPANTS_SQL                                                                           \
+    "SELECT p.code, p.name, p.kind, p.status, p.ndc, pa.id, pa.balance, sa.id, "                   \
+    "coalesce(p.ndc_grace, -1) "                                                                   \
+    "FROM participants p "                                                                         \
+    "JOIN accounts pa ON pa.participant = p.code AND pa.kind = 'position' "                        \
+    "JOIN accounts sa ON sa.participant = p.code AND sa.kind = 'settlement' "                      \
+    "ORDER BY p.code"
+const char sql_load_participants[] = PARTICIPANTS_SQL;
 
 const char sql_load_scheme_accounts[] = "SELECT kind, id FROM accounts WHERE participant IS NULL";
 
-const char sql_open_window[] = "SELECT id FROM settlement_windows WHERE state = 'open'";
+#define OPEN_WINDOW_SQL "SELECT id FROM settlement_windows WHERE state = 'open'"
+const char sql_open_window[] = OPEN_WINDOW_SQL;
 
 /* $1 seconds back, $2 most rows */
 const char sql_preload_keys[] =
     "SELECT payer, msg_id, encode(fingerprint, 'hex'), id, kind, status, coalesce(reason, ''), "
     "payee, end_to_end_id, amount, fee, coalesce(original_id, 0), "
-    "(extract(epoch FROM finished_at) * 1000)::bigint "
+    "(extract(epoch FROM finished_at) * 1000)::bigint, coalesce(reason_text, ''), "
+    "coalesce(fee_payer, '') "
     "FROM transfers "
     /* ids start at boot id << 32: skip every boot that ended before the cutoff */
     "WHERE id >= (SELECT coalesce(max(id), 0) FROM switch_boots "
@@ -59,6 +72,9 @@ const char sql_preload_keys[] =
     "t.end_to_end_id, t.amount, t.fee, coalesce(t.original_id, 0), "                               \
     "(extract(epoch FROM t.finished_at) * 1000)::bigint, t.currency, "                             \
     "coalesce((SELECT sum(r.amount) FROM transfers r WHERE r.original_id = t.id "                  \
+    "AND r.kind = 'return' AND r.status = 'ACSC'), 0), coalesce(t.fee_payer, ''), "                \
+    "coalesce(t.reason_text, ''), "                                                                \
+    "coalesce((SELECT sum(r.fee) FROM transfers r WHERE r.original_id = t.id "                     \
     "AND r.kind = 'return' AND r.status = 'ACSC'), 0)"
 
 const struct pgconn_stmt sql_query_stmts[] = {
@@ -77,7 +93,15 @@ const struct pgconn_stmt sql_query_stmts[] = {
     /* $1 operator, $2 code, $3 status */
     {SQL_PARTICIPANT_STATUS, "SELECT status FROM participant_set_status($1, $2, $3)"},
     /* $1 operator, $2 code, $3 ndc */
-    {SQL_PARTICIPANT_NDC, "SELECT ndc FROM participant_set_ndc($1, $2, $3::bigint)"},
+    {SQL_PARTICIPANT_NDC,
+     "SELECT ndc, coalesce(ndc_grace, -1) FROM participant_set_ndc($1, $2, $3::bigint)"},
+    /* $1 code -> the grace left, -1 for none */
+    {SQL_END_GRACE, "SELECT coalesce(participant_end_ndc_grace($1), -1)"},
+    /* the scheme's state the switch follows: participants, then one row
+     * with the open window, then the fee schedule (sync.c) */
+    {SQL_STATE_PARTICIPANTS, PARTICIPANTS_SQL},
+    {SQL_STATE_WINDOW, OPEN_WINDOW_SQL},
+    {SQL_STATE_FEES, FEES_SQL},
     /* $1 id -> one JSON document */
     {SQL_TRANSFER_SHOW,
      "SELECT json_build_object("
@@ -106,7 +130,7 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "'total', (SELECT coalesce(sum(p.net), 0) FROM window_positions p "
      "WHERE p.window_id = w.id))::text "
      "FROM settlement_windows w WHERE w.id = $1::bigint"},
-    {SQL_RECONCILE, "SELECT check_name, ok, detail FROM reconcile()"},
+    {SQL_RECONCILE, "SELECT check_name, status, detail FROM reconcile()"},
     {SQL_FEES, "SELECT json_build_object('fees', coalesce(json_agg(json_build_object("
                "'purpose', purpose, 'bps', bps, 'min_fee', min_fee, 'max_fee', max_fee, "
                "'charged_to', charged_to) ORDER BY purpose), '[]'))::text FROM fee_schedule"},
@@ -116,8 +140,7 @@ const struct pgconn_stmt sql_query_stmts[] = {
                 "'target', a.target, 'before', a.before, 'after', a.after) ORDER BY a.id DESC), "
                 "'[]'))::text FROM (SELECT * FROM audit_log ORDER BY id DESC "
                 "LIMIT $1::integer) a"},
-    {SQL_BALANCES, "SELECT a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"},
 };
 const size_t sql_query_nstmts = sizeof(sql_query_stmts) / sizeof(sql_query_stmts[0]);
 
-const char sql_load_fees[] = "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule";
+const char sql_load_fees[] = FEES_SQL;

@@ -15,6 +15,7 @@
 #define SQL_CLOSE_WINDOW  "close_window"
 #define SQL_SETTLE_WINDOW "settle_window"
 #define SQL_RESYNC        "resync"
+#define SQL_BALANCES      "balances"
 
 /* prepared on the query connection (status queries, returns, operators) */
 #define SQL_STATUS_BY_MSG_ID   "status_by_msg_id"
@@ -29,7 +30,10 @@
 #define SQL_RECONCILE          "reconcile"
 #define SQL_FEES               "fees"
 #define SQL_AUDIT              "audit"
-#define SQL_BALANCES           "balances"
+#define SQL_END_GRACE          "end_grace"
+#define SQL_STATE_PARTICIPANTS "state_participants"
+#define SQL_STATE_WINDOW       "state_window"
+#define SQL_STATE_FEES         "state_fees"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;

@@ -69,6 +69,7 @@ struct transfer {
     char original_msg_id[TRANSFER_ID_MAX + 1];
     char return_reason[TRANSFER_REASON_MAX + 1]; /* returns only */
     int64_t reserved_amount; /* held on the payer's position (amount + fee it pays) */
+    uint32_t cap_epoch;      /* the payer's cap epoch when it was reserved */
     uint8_t fingerprint[TRANSFER_FP_LEN];
     int64_t received_ms;
     int64_t created_at_ms;

@@ -22,7 +22,7 @@
 static struct harness *current;
 static bool finished;
 
-static const char *env(const char *name)
+const char *h_env(const char *name)
 {
     const char *v = getenv(name);
     if (v == NULL || v[0] == '\0') {
@@ -75,16 +75,25 @@ static void exec_ok(PGconn *c, const char *sql)
     PQclear(r);
 }
 
+/* Roles other than the superuser connect over TCP with their password, as
+ * in production. */
+static void tcp_conninfo(struct harness *h, const char *user, const char *password, char *buf,
+                         size_t len)
+{
+    snprintf(buf, len, "host=127.0.0.1 port=%s user=%s password=%s dbname=%s",
+             h_env("SIKKA_TEST_PGPORT"), user, password, h->dbname);
+}
+
 void h_init(struct harness *h, const char *name)
 {
     memset(h, 0, sizeof(*h));
     signal(SIGPIPE, SIG_IGN);
     snprintf(h->name, sizeof(h->name), "%s", name);
     snprintf(h->dbname, sizeof(h->dbname), "t_%s_%d", name, (int)getpid());
-    snprintf(h->pki, sizeof(h->pki), "%s", env("SIKKA_TEST_PKI"));
-    const char *host = env("SIKKA_TEST_PGHOST"), *port = env("SIKKA_TEST_PGPORT");
-    const char *super = env("SIKKA_TEST_PGUSER"), *tmpl = env("SIKKA_TEST_TEMPLATE");
-    const char *pw = env("SIKKA_TEST_SWITCH_PASSWORD");
+    snprintf(h->pki, sizeof(h->pki), "%s", h_env("SIKKA_TEST_PKI"));
+    const char *host = h_env("SIKKA_TEST_PGHOST"), *port = h_env("SIKKA_TEST_PGPORT");
+    const char *super = h_env("SIKKA_TEST_PGUSER"), *tmpl = h_env("SIKKA_TEST_TEMPLATE");
+    const char *pw = h_env("SIKKA_TEST_SWITCH_PASSWORD");
     current = h;
     finished = false;
     atexit(on_exit_dump);
@@ -92,7 +101,7 @@ void h_init(struct harness *h, const char *name)
     char admin[512];
     snprintf(admin, sizeof(admin), "host=%s port=%s user=%s dbname=postgres", host, port, super);
     PGconn *c = connect_db(admin);
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", h->dbname);
     exec_ok(c, sql);
     /* CREATE DATABASE ... TEMPLATE needs the template unused; retry briefly
@@ -110,13 +119,26 @@ void h_init(struct harness *h, const char *name)
             break;
         usleep(100000);
     }
+    /* CREATE DATABASE copies the template's contents but not the database's
+     * own privileges: the clone would let PUBLIC connect and create temporary
+     * tables. Give it the template's, as the migrations left them. */
+    snprintf(
+        sql, sizeof(sql),
+        "DO $$ DECLARE g record; BEGIN "
+        "REVOKE ALL ON DATABASE %s FROM PUBLIC; "
+        "FOR g IN SELECT a.privilege_type, a.grantee FROM pg_database d, "
+        "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+        "WHERE d.datname = '%s' LOOP "
+        "EXECUTE format('GRANT %%s ON DATABASE %s TO %%s', g.privilege_type, "
+        "CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END); "
+        "END LOOP; END $$",
+        h->dbname, tmpl, h->dbname);
+    exec_ok(c, sql);
     PQfinish(c);
 
     snprintf(h->super_conninfo, sizeof(h->super_conninfo), "host=%s port=%s user=%s dbname=%s",
              host, port, super, h->dbname);
-    /* the switch connects over TCP with its password, as in production */
-    snprintf(h->conninfo, sizeof(h->conninfo),
-             "host=127.0.0.1 port=%s user=sikka_switch password=%s dbname=%s", port, pw, h->dbname);
+    tcp_conninfo(h, "sikka_switch", pw, h->conninfo, sizeof(h->conninfo));
     h->db = connect_db(h->super_conninfo);
     exec_ok(h->db, "INSERT INTO participants (code, name, kind, ndc) VALUES "
                    "('JAZZ', 'JazzCash', 'wallet', 500000000),"
@@ -274,7 +296,7 @@ void h_cleanup(struct harness *h)
     h->db = NULL;
     char admin[512];
     snprintf(admin, sizeof(admin), "host=%s port=%s user=%s dbname=postgres",
-             env("SIKKA_TEST_PGHOST"), env("SIKKA_TEST_PGPORT"), env("SIKKA_TEST_PGUSER"));
+             h_env("SIKKA_TEST_PGHOST"), h_env("SIKKA_TEST_PGPORT"), h_env("SIKKA_TEST_PGUSER"));
     PGconn *c = connect_db(admin);
     char sql[256];
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", h->dbname);
@@ -443,18 +465,58 @@ int64_t h_sql_int(struct harness *h, const char *fmt, ...)
     return v;
 }
 
-const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen)
+PGresult *h_query_as_switch(struct harness *h, const char *sql, char *err, size_t errlen)
 {
+    /* a connection of its own per call: the switch's rights, nothing the
+     * superuser connection h->db has set or left open */
     PGconn *c = connect_db(h->conninfo);
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         err[0] = '\0';
-    else
+    } else {
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
-    PQclear(r);
+        PQclear(r);
+        r = NULL;
+    }
     PQfinish(c);
+    return r;
+}
+
+const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen)
+{
+    PQclear(h_query_as_switch(h, sql, err, errlen));
     return err;
+}
+
+PGconn *h_connect_as(struct harness *h, const char *user, const char *password)
+{
+    char conninfo[512];
+    tcp_conninfo(h, user, password, conninfo, sizeof(conninfo));
+    PGconn *c = PQconnectdb(conninfo);
+    CHECK(PQstatus(c) == CONNECTION_OK, "log in as %s: %s", user, PQerrorMessage(c));
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
+    return c;
+}
+
+int h_sql_attempt(PGconn *c, const char *sql, char sqlstate[6], char *err, size_t errlen)
+{
+    exec_ok(c, "BEGIN");
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    snprintf(sqlstate, 6, "00000");
+    err[0] = '\0';
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(sqlstate, 6, "%s", state != NULL ? state : "?????");
+        snprintf(err, errlen, "%s", msg != NULL ? msg : PQerrorMessage(c));
+        rc = -1;
+    }
+    PQclear(r);
+    exec_ok(c, "ROLLBACK");
+    return rc;
 }
 
 void h_dump_log(struct harness *h)

@@ -7,6 +7,7 @@
  *
  * Environment (set by tests/run.sh): SIKKA_TEST_PGHOST, SIKKA_TEST_PGPORT,
  * SIKKA_TEST_PGUSER, SIKKA_TEST_TEMPLATE, SIKKA_TEST_SWITCH_PASSWORD,
+ * SIKKA_TEST_READER_PASSWORD (tests that log in as sikka_reader),
  * SIKKA_TEST_PKI. A missing variable fails the test with a message.
  *
  * Any failure exits the test process with status 1 after printing why and
@@ -45,8 +46,9 @@ struct harness {
     struct event_base *base;
 };
 
-/* Creates the test database (from the template), seeds participants
- * (JAZZ EASY SADA NAYA KOKO MEZN active, SUSP suspended) and a work dir. */
+/* Creates the test database (from the template, with the template's own
+ * database privileges), seeds participants (JAZZ EASY SADA NAYA KOKO MEZN
+ * active, SUSP suspended) and a work dir. */
 void h_init(struct harness *h, const char *name);
 
 /* Extra config lines ("name = value\n...") for the next h_start. They
@@ -117,11 +119,26 @@ void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const 
 /* A payee answers the next forwarded transfer; returns its transfer id. */
 uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason);
 
+/* A variable tests/run.sh sets; a missing one fails the test with a message. */
+const char *h_env(const char *name);
+
 /* Blocking SQL on the test database as superuser. */
 PGresult *h_sql(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t h_sql_int(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs SQL as the switch role; returns the error text ("" on success). */
 const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen);
+/* The same, for a query whose rows the test reads: returns its result (the
+ * caller PQclears it), or NULL with the error text in err. */
+PGresult *h_query_as_switch(struct harness *h, const char *sql, char *err, size_t errlen);
+
+/* Connects to the test database over TCP as `user`, as a deployed client
+ * would; CHECKs the login. The caller PQfinish()es it. */
+PGconn *h_connect_as(struct harness *h, const char *user, const char *password);
+/* Runs one statement on c inside BEGIN ... ROLLBACK, so nothing of it stays.
+ * Returns 0 when it succeeded, -1 when it failed; sqlstate gets its SQLSTATE
+ * ("00000" on success), err its primary message ("" on success). */
+int h_sql_attempt(PGconn *c, const char *sql, char sqlstate[6], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Prints the last lines of the switch log (on failure). */
 void h_dump_log(struct harness *h);

@@ -33,7 +33,7 @@ static void still_serving(struct harness *h, const char *tag)
     struct h_transfer t = {.msg_id = msg_id,
                            .debtor_agent = "MEZN",
                            .creditor_agent = "EASY",
-                           .amount = 100,
+                           .amount = 100000,
                            .purpose = SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT,
                            .invoice = "INV-1"};
     h_send_transfer(mezn, &t);

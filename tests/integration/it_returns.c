@@ -159,7 +159,7 @@ int main(void)
                         "status = 'ACSC'",
                         (unsigned long long)orig),
               10000);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE NOT ok"), 0);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE status <> 'ok'"), 0);
     CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE participant = 'JAZZ' AND kind = "
                             "'position'"),
               -700);

@@ -25,10 +25,28 @@ int main(void)
 
     TEST_STEP("finished: the outcome stays, the transfer is detached");
     t.status = TRANSFER_ACSC;
+    t.settled_ms = transfer_now_ms(); /* the ledger's recorded time */
     idem_finish(e, &t);
     CHECK(e->inflight == NULL);
     CHECK_INT(e->status, TRANSFER_ACSC);
     CHECK_INT(e->amount, 500);
+    CHECK_INT(e->finished_ms, t.settled_ms);
+    CHECK(e->reason_text == NULL, "an acceptance keeps no text");
+
+    TEST_STEP("a rejection keeps its text, for a replay identical to the first answer");
+    struct transfer rj = {0};
+    snprintf(rj.payer, sizeof(rj.payer), "JAZZ");
+    snprintf(rj.msg_id, sizeof(rj.msg_id), "R1");
+    rj.id = 43;
+    rj.status = TRANSFER_RJCT;
+    snprintf(rj.reason, sizeof(rj.reason), "AC01");
+    snprintf(rj.reason_text, sizeof(rj.reason_text), "rejected by creditor agent KOKO");
+    rj.settled_ms = transfer_now_ms();
+    struct idem_entry *re = idem_add_inflight(&rj);
+    CHECK(re != NULL);
+    idem_finish(re, &rj);
+    CHECK(re->reason_text != NULL && strcmp(re->reason_text, rj.reason_text) == 0);
+    idem_remove(re);
     CHECK_INT(idem_finished_count(), 1);
 
     TEST_STEP("eviction by count, oldest first");
@@ -37,6 +55,7 @@ int main(void)
         snprintf(u.payer, sizeof(u.payer), "JAZZ");
         snprintf(u.msg_id, sizeof(u.msg_id), "M%d", i);
         u.id = (uint64_t)i;
+        u.settled_ms = transfer_now_ms();
         struct idem_entry *f = idem_add_inflight(&u);
         CHECK(f != NULL);
         idem_finish(f, &u);
