@@ -62,6 +62,8 @@ SELECT a.id, a.payer, a.payee, a.purpose, a.amount,
             ELSE 0 END AS fee,
        pa.id AS payer_account, pb.id AS payee_account, fa.id AS fee_account,
        CASE WHEN f.charged_to = 'payer' THEN pa.id ELSE pb.id END AS fee_payer_account,
+       CASE WHEN f.bps > 0 OR f.min_fee > 0
+            THEN CASE WHEN f.charged_to = 'payer' THEN a.payer ELSE a.payee END END AS fee_payer,
        '03' || lpad((a.id % 10000000)::text, 9, '0') AS debtor_account,
        '03' || lpad(((a.id * 7919) % 10000000)::text, 9, '0') AS creditor_account,
        CASE WHEN a.purpose = 'BNPL_REPAYMENT' THEN 'KOKO-LN-' || lpad(a.id::text, 7, '0') END
@@ -86,3 +88,8 @@ CREATE SEQUENCE bench_transfer_id START 4611686018427387904;
 
 GRANT SELECT ON bench_mix TO sikka_switch;
 GRANT USAGE ON SEQUENCE bench_transfer_id TO sikka_switch;
+
+-- The plain ledger writes its rows directly: in this database only (the
+-- baseline's own, sikka_base), the switch's role may insert them. The
+-- schema's triggers still check every posting as they do the switch's.
+GRANT INSERT ON transfers, ledger_entries TO sikka_switch;

@@ -12,10 +12,11 @@
 \set k random(1, 20000)
 BEGIN;
 INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, end_to_end_id, payee,
-                       debtor_account, creditor_account, amount, fee, currency, purpose,
-                       loan_id, instalment, invoice_number, status, window_id, received_at)
+                       debtor_account, creditor_account, amount, fee, fee_payer, currency,
+                       purpose, loan_id, instalment, invoice_number, status, window_id,
+                       received_at)
 SELECT s.id, 'transfer', m.payer, 'PGB-' || s.id, m.fingerprint, 'PGB-' || s.id, m.payee,
-       m.debtor_account, m.creditor_account, m.amount, m.fee, 'PKR', m.purpose,
+       m.debtor_account, m.creditor_account, m.amount, m.fee, m.fee_payer, 'PKR', m.purpose,
        m.loan_id, m.instalment, m.invoice_number, 'ACSC', :window, now()
   FROM (SELECT nextval('bench_transfer_id') AS id) s, bench_mix m
  WHERE m.id = :k;

@@ -316,6 +316,11 @@ void ledger_set_fee_account(int64_t account_id)
     L.fee_account = account_id;
 }
 
+bool ledger_connected(void)
+{
+    return L.nposters > 0 && pgconn_is_ready(L.posters[0].conn);
+}
+
 bool ledger_idle(void)
 {
     return L.queued == 0 && L.pieces == NULL && L.inflight_batches == 0 && L.ops_head == NULL &&
@@ -894,6 +899,8 @@ static void refuse_one(struct transfer *t, const char *error)
     if (t->status == TRANSFER_ACSC) {
         bool cap = strstr(error, "net debit cap") != NULL;
         t->status = TRANSFER_RJCT;
+        t->fee = 0; /* a rejection carries no fee, in memory as in the ledger */
+        t->fee_payer[0] = '\0';
         snprintf(t->reason, sizeof(t->reason), "%s", cap ? "AM23" : LEDGER_REFUSED_REASON);
         snprintf(t->reason_text, sizeof(t->reason_text), "%s",
                  cap ? LEDGER_CAP_TEXT : LEDGER_REFUSED_TEXT);

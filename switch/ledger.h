@@ -113,6 +113,10 @@ void ledger_request_resync(void);
  * switch holds about the scheme may be stale (main wires it to sync). */
 void ledger_set_refusal_hook(void (*hook)(void));
 
+/* The connection operations run on is up (an operation queued now will run
+ * as soon as the batches in flight are through). */
+bool ledger_connected(void);
+
 /* Nothing queued and nothing in flight. */
 bool ledger_idle(void);
 size_t ledger_queued(void);

@@ -601,7 +601,9 @@ static void on_reconcile(void *arg, PGresult *res, enum pgconn_flags flags, cons
         for (int i = 0; i < PQntuples(res); i++)
             add_check(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
     }
-    if (ledger_run_op(SQL_BALANCES, 0, NULL, on_balances, r) != 0)
+    if (!ledger_connected())
+        on_balances(r, NULL, "the posting connection is down");
+    else if (ledger_run_op(SQL_BALANCES, 0, NULL, on_balances, r) != 0)
         on_balances(r, NULL, "cannot queue the check behind the postings");
 }
 
