@@ -102,10 +102,10 @@ CREATE TRIGGER settlement_windows_notify AFTER INSERT OR UPDATE ON settlement_wi
 CREATE TRIGGER fee_schedule_notify AFTER INSERT OR UPDATE OR DELETE ON fee_schedule
     FOR EACH STATEMENT EXECUTE FUNCTION notify_state_change();
 
--- The statement check of new entries, as in 001, with three changes: the
--- cap applies to positions whose balance fell in the statement (by its
--- grace while there is one), and entries for a transfer that already had
--- entries before the statement are refused (a second posting).
+-- The statement check of new entries, as in 001, with two changes: the cap
+-- applies to positions whose balance fell in the statement (by its grace
+-- while there is one), and a transfer's entries must be written by the
+-- transaction that records the transfer (a later one is a second posting).
 CREATE OR REPLACE FUNCTION ledger_entries_apply() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -124,24 +124,25 @@ BEGIN
             USING ERRCODE = 'check_violation';
     END IF;
 
-    -- one lookup per posting, not per entry
-    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT transfer_id, window_id FROM new_entries
-                               WHERE transfer_id IS NOT NULL) e
-                 LEFT JOIN transfers t ON t.id = e.transfer_id
-                WHERE t.id IS NULL OR t.status <> 'ACSC' OR t.window_id <> e.window_id) THEN
+    -- One lookup per posting, not per entry: a transfer's entries belong to
+    -- a settled (ACSC) transfer of the same window, and are written in the
+    -- transaction that records the transfer — entries for a transfer an
+    -- earlier transaction recorded are a second posting.
+    SELECT e.transfer_id,
+           t.id IS NOT NULL AND t.status = 'ACSC' AND t.window_id = e.window_id AS settled
+      INTO bad
+      FROM (SELECT DISTINCT transfer_id, window_id FROM new_entries
+             WHERE transfer_id IS NOT NULL) e
+      LEFT JOIN transfers t ON t.id = e.transfer_id
+     WHERE t.id IS NULL OR t.status <> 'ACSC' OR t.window_id <> e.window_id
+        OR t.xmin <> pg_current_xact_id()::xid
+     LIMIT 1;
+    IF FOUND AND NOT bad.settled THEN
         RAISE EXCEPTION 'ledger entries must belong to a settled (ACSC) transfer of the same window'
             USING ERRCODE = 'foreign_key_violation';
-    END IF;
-
-    -- A transfer is posted once: entries older than this statement's first
-    -- one for any of its transfers mean a second posting.
-    SELECT e.transfer_id INTO bad
-      FROM (SELECT DISTINCT transfer_id FROM new_entries WHERE transfer_id IS NOT NULL) n
-      JOIN ledger_entries e ON e.transfer_id = n.transfer_id
-     WHERE e.id < (SELECT min(id) FROM new_entries)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transfer % is already posted; a second posting is refused', bad.transfer_id
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'transfer % is already posted (an earlier transaction recorded it); '
+                        'a second posting is refused', bad.transfer_id
             USING ERRCODE = 'unique_violation';
     END IF;
 
@@ -260,6 +261,7 @@ DECLARE
     adj_id bigint[];
     adj_fee bigint[];
     adj_payer text[];
+    fee_account bigint := (SELECT a.id FROM accounts a WHERE a.kind = 'fee');
 BEGIN
     -- The open window, share-locked until commit: a close waits for this
     -- posting. A close committed while we waited leaves the old row no longer
@@ -291,16 +293,19 @@ BEGIN
                AS u(id, kind, payer, msg_id, fp, e2e, payee, dacc, cacc, amount, want_fee,
                     want_fee_payer, currency, purpose, loan_id, instalment, invoice, rmt,
                     original_id, return_reason, status, reason, reason_text, received_ms, ord)
-    ), returned AS (
-        -- what was returned of each original before each return of the batch
-        SELECT u.ord,
+    ), originals AS (
+        -- the originals of the batch's returns, and what was returned of
+        -- each before each return (joined on their own: a transfer row
+        -- never makes the planner scan the transfers table)
+        SELECT u.ord, o.fee, o.amount, o.fee_payer,
                coalesce((SELECT sum(x.amount) FROM transfers x
                           WHERE x.original_id = u.original_id AND x.kind = 'return'
                             AND x.status = 'ACSC'), 0)
                + coalesce(sum(u.amount) OVER (PARTITION BY u.original_id ORDER BY u.ord
                                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                           0) AS before
-          FROM u WHERE u.kind = 'return' AND u.status = 'ACSC'
+          FROM u JOIN transfers o ON o.id = u.original_id
+         WHERE u.kind = 'return' AND u.status = 'ACSC'
     ), priced AS (
         -- transfers: the schedule's fee; returns: the original's fee for the
         -- returned total after this return, less that before it
@@ -311,16 +316,15 @@ BEGIN
                                         greatest(f.min_fee, div(u.amount::numeric * f.bps, 10000)
                                                                ::bigint)), 0)
                     WHEN o.fee > 0 THEN
-                         (div(o.fee::numeric * (r.before + u.amount), o.amount)
-                          - div(o.fee::numeric * r.before, o.amount))::bigint
+                         (div(o.fee::numeric * (o.before + u.amount), o.amount)
+                          - div(o.fee::numeric * o.before, o.amount))::bigint
                     ELSE 0 END AS dfee,
                CASE WHEN u.kind = 'transfer' THEN
                          CASE f.charged_to WHEN 'payer' THEN u.payer ELSE u.payee END
                     ELSE o.fee_payer END AS dfee_payer
           FROM u
           LEFT JOIN fee_schedule f ON u.kind = 'transfer' AND f.purpose = u.purpose
-          LEFT JOIN transfers o ON u.kind = 'return' AND o.id = u.original_id
-          LEFT JOIN returned r ON r.ord = u.ord
+          LEFT JOIN originals o ON o.ord = u.ord
     ), ins AS (
         INSERT INTO transfers AS t (
             id, kind, payer, msg_id, fingerprint, end_to_end_id, payee,
@@ -345,12 +349,11 @@ BEGIN
           JOIN pos pp ON pp.participant = i.payer
           JOIN pos pe ON pe.participant = i.payee
           LEFT JOIN pos pf ON pf.participant = i.fee_payer
-          CROSS JOIN (SELECT a.id FROM accounts a WHERE a.kind = 'fee') fa
           CROSS JOIN LATERAL (VALUES
                (pp.id, -i.amount, 'principal'),
                (pe.id, i.amount, 'principal'),
                (pf.id, CASE i.kind WHEN 'transfer' THEN -i.fee ELSE i.fee END, 'fee'),
-               (fa.id, CASE i.kind WHEN 'transfer' THEN i.fee ELSE -i.fee END, 'fee'))
+               (fee_account, CASE i.kind WHEN 'transfer' THEN i.fee ELSE -i.fee END, 'fee'))
                AS l(account_id, amount, leg)
          WHERE i.status = 'ACSC' AND (l.leg = 'principal' OR i.fee > 0)
         RETURNING 1

@@ -218,8 +218,27 @@ static void schedule_retry(struct pgconn *c)
 }
 
 /* Fails everything in flight, closes the connection and schedules a retry. */
-static void connection_lost(struct pgconn *c, const char *why)
+/* A server or libpq message made fit for a quoted log value and for the
+ * callers' texts: one line, no double quotes (they would end the value). */
+static void tidy_message(char *msg)
 {
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    for (char *p = msg; *p != '\0'; p++) {
+        if (*p == '"')
+            *p = '\'';
+        else if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    }
+}
+
+static void connection_lost(struct pgconn *c, const char *reason)
+{
+    /* a copy: the message may live in the connection freed below */
+    char why[256];
+    snprintf(why, sizeof(why), "%s", reason);
+    tidy_message(why);
     log_error("event=pg_connection_lost conn=%s in_flight=%zu why=\"%s\" retry_ms=%d", c->name,
               c->in_flight, why, c->backoff_ms);
     drop_events(c);
@@ -391,10 +410,7 @@ static void note_error(struct pgconn_req *r, const PGresult *res, const char *ms
         snprintf(r->error, sizeof(r->error), "%s (SQLSTATE %s)", primary, state);
     else
         snprintf(r->error, sizeof(r->error), "%s", msg);
-    /* libpq messages end with a newline; log lines must not */
-    size_t n = strlen(r->error);
-    while (n > 0 && (r->error[n - 1] == '\n' || r->error[n - 1] == '\r'))
-        r->error[--n] = '\0';
+    tidy_message(r->error);
     r->error_kind = pgconn_classify(state);
 }
 

@@ -177,20 +177,19 @@ int main(void)
     struct row after = {106, "JAZZ", "KOKO", "M6", "P2P", "ACSC", 300, 0, "NULL"};
     CHECK(post(&h, &after, err, sizeof(err))[0] == '\0', "%s", err);
     CHECK_INT(h_sql_int(&h, "SELECT window_id FROM transfers WHERE id = 106"), 2);
-    as_super(&h,
-             "INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, amount, status, "
-             "window_id, received_at) VALUES (120, 'JAZZ', 'M20', decode(repeat('ab', 32), "
-             "'hex'), 'KOKO', 10, 'ACSC', 1, now())",
-             err, sizeof(err));
-    CHECK(err[0] == '\0', "%s", err);
+    /* a transfer of the closed window and its legs, in one transaction */
     expect_error("entries into the closed window (owner)",
                  as_super(&h,
+                          "BEGIN; INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, "
+                          "amount, status, window_id, received_at) VALUES (120, 'JAZZ', 'M20', "
+                          "decode(repeat('ab', 32), 'hex'), 'KOKO', 10, 'ACSC', 1, now()); "
                           "INSERT INTO ledger_entries (transfer_id, window_id, account_id, "
                           "amount, leg) SELECT 120, 1, id, CASE participant WHEN 'JAZZ' THEN -10 "
                           "ELSE 10 END, 'principal' FROM accounts WHERE kind = 'position' AND "
-                          "participant IN ('JAZZ', 'KOKO')",
+                          "participant IN ('JAZZ', 'KOKO'); COMMIT",
                           err, sizeof(err)),
                  "open window");
+    PQclear(PQexec(h.db, "ROLLBACK"));
 
     TEST_STEP("a second open window is refused");
     expect_error("two open windows",
