@@ -41,6 +41,7 @@ static void on_exit_dump(void)
     if (current->pid > 0) {
         kill(current->pid, SIGKILL);
         waitpid(current->pid, NULL, 0);
+        current->pid = 0;
     }
 }
 
@@ -96,7 +97,10 @@ void h_init(struct harness *h, const char *name)
     const char *pw = h_env("SIKKA_TEST_SWITCH_PASSWORD");
     current = h;
     finished = false;
-    atexit(on_exit_dump);
+    static bool hooked; /* a test may run several harnesses, one after another */
+    if (!hooked)
+        atexit(on_exit_dump);
+    hooked = true;
 
     char admin[512];
     snprintf(admin, sizeof(admin), "host=%s port=%s user=%s dbname=postgres", host, port, super);
