@@ -408,8 +408,12 @@ $$;
 -- Ends a lowered cap's grace once the switch has no payment in flight that
 -- was reserved under the old cap. A position still beyond the new cap keeps
 -- a grace of exactly its exposure (no further debit can pass) until it is
--- back within. Returns the grace left (NULL: none).
-CREATE FUNCTION participant_end_ndc_grace(p_code text)
+-- back within. p_ndc is the cap the switch reserves under: when the row's
+-- differs, someone lowered it since and the switch has not applied that
+-- yet, so payments it reserved under p_ndc may be in flight and the grace
+-- stays (the switch asks again once it has). Returns the grace left (NULL:
+-- none).
+CREATE FUNCTION participant_end_ndc_grace(p_code text, p_ndc bigint)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -420,8 +424,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'participant % does not exist', p_code USING ERRCODE = 'no_data_found';
     END IF;
-    IF p.ndc_grace IS NULL THEN
-        RETURN NULL;
+    IF p.ndc_grace IS NULL OR p.ndc IS DISTINCT FROM p_ndc THEN
+        RETURN p.ndc_grace;
     END IF;
     SELECT balance INTO bal FROM accounts WHERE participant = p_code AND kind = 'position';
     UPDATE participants SET ndc_grace = CASE WHEN bal >= -ndc THEN NULL
@@ -685,7 +689,7 @@ GRANT EXECUTE ON FUNCTION
                bigint[], bigint[], text[], text[], text[], text[], integer[], text[], text[],
                bigint[], text[], text[], text[], text[], bigint[]),
     switch_boot_register(text, integer),
-    participant_end_ndc_grace(text),
+    participant_end_ndc_grace(text, bigint),
     participant_add(text, text, text, text, bigint),
     participant_set_status(text, text, text),
     participant_set_ndc(text, text, bigint),

@@ -98,6 +98,7 @@ static struct {
     size_t nposters;
     ledger_done_cb done;
     void (*refusal_hook)(void);
+    void (*resync_hook)(void);
     struct ledger_options opts;
     int64_t window_id;
     int64_t fee_account;
@@ -274,6 +275,11 @@ void ledger_configure(const struct ledger_options *opts)
 void ledger_set_refusal_hook(void (*hook)(void))
 {
     L.refusal_hook = hook;
+}
+
+void ledger_set_resync_hook(void (*hook)(void))
+{
+    L.resync_hook = hook;
 }
 
 void ledger_free(void)
@@ -486,6 +492,8 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
     }
     L.resync_needed = false;
     log_info("event=ledger_resynced window=%" PRId64, L.window_id);
+    if (L.resync_hook != NULL)
+        L.resync_hook();
     event_active(L.kick, 0, 0);
 }
 

@@ -112,6 +112,9 @@ void ledger_request_resync(void);
 /* Called when the database refuses a batch for its data: the state the
  * switch holds about the scheme may be stale (main wires it to sync). */
 void ledger_set_refusal_hook(void (*hook)(void));
+/* Called after the balances were re-read at a cut (main wires it to sync:
+ * a settlement made elsewhere may have brought positions back within caps). */
+void ledger_set_resync_hook(void (*hook)(void));
 
 /* The connection operations run on is up (an operation queued now will run
  * as soon as the batches in flight are through). */

@@ -279,6 +279,7 @@ static int run(void)
         sync_init(M.base, M.query_db) != 0)
         return 1;
     ledger_set_refusal_hook(on_ledger_refusal);
+    ledger_set_resync_hook(sync_grace_check_all);
     for (int p = 0; p < 4; p++)
         router_set_fee((Sikka__V1__Purpose)p, &rec.fees[p]);
     ledger_set_window(rec.window_id);

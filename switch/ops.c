@@ -505,6 +505,7 @@ static void on_window_settled(void *arg, PGresult *res, const char *error)
             log_error("event=position_apply_failed participant=%s delta=%" PRId64 " why=overflow",
                       p->code, delta);
         router_check_cap(p);
+        sync_grace_check(p); /* back within a lowered cap: the grace may end */
     }
     log_info("event=window_settled window=%" PRId64 " positions=%d operator=%s", pd->value,
              PQntuples(res), pd->operator_name);

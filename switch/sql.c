@@ -95,8 +95,8 @@ const struct pgconn_stmt sql_query_stmts[] = {
     /* $1 operator, $2 code, $3 ndc */
     {SQL_PARTICIPANT_NDC,
      "SELECT ndc, coalesce(ndc_grace, -1) FROM participant_set_ndc($1, $2, $3::bigint)"},
-    /* $1 code -> the grace left, -1 for none */
-    {SQL_END_GRACE, "SELECT coalesce(participant_end_ndc_grace($1), -1)"},
+    /* $1 code, $2 the cap the switch reserves under -> the grace left, -1 for none */
+    {SQL_END_GRACE, "SELECT coalesce(participant_end_ndc_grace($1, $2::bigint), -1)"},
     /* the scheme's state the switch follows: participants, then one row
      * with the open window, then the fee schedule (sync.c) */
     {SQL_STATE_PARTICIPANTS, PARTICIPANTS_SQL},

@@ -236,12 +236,24 @@ void sync_grace_check(struct participant *p)
 {
     if (!participant_grace_due(p) || S.db == NULL || !pgconn_is_ready(S.db))
         return;
-    const char *params[] = {p->code};
-    if (pgconn_exec(S.db, SQL_END_GRACE, 1, params, on_grace_ended, p) != 0) {
+    /* the cap our reservations were checked against: the database keeps the
+     * grace when its own differs (lowered by someone we have not heard from) */
+    char ndc[24];
+    snprintf(ndc, sizeof(ndc), "%" PRId64, p->pos.ndc);
+    const char *params[] = {p->code, ndc};
+    if (pgconn_exec(S.db, SQL_END_GRACE, 2, params, on_grace_ended, p) != 0) {
         log_warn("event=ndc_grace_end_deferred participant=%s why=\"cannot send\"", p->code);
         return;
     }
     p->grace_call_inflight = true;
+}
+
+void sync_grace_check_all(void)
+{
+    size_t n;
+    struct participant *const *all = participant_all(&n);
+    for (size_t i = 0; i < n; i++)
+        sync_grace_check(all[i]);
 }
 
 int sync_init(struct event_base *base, struct pgconn *db)

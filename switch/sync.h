@@ -42,6 +42,8 @@ void sync_request(const char *why);
 
 /* Ends p's cap grace in the database when participant_grace_due(p). */
 void sync_grace_check(struct participant *p);
+/* The same for every participant (after positions were re-read). */
+void sync_grace_check_all(void);
 
 /* Re-reads done, for tests and the console. */
 uint64_t sync_count(void);

@@ -224,8 +224,11 @@ int main(void)
     CHECK(post(&h, &over, err, sizeof(err))[0] == '\0', "a payment reserved under the old cap: %s",
           err);
     CHECK_INT(balance(&h, "JAZZ"), -1000);
+    /* asked under a cap the row no longer has (a lowering the caller has not
+     * applied): nothing ends */
+    CHECK_INT(h_sql_int(&h, "SELECT participant_end_ndc_grace('JAZZ', 2000)"), 2000);
     /* ended: a position still beyond the new cap keeps a grace of its exposure */
-    CHECK_INT(h_sql_int(&h, "SELECT participant_end_ndc_grace('JAZZ')"), 1000);
+    CHECK_INT(h_sql_int(&h, "SELECT participant_end_ndc_grace('JAZZ', 0)"), 1000);
     over.id = 110;
     over.msg_id = "M10";
     over.amount = 1;

@@ -80,7 +80,7 @@ static const struct function_line functions[] = {
      "text[], text[], text[], text[], bigint[])",
      {true, false, false}},
     {"switch_boot_register(text, integer)", {true, false, false}},
-    {"participant_end_ndc_grace(text)", {true, false, false}},
+    {"participant_end_ndc_grace(text, bigint)", {true, false, false}},
     /* operator actions, audited; the switch runs them for its admin console */
     {"participant_add(text, text, text, text, bigint)", {true, false, false}},
     {"participant_set_status(text, text, text)", {true, false, false}},
