@@ -150,11 +150,12 @@ BEGIN
     -- waits for them) and check their state.
     PERFORM 1 FROM settlement_windows w
      WHERE w.id IN (SELECT window_id FROM new_entries) FOR SHARE;
-    IF EXISTS (SELECT 1 FROM new_entries e
+    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT window_id, leg = 'settlement' AS settling
+                                FROM new_entries) e
                  LEFT JOIN settlement_windows w ON w.id = e.window_id
                 WHERE w.id IS NULL
-                   OR (e.leg <> 'settlement' AND w.state <> 'open')
-                   OR (e.leg = 'settlement' AND w.state <> 'closed')) THEN
+                   OR (NOT e.settling AND w.state <> 'open')
+                   OR (e.settling AND w.state <> 'closed')) THEN
         RAISE EXCEPTION 'ledger entries must go to the open window (settlement entries: to a closed one)'
             USING ERRCODE = 'check_violation';
     END IF;
@@ -259,8 +260,6 @@ DECLARE
     n_entries bigint;
     n_expected bigint;
     adj_id bigint[];
-    adj_fee bigint[];
-    adj_payer text[];
     fee_account bigint := (SELECT a.id FROM accounts a WHERE a.kind = 'fee');
 BEGIN
     -- The open window, share-locked until commit: a close waits for this
@@ -361,15 +360,14 @@ BEGIN
     SELECT coalesce(array_agg(i.id), '{}'),
            coalesce(sum(CASE WHEN i.status <> 'ACSC' THEN 0 WHEN i.fee > 0 THEN 4 ELSE 2 END), 0),
            (SELECT count(*) FROM ent),
-           coalesce(array_agg(i.id) FILTER (WHERE x.adjusted), '{}'),
-           coalesce(array_agg(i.fee) FILTER (WHERE x.adjusted), '{}'),
-           coalesce(array_agg(i.fee_payer) FILTER (WHERE x.adjusted), '{}')
-      INTO inserted, n_expected, n_entries, adj_id, adj_fee, adj_payer
-      FROM ins i
-      JOIN u ON u.id = i.id
-      CROSS JOIN LATERAL (SELECT i.fee <> u.want_fee
-                                 OR (i.fee > 0 AND i.fee_payer IS DISTINCT FROM u.want_fee_payer)
-                                 AS adjusted) x;
+           -- where the fee decided differs from the caller's (rare: the
+           -- schedule changed under it); reported for the rows written
+           (SELECT coalesce(array_agg(p.id), '{}') FROM priced p
+             WHERE p.status = 'ACSC'
+               AND (p.dfee <> p.want_fee
+                    OR (p.dfee > 0 AND p.dfee_payer IS DISTINCT FROM p.want_fee_payer)))
+      INTO inserted, n_expected, n_entries, adj_id
+      FROM ins i;
 
     IF n_entries <> n_expected THEN
         RAISE EXCEPTION 'a settled transfer names a participant without a position account'
@@ -378,9 +376,12 @@ BEGIN
 
     RETURN QUERY SELECT 'batch'::text, w, NULL::bigint, NULL::text, NULL::text, NULL::text,
                         NULL::boolean, NULL::bigint, NULL::text, at;
-    RETURN QUERY SELECT 'fee'::text, a.id, NULL::bigint, NULL::text, NULL::text, NULL::text,
-                        NULL::boolean, a.fee, a.fee_payer, NULL::bigint
-                   FROM unnest(adj_id, adj_fee, adj_payer) AS a(id, fee, fee_payer);
+    IF cardinality(adj_id) > 0 THEN
+        RETURN QUERY SELECT 'fee'::text, t.id, NULL::bigint, NULL::text, NULL::text, NULL::text,
+                            NULL::boolean, t.fee, t.fee_payer, NULL::bigint
+                       FROM transfers t
+                      WHERE t.id = ANY (adj_id) AND t.id = ANY (inserted);
+    END IF;
 
     -- Transfers not inserted: their key was taken. Report the stored outcome.
     -- (The common case, every transfer inserted, needs no lookup at all.)
