@@ -415,16 +415,46 @@ void h_send_transfer(struct client *c, const struct h_transfer *t)
     CHECK(client_send(c, &env) == 0, "send transfer %s", t->msg_id);
 }
 
-void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const char *reason)
+void h_send_payment(struct client *c, const char *msg_id, const char *from, const char *to,
+                    int64_t amount)
+{
+    struct h_transfer t = {
+        .msg_id = msg_id, .debtor_agent = from, .creditor_agent = to, .amount = amount};
+    h_send_transfer(c, &t);
+}
+
+void h_send_decision_text(struct client *c, uint64_t transfer_id, bool accept, const char *reason,
+                          const char *text)
 {
     Sikka__V1__PayeeDecision d = SIKKA__V1__PAYEE_DECISION__INIT;
     d.transfer_id = transfer_id;
     d.accept = accept;
     d.reason = (char *)(reason ? reason : "");
+    d.text = (char *)(text ? text : "");
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_DECISION;
     env.decision = &d;
     CHECK(client_send(c, &env) == 0, "send decision");
+}
+
+void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const char *reason)
+{
+    h_send_decision_text(c, transfer_id, accept, reason, NULL);
+}
+
+void h_send_return(struct client *c, const char *msg_id, uint64_t original_transfer_id,
+                   int64_t amount, const char *reason, const char *text)
+{
+    Sikka__V1__PaymentReturn pr = SIKKA__V1__PAYMENT_RETURN__INIT;
+    pr.msg_id = (char *)msg_id;
+    pr.original_transfer_id = original_transfer_id;
+    pr.amount = amount;
+    pr.reason = (char *)(reason ? reason : "");
+    pr.text = (char *)(text ? text : "");
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN;
+    env.payment_return = &pr;
+    CHECK(client_send(c, &env) == 0, "send return %s", msg_id);
 }
 
 uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason)
@@ -434,6 +464,22 @@ uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason)
     CHECK(id != 0, "forwarded transfer carries its id");
     client_envelope_free(e);
     h_send_decision(payee, id, accept, reason);
+    return id;
+}
+
+uint64_t h_expect_report(struct client *c, const char *msg_id, Sikka__V1__TxStatus status,
+                         const char *reason)
+{
+    Envelope *e = h_expect(c, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
+    const Sikka__V1__StatusReport *r = e->status_report;
+    CHECK_STR(r->original_msg_id, msg_id);
+    CHECK(r->status == status, "%s: status %d (%s %s), want %d", msg_id, r->status, r->reason,
+          r->text, status);
+    CHECK_STR(r->reason, reason);
+    if (reason[0] != '\0')
+        fprintf(stderr, "   %s: %s %s\n", msg_id, r->reason, r->text);
+    uint64_t id = r->transfer_id;
+    client_envelope_free(e);
     return id;
 }
 
@@ -467,6 +513,12 @@ int64_t h_sql_int(struct harness *h, const char *fmt, ...)
     int64_t v = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     return v;
+}
+
+int64_t h_position_balance(struct harness *h, const char *code)
+{
+    return h_sql_int(
+        h, "SELECT balance FROM accounts WHERE participant = '%s' AND kind = 'position'", code);
 }
 
 PGresult *h_query_as_switch(struct harness *h, const char *sql, char *err, size_t errlen)
@@ -538,6 +590,68 @@ void h_dump_log(struct harness *h)
     for (int i = n > 60 ? n - 60 : 0; i < n; i++)
         fputs(lines[i % 60], stderr);
     fprintf(stderr, "----\n");
+}
+
+int h_log_count(struct harness *h, const char *needle)
+{
+    FILE *f = fopen(h->log_path, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+bool h_log_has(struct harness *h, const char *needle)
+{
+    return h_log_count(h, needle) > 0;
+}
+
+int64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void h_pump(struct harness *h, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(h->base, &tv);
+    event_base_dispatch(h->base);
+}
+
+void h_wait_sql_int(struct harness *h, int64_t want, int timeout_ms, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    int64_t deadline = h_now_ms() + timeout_ms, got;
+    while ((got = h_sql_int(h, "%s", sql)) != want) {
+        CHECK(h_now_ms() < deadline, "%s: still %lld after %d ms, want %lld", sql, (long long)got,
+              timeout_ms, (long long)want);
+        h_pump(h, 20);
+    }
+}
+
+void h_wait_log(struct harness *h, int min, int timeout_ms, const char *const *needles)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    for (;;) {
+        int n = 0;
+        for (size_t i = 0; needles[i] != NULL; i++)
+            n += h_log_count(h, needles[i]);
+        if (n >= min)
+            return;
+        CHECK(h_now_ms() < deadline, "fewer than %d lines with \"%s\"%s in the log after %d ms",
+              min, needles[0], needles[1] != NULL ? " (or the others)" : "", timeout_ms);
+        h_pump(h, 20);
+    }
 }
 
 void h_admin(struct harness *h)

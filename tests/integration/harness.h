@@ -3,7 +3,8 @@
  * a fresh database cloned from the migrated template on the throwaway
  * PostgreSQL that tests/run.sh started, demo participants, a config, the
  * sikka-switch process itself, participant connections over real mutual TLS
- * (the shared client library), and blocking SQL for assertions.
+ * (the shared client library), blocking SQL for assertions, the switch's log,
+ * and waits that poll the database or the log until a stated timeout.
  *
  * Environment (set by tests/run.sh): SIKKA_TEST_PGHOST, SIKKA_TEST_PGPORT,
  * SIKKA_TEST_PGUSER, SIKKA_TEST_TEMPLATE, SIKKA_TEST_SWITCH_PASSWORD,
@@ -99,7 +100,9 @@ Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int tim
 /* true when nothing arrives within timeout_ms */
 bool h_silent(struct client *c, int timeout_ms);
 
-/* Sends a credit transfer with the usual fields. */
+/* Sends a credit transfer with the usual fields. Like every h_send_* below,
+ * it queues one frame on c, CHECKs that it was queued, and only reads the
+ * strings it is given (the frame is packed before it returns). */
 struct h_transfer {
     const char *msg_id;
     const char *debtor_agent; /* default: the connection's participant must be given */
@@ -114,10 +117,30 @@ struct h_transfer {
     const char *invoice;
 };
 void h_send_transfer(struct client *c, const struct h_transfer *t);
+
+/* A P2P credit transfer of amount from one participant to another, with
+ * h_send_transfer's defaults for every other field. */
+void h_send_payment(struct client *c, const char *msg_id, const char *from, const char *to,
+                    int64_t amount);
+/* A payee's answer to transfer_id (reason NULL: none). */
 void h_send_decision(struct client *c, uint64_t transfer_id, bool accept, const char *reason);
+/* The same, with the payee's narrative (NULL: none). */
+void h_send_decision_text(struct client *c, uint64_t transfer_id, bool accept, const char *reason,
+                          const char *text);
+/* A PaymentReturn of amount of original_transfer_id, with its reason code
+ * and narrative (NULL: none). */
+void h_send_return(struct client *c, const char *msg_id, uint64_t original_transfer_id,
+                   int64_t amount, const char *reason, const char *text);
 
 /* A payee answers the next forwarded transfer; returns its transfer id. */
 uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason);
+
+/* The next frame on c within 5 s is a status report for msg_id with this
+ * status and reason ("" for none); CHECKs all three and prints the reason
+ * and text when there is a reason. Returns the report's transfer id (the
+ * frame is freed). */
+uint64_t h_expect_report(struct client *c, const char *msg_id, Sikka__V1__TxStatus status,
+                         const char *reason);
 
 /* A variable tests/run.sh sets; a missing one fails the test with a message. */
 const char *h_env(const char *name);
@@ -125,6 +148,8 @@ const char *h_env(const char *name);
 /* Blocking SQL on the test database as superuser. */
 PGresult *h_sql(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t h_sql_int(struct harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The balance of code's position account, as the ledger holds it. */
+int64_t h_position_balance(struct harness *h, const char *code);
 /* Runs SQL as the switch role; returns the error text ("" on success). */
 const char *h_sql_as_switch(struct harness *h, const char *sql, char *err, size_t errlen);
 /* The same, for a query whose rows the test reads: returns its result (the
@@ -142,6 +167,33 @@ int h_sql_attempt(PGconn *c, const char *sql, char sqlstate[6], char *err, size_
 
 /* Prints the last lines of the switch log (on failure). */
 void h_dump_log(struct harness *h);
+
+/* The switch's log as it stands (nothing yet: no lines): how many lines
+ * contain needle; whether any does. */
+int h_log_count(struct harness *h, const char *needle);
+bool h_log_has(struct harness *h, const char *needle);
+
+/* ---- time and waiting: every wait names its timeout and CHECKs it ---- */
+
+/* Milliseconds on the monotonic clock, for deadlines and durations. */
+int64_t h_now_ms(void);
+
+/* Runs h->base for ms: connections answer heartbeats and queue what arrives
+ * (for h_recv), callbacks set on a client run; nothing is taken off a
+ * queue. */
+void h_pump(struct harness *h, int ms);
+
+/* Polls a one-value query (as h_sql_int) until it gives want, running
+ * h->base between tries; CHECKs that happens within timeout_ms. */
+void h_wait_sql_int(struct harness *h, int64_t want, int timeout_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Polls the switch's log, running h->base between reads, until the lines
+ * with any of the NULL-terminated needles number at least min (a line
+ * counts once per needle it holds); CHECKs that happens within timeout_ms. */
+void h_wait_log(struct harness *h, int min, int timeout_ms, const char *const *needles);
+#define H_WAIT_LOG(h, min, timeout_ms, ...)                                                        \
+    h_wait_log((h), (min), (timeout_ms), (const char *const[]){__VA_ARGS__, NULL})
 
 /* Path of a file in the test PKI. */
 const char *h_pki(struct harness *h, const char *file, char *buf, size_t len);

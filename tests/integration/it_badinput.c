@@ -14,16 +14,6 @@ static void expect_reject(struct client *c, const char *reason)
     client_envelope_free(e);
 }
 
-static void expect_rjct(struct client *c, const char *msg_id, const char *reason)
-{
-    Envelope *e = h_expect(c, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
-    CHECK_STR(e->status_report->original_msg_id, msg_id);
-    CHECK_INT(e->status_report->status, SIKKA__V1__TX_STATUS__RJCT);
-    CHECK_STR(e->status_report->reason, reason);
-    fprintf(stderr, "   %s %s: %s\n", msg_id, reason, e->status_report->text);
-    client_envelope_free(e);
-}
-
 static void still_serving(struct harness *h, const char *tag)
 {
     struct client *mezn = h_connect(h, "MEZN");
@@ -93,7 +83,7 @@ int main(void)
         struct h_transfer t = {
             .msg_id = id, .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = bad[i]};
         h_send_transfer(c, &t);
-        expect_rjct(c, id, "AM02");
+        h_expect_report(c, id, SIKKA__V1__TX_STATUS__RJCT, "AM02");
     }
     CHECK(h_silent(koko, 200), "nothing forwarded");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id LIKE 'AMT-%%' AND status "
@@ -107,14 +97,14 @@ int main(void)
                             .amount = 100,
                             .purpose = (Sikka__V1__Purpose)42};
     h_send_transfer(c, &np);
-    expect_rjct(c, "PURPOSE-1", "FF03");
+    h_expect_report(c, "PURPOSE-1", SIKKA__V1__TX_STATUS__RJCT, "FF03");
     struct h_transfer usd = {.msg_id = "CCY-1",
                              .debtor_agent = "JAZZ",
                              .creditor_agent = "KOKO",
                              .amount = 100,
                              .currency = "USD"};
     h_send_transfer(c, &usd);
-    expect_rjct(c, "CCY-1", "AM03");
+    h_expect_report(c, "CCY-1", SIKKA__V1__TX_STATUS__RJCT, "AM03");
 
     TEST_STEP("missing fields: FF01");
     struct h_transfer nomsg = {
@@ -127,7 +117,7 @@ int main(void)
                                .creditor_account = "",
                                .amount = 100};
     h_send_transfer(c, &noacc);
-    expect_rjct(c, "NOACC-1", "FF01");
+    h_expect_report(c, "NOACC-1", SIKKA__V1__TX_STATUS__RJCT, "FF01");
     struct h_transfer toolong = {.msg_id = "0123456789012345678901234567890123456789",
                                  .debtor_agent = "JAZZ",
                                  .creditor_agent = "KOKO",
@@ -137,7 +127,7 @@ int main(void)
     struct h_transfer noagent = {
         .msg_id = "NOAGENT-1", .debtor_agent = "JAZZ", .creditor_agent = "", .amount = 100};
     h_send_transfer(c, &noagent);
-    expect_rjct(c, "NOAGENT-1", "FF01");
+    h_expect_report(c, "NOAGENT-1", SIKKA__V1__TX_STATUS__RJCT, "FF01");
 
     TEST_STEP("a message participants do not send: FF01");
     Sikka__V1__StatusReport sr = SIKKA__V1__STATUS_REPORT__INIT;

@@ -10,7 +10,6 @@
  * of one commit of 2,000. Times are printed, never asserted (the machine is
  * shared); the counts are asserted. */
 #include <jansson.h>
-#include <time.h>
 
 #include "harness.h"
 #include "ledger.h"
@@ -30,9 +29,9 @@ struct round {
     int forwarded;
     int payer_acsc, payer_rjct;
     int payee_acsc, payee_rjct;
-    int64_t accepted_us;    /* KOKO's last accept queued */
-    int64_t last_acsc_us;   /* the payer's last ACSC */
-    int64_t last_report_us; /* the payer's last report of any kind */
+    int64_t accepted_ms;    /* KOKO's last accept queued */
+    int64_t last_acsc_ms;   /* the payer's last ACSC */
+    int64_t last_report_ms; /* the payer's last report of any kind */
     /* the poisoned transfer, as each side was told */
     uint64_t poison_id;
     int payer_poison_status, payee_poison_status;
@@ -41,13 +40,6 @@ struct round {
 
 static struct round rounds[2];
 static struct round *cur;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void on_payer(struct client *c, const Envelope *env, void *arg)
 {
@@ -65,10 +57,10 @@ static void on_payer(struct client *c, const Envelope *env, void *arg)
         snprintf(cur->poison_reason, sizeof(cur->poison_reason), "%s", r->reason);
         snprintf(cur->poison_text, sizeof(cur->poison_text), "%s", r->text);
     }
-    cur->last_report_us = now_us();
+    cur->last_report_ms = h_now_ms();
     if (r->status == SIKKA__V1__TX_STATUS__ACSC) {
         cur->payer_acsc++;
-        cur->last_acsc_us = cur->last_report_us;
+        cur->last_acsc_ms = cur->last_report_ms;
     } else {
         cur->payer_rjct++;
     }
@@ -94,13 +86,6 @@ static void on_payee(struct client *c, const Envelope *env, void *arg)
         cur->payee_acsc++;
     else
         cur->payee_rjct++;
-}
-
-static void pump(struct harness *h)
-{
-    struct timeval tv = {0, 10000};
-    event_base_loopexit(h->base, &tv);
-    event_base_dispatch(h->base);
 }
 
 struct counters {
@@ -147,22 +132,20 @@ static void run_round(struct harness *h, struct client *jazz, struct client *kok
             snprintf(msg_id, sizeof(msg_id), "%s", POISON);
         else
             snprintf(msg_id, sizeof(msg_id), "BI%d-%04d", number, i);
-        struct h_transfer t = {
-            .msg_id = msg_id, .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 1000 + i};
-        h_send_transfer(jazz, &t);
+        h_send_payment(jazz, msg_id, "JAZZ", "KOKO", 1000 + i);
     }
-    int64_t deadline = now_us() + (int64_t)DEADLINE_S * 1000000;
+    int64_t deadline = h_now_ms() + (int64_t)DEADLINE_S * 1000;
     while (cur->forwarded < N) {
-        pump(h);
-        CHECK(now_us() < deadline, "round %d: %d of %d forwarded", number, cur->forwarded, N);
+        h_pump(h, 10);
+        CHECK(h_now_ms() < deadline, "round %d: %d of %d forwarded", number, cur->forwarded, N);
     }
     CHECK_INT(cur->payer_acsc + cur->payer_rjct, 0);
     for (int i = 0; i < N; i++)
         h_send_decision(koko, cur->ids[i], true, NULL);
-    cur->accepted_us = now_us();
+    cur->accepted_ms = h_now_ms();
     while (cur->payer_acsc + cur->payer_rjct < N || cur->payee_acsc + cur->payee_rjct < N) {
-        pump(h);
-        CHECK(now_us() < deadline, "round %d: %d payer and %d payee reports of %d", number,
+        h_pump(h, 10);
+        CHECK(h_now_ms() < deadline, "round %d: %d payer and %d payee reports of %d", number,
               cur->payer_acsc + cur->payer_rjct, cur->payee_acsc + cur->payee_rjct, N);
     }
 }
@@ -208,7 +191,7 @@ int main(void)
 
     TEST_STEP("round 1, nothing planted: 2,000 accepted at once settle in one commit");
     run_round(&h, jazz, koko, 1);
-    int64_t t1 = rounds[0].last_acsc_us - rounds[0].accepted_us;
+    int64_t t1 = rounds[0].last_acsc_ms - rounds[0].accepted_ms;
     read_counters(&h, &c1);
     CHECK_INT(rounds[0].payer_acsc, N);
     CHECK_INT(rounds[0].payee_acsc, N);
@@ -216,7 +199,7 @@ int main(void)
     fprintf(stderr,
             "   %d ACSC in %" PRId64 " ms after the last accept: %" PRId64 " batch(es), %" PRId64
             " attempt(s), largest %" PRId64 "\n",
-            N, t1 / 1000, b1, c1.attempts - c0.attempts, c1.max_batch);
+            N, t1, b1, c1.attempts - c0.attempts, c1.max_batch);
     CHECK_INT(c1.refused - c0.refused, 0);
     CHECK(b1 >= 1 && b1 <= N, "%" PRId64 " batches", b1);
 
@@ -228,8 +211,8 @@ int main(void)
     run_round(&h, jazz, koko, 2);
     read_counters(&h, &c2);
     struct round *r = &rounds[1];
-    int64_t t2 = r->last_acsc_us - r->accepted_us;
-    int64_t t2_rjct = r->last_report_us - r->accepted_us;
+    int64_t t2 = r->last_acsc_ms - r->accepted_ms;
+    int64_t t2_rjct = r->last_report_ms - r->accepted_ms;
     CHECK_INT(r->payer_acsc, N - 1);
     CHECK_INT(r->payer_rjct, 1);
     CHECK_INT(r->payer_poison_status, SIKKA__V1__TX_STATUS__RJCT);
@@ -284,7 +267,7 @@ int main(void)
     fprintf(stderr,
             "   the other %d settled in %" PRId64 " ms, %.1fx one commit of %d (%" PRId64
             " ms); the payer's last report after %" PRId64 " ms\n",
-            N - 1, t2 / 1000, t1 > 0 ? (double)t2 / (double)t1 : 0.0, N, t1 / 1000, t2_rjct / 1000);
+            N - 1, t2, t1 > 0 ? (double)t2 / (double)t1 : 0.0, N, t1, t2_rjct);
     CHECK(sent >= 1, "%" PRId64 " batches from the queue", sent);
     CHECK(refused >= 1 && refused <= SPLITS + 1, "%" PRId64 " refused", refused);
     CHECK(attempts <= bound, "%" PRId64 " attempts > %" PRId64, attempts, bound);

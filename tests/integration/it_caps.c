@@ -8,60 +8,10 @@
  * switch learns of by NOTIFY, and once by a superuser's UPDATE that commits
  * while the switch's call to end an earlier grace waits for the row: the
  * database must not end the grace under a cap the switch has not applied. */
-#include <time.h>
-#include <unistd.h>
-
 #include "harness.h"
 
 /* generous: the sanitizer tree is slow, and every wait ends on its event */
 #define WAIT_MS 15000
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Polls a one-integer query until it gives `want`. */
-static void wait_sql(struct harness *h, int64_t want, const char *what, const char *sql)
-{
-    int64_t deadline = now_ms() + WAIT_MS, got;
-    while ((got = h_sql_int(h, "%s", sql)) != want) {
-        CHECK(now_ms() < deadline, "%s: still %lld after %d ms, want %lld", what, (long long)got,
-              WAIT_MS, (long long)want);
-        usleep(20000);
-    }
-}
-
-static bool log_has(struct harness *h, const char *needle)
-{
-    FILE *f = fopen(h->log_path, "r");
-    if (f == NULL)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
-/* Polls the switch's log until a line contains `needle`. */
-static void wait_log(struct harness *h, const char *needle)
-{
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (!log_has(h, needle)) {
-        CHECK(now_ms() < deadline, "no \"%s\" in the switch log after %d ms", needle, WAIT_MS);
-        usleep(20000);
-    }
-}
-
-static int64_t balance(struct harness *h, const char *code)
-{
-    return h_sql_int(
-        h, "SELECT balance FROM accounts WHERE participant = '%s' AND kind = 'position'", code);
-}
 
 static int64_t ndc(struct harness *h, const char *code)
 {
@@ -74,53 +24,29 @@ static int64_t grace(struct harness *h, const char *code)
     return h_sql_int(h, "SELECT coalesce(ndc_grace, -1) FROM participants WHERE code = '%s'", code);
 }
 
-static void wait_grace(struct harness *h, const char *code, int64_t want, const char *what)
+/* Waits for the switch to bring code's grace to want (-1: none). */
+static void wait_grace(struct harness *h, const char *code, int64_t want)
 {
-    char sql[160];
-    snprintf(sql, sizeof(sql), "SELECT coalesce(ndc_grace, -1) FROM participants WHERE code = '%s'",
-             code);
-    wait_sql(h, want, what, sql);
-}
-
-static void send_payment(struct client *c, const char *msg_id, const char *from, const char *to,
-                         int64_t amount)
-{
-    struct h_transfer t = {
-        .msg_id = msg_id, .debtor_agent = from, .creditor_agent = to, .amount = amount};
-    h_send_transfer(c, &t);
-}
-
-/* The next status report on c: for msg_id, with this status and reason. */
-static void expect_report(struct client *c, const char *msg_id, Sikka__V1__TxStatus status,
-                          const char *reason)
-{
-    Envelope *e = h_expect(c, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
-    Sikka__V1__StatusReport *r = e->status_report;
-    CHECK_STR(r->original_msg_id, msg_id);
-    CHECK(r->status == status, "%s: status %d (%s %s), want %d", msg_id, r->status, r->reason,
-          r->text, status);
-    CHECK_STR(r->reason, reason);
-    if (reason[0] != '\0')
-        fprintf(stderr, "   %s: %s %s\n", msg_id, r->reason, r->text);
-    client_envelope_free(e);
+    h_wait_sql_int(h, want, WAIT_MS,
+                   "SELECT coalesce(ndc_grace, -1) FROM participants WHERE code = '%s'", code);
 }
 
 /* A payment the payee accepts at once: ACSC to both sides. */
 static void settle(struct client *payer, struct client *payee, const char *msg_id, const char *from,
                    const char *to, int64_t amount)
 {
-    send_payment(payer, msg_id, from, to, amount);
+    h_send_payment(payer, msg_id, from, to, amount);
     h_payee_decide(payee, true, NULL);
-    expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
-    expect_report(payee, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
+    h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
+    h_expect_report(payee, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
 }
 
 /* A payment refused before its payee hears of it. */
 static void refused(struct client *payer, struct client *payee, const char *msg_id,
                     const char *from, const char *to, int64_t amount, const char *reason)
 {
-    send_payment(payer, msg_id, from, to, amount);
-    expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, reason);
+    h_send_payment(payer, msg_id, from, to, amount);
+    h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, reason);
     CHECK(h_silent(payee, 200), "%s was forwarded", msg_id);
 }
 
@@ -133,6 +59,14 @@ static uint64_t held_by(struct client *payee, int64_t amount)
     CHECK(id != 0);
     client_envelope_free(e);
     return id;
+}
+
+/* The payee accepts the payment it held: ACSC to both sides. */
+static void accept_held(struct client *payer, struct client *payee, uint64_t id, const char *msg_id)
+{
+    h_send_decision(payee, id, true, NULL);
+    h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
+    h_expect_report(payee, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
 }
 
 int main(void)
@@ -153,10 +87,10 @@ int main(void)
     /* the database kept the seeded cap (PKR 5,000,000.00) as a grace; nothing
      * was reserved under it and JAZZ's position (0) is within the new cap,
      * so the switch ends it */
-    wait_grace(&h, "JAZZ", -1, "JAZZ's grace after a lowering with nothing in flight");
+    wait_grace(&h, "JAZZ", -1);
 
     TEST_STEP("JAZZ pays KOKO PKR 900.00; KOKO receives it and holds its answer");
-    send_payment(jazz, "CAP-HELD", "JAZZ", "KOKO", 90000);
+    h_send_payment(jazz, "CAP-HELD", "JAZZ", "KOKO", 90000);
     uint64_t held = held_by(koko, 90000);
 
     TEST_STEP("the operator lowers JAZZ's cap to PKR 100.00, below its exposure: allowed");
@@ -175,70 +109,67 @@ int main(void)
     TEST_STEP("KOKO accepts the held payment: it settles (ACSC) under the grace");
     /* JAZZ's position goes to -90000, beyond -ndc = -10000: only the grace
      * of 100000 lets the database post it */
-    h_send_decision(koko, held, true, NULL);
-    expect_report(jazz, "CAP-HELD", SIKKA__V1__TX_STATUS__ACSC, "");
-    expect_report(koko, "CAP-HELD", SIKKA__V1__TX_STATUS__ACSC, "");
+    accept_held(jazz, koko, held, "CAP-HELD");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = %llu AND status = 'ACSC'",
                         (unsigned long long)held),
               1);
-    CHECK_INT(balance(&h, "JAZZ"), -90000);
+    CHECK_INT(h_position_balance(&h, "JAZZ"), -90000);
 
     TEST_STEP("nothing under the old cap is in flight: the grace shrinks to JAZZ's exposure");
     /* position -90000 is still beyond the cap of 10000: the grace becomes
      * min(100000, 90000) = 90000, so no further debit can pass */
-    wait_grace(&h, "JAZZ", 90000, "JAZZ's grace once the held payment posted");
+    wait_grace(&h, "JAZZ", 90000);
     CHECK_INT(ndc(&h, "JAZZ"), 10000);
     refused(jazz, koko, "CAP-BEYOND", "JAZZ", "KOKO", 1, "AM23");
 
     TEST_STEP("KOKO pays JAZZ PKR 900.00: JAZZ is back within its cap, the grace ends");
     settle(koko, jazz, "CAP-BACK", "KOKO", "JAZZ", 90000);
-    CHECK_INT(balance(&h, "JAZZ"), 0); /* -90000 + 90000 */
-    wait_grace(&h, "JAZZ", -1, "JAZZ's grace once its position is within the cap");
+    CHECK_INT(h_position_balance(&h, "JAZZ"), 0); /* -90000 + 90000 */
+    wait_grace(&h, "JAZZ", -1);
     /* the new cap in full, and not a paisa more: 0 - 10000 = -ndc */
     settle(jazz, koko, "CAP-FULL", "JAZZ", "KOKO", 10000);
     refused(jazz, koko, "CAP-OVER", "JAZZ", "KOKO", 1, "AM23");
     CHECK_INT(grace(&h, "JAZZ"), -1);
 
     TEST_STEP("SADA pays KOKO PKR 900.00; KOKO holds its answer");
-    send_payment(sada, "OOB-HELD", "SADA", "KOKO", 90000);
+    h_send_payment(sada, "OOB-HELD", "SADA", "KOKO", 90000);
     uint64_t held2 = held_by(koko, 90000);
 
     TEST_STEP("a superuser lowers SADA's cap to PKR 100.00 in SQL, out of band");
     PQclear(h_sql(&h, "UPDATE participants SET ndc = 10000 WHERE code = 'SADA'"));
     /* the seeded cap, PKR 5,000,000.00, kept as the grace */
     CHECK_INT(grace(&h, "SADA"), 500000000);
-    wait_log(&h, "event=participant_synced code=SADA what=ndc from=500000000 to=10000");
+    H_WAIT_LOG(&h, 1, WAIT_MS,
+               "event=participant_synced code=SADA what=ndc from=500000000 to=10000");
 
     TEST_STEP("the switch applies it for new reservations: SADA's PKR 50.00 gets AM23");
     /* posted 0 - reserved 90000 + ndc 10000 < 5000 */
     refused(sada, koko, "OOB-NEW", "SADA", "KOKO", 5000, "AM23");
 
     TEST_STEP("KOKO accepts the held payment: ACSC under the grace");
-    h_send_decision(koko, held2, true, NULL);
-    expect_report(sada, "OOB-HELD", SIKKA__V1__TX_STATUS__ACSC, "");
-    expect_report(koko, "OOB-HELD", SIKKA__V1__TX_STATUS__ACSC, "");
-    CHECK_INT(balance(&h, "SADA"), -90000);
+    accept_held(sada, koko, held2, "OOB-HELD");
+    CHECK_INT(h_position_balance(&h, "SADA"), -90000);
     /* beyond the cap of 10000: grace min(500000000, 90000) = 90000 */
-    wait_grace(&h, "SADA", 90000, "SADA's grace once the held payment posted");
+    wait_grace(&h, "SADA", 90000);
     refused(sada, koko, "OOB-BEYOND", "SADA", "KOKO", 1, "AM23");
 
     TEST_STEP("KOKO pays SADA PKR 900.00 back: the grace ends");
     settle(koko, sada, "OOB-BACK", "KOKO", "SADA", 90000);
-    CHECK_INT(balance(&h, "SADA"), 0);
-    wait_grace(&h, "SADA", -1, "SADA's grace once its position is within the cap");
+    CHECK_INT(h_position_balance(&h, "SADA"), 0);
+    wait_grace(&h, "SADA", -1);
 
     TEST_STEP("NAYA's cap set to PKR 1,000.00; KOKO holds a NAYA payment of PKR 100.00");
     struct client *naya = h_connect(&h, "NAYA");
     CHECK_INT(H_CTL(&h, "ndc", "set", "NAYA", "1000.00"), 0);
-    wait_grace(&h, "NAYA", -1, "NAYA's grace after a lowering with nothing in flight");
-    send_payment(naya, "RACE-OLD", "NAYA", "KOKO", 10000);
+    wait_grace(&h, "NAYA", -1); /* nothing in flight: no grace stays */
+    h_send_payment(naya, "RACE-OLD", "NAYA", "KOKO", 10000);
     uint64_t old_id = held_by(koko, 10000);
 
     TEST_STEP("the operator lowers it to PKR 500.00; a PKR 300.00 payment fits and is held");
     CHECK_INT(H_CTL(&h, "ndc", "set", "NAYA", "500.00"), 0);
     CHECK_INT(grace(&h, "NAYA"), 100000);
     /* headroom: 0 - 10000 - 30000 = -40000 >= -50000 */
-    send_payment(naya, "RACE-NEW", "NAYA", "KOKO", 30000);
+    h_send_payment(naya, "RACE-NEW", "NAYA", "KOKO", 30000);
     uint64_t new_id = held_by(koko, 30000);
 
     TEST_STEP("a superuser lowers it to PKR 200.00 while the switch ends the grace");
@@ -252,34 +183,31 @@ int main(void)
     PGresult *r = PQexec(su, "BEGIN; UPDATE participants SET ndc = 20000 WHERE code = 'NAYA'");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    h_send_decision(koko, old_id, true, NULL);
-    expect_report(naya, "RACE-OLD", SIKKA__V1__TX_STATUS__ACSC, "");
-    expect_report(koko, "RACE-OLD", SIKKA__V1__TX_STATUS__ACSC, "");
-    wait_sql(&h, 1, "the switch's call to end NAYA's grace waiting for the row",
-             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-             "AND wait_event_type = 'Lock' AND query LIKE '%participant_end_ndc_grace%'");
+    accept_held(naya, koko, old_id, "RACE-OLD");
+    /* the switch's call to end NAYA's grace waits for the row */
+    h_wait_sql_int(&h, 1, WAIT_MS,
+                   "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                   "AND wait_event_type = 'Lock' AND query LIKE '%%participant_end_ndc_grace%%'");
     r = PQexec(su, "COMMIT");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(su);
-    wait_log(&h, "event=participant_synced code=NAYA what=ndc from=50000 to=20000");
+    H_WAIT_LOG(&h, 1, WAIT_MS, "event=participant_synced code=NAYA what=ndc from=50000 to=20000");
     /* the lowering kept greatest(50000, grace 100000) = 100000 */
     CHECK_INT(grace(&h, "NAYA"), 100000);
     /* posted -10000 - reserved 30000 + ndc 20000 < 1 */
     refused(naya, koko, "RACE-AFTER", "NAYA", "KOKO", 1, "AM23");
 
     TEST_STEP("KOKO accepts the PKR 300.00 payment: ACSC under the grace");
-    h_send_decision(koko, new_id, true, NULL);
-    expect_report(naya, "RACE-NEW", SIKKA__V1__TX_STATUS__ACSC, "");
-    expect_report(koko, "RACE-NEW", SIKKA__V1__TX_STATUS__ACSC, "");
-    CHECK_INT(balance(&h, "NAYA"), -40000);
+    accept_held(naya, koko, new_id, "RACE-NEW");
+    CHECK_INT(h_position_balance(&h, "NAYA"), -40000);
     /* beyond the cap of 20000: grace min(100000, 40000) = 40000 */
-    wait_grace(&h, "NAYA", 40000, "NAYA's grace once both payments posted");
+    wait_grace(&h, "NAYA", 40000);
     settle(koko, naya, "RACE-BACK", "KOKO", "NAYA", 40000);
-    wait_grace(&h, "NAYA", -1, "NAYA's grace once its position is within the cap");
+    wait_grace(&h, "NAYA", -1); /* back within its cap: the grace ends */
 
     TEST_STEP("no posting was ever refused; reconcile: every invariant holds");
-    CHECK(!log_has(&h, "event=posting_refused"), "the database refused an accepted payment");
+    CHECK(!h_log_has(&h, "event=posting_refused"), "the database refused an accepted payment");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE status <> 'ok'"), 0);
     CHECK_INT(H_CTL(&h, "reconcile"), 0);
     h_ctl_expect(&h, "ok    positions within their caps");

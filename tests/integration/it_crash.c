@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "transfer.h"
 
 #define NPAYERS 4
 #define NPAYEES 2
@@ -147,13 +146,11 @@ static void top_up(void)
 
 static void pump(struct harness *h, int until_answered)
 {
-    int64_t deadline = transfer_now_ms() + 60000;
+    int64_t deadline = h_now_ms() + 60000;
     while (answered < until_answered) {
         top_up();
-        struct timeval tv = {0, 10000};
-        event_base_loopexit(h->base, &tv);
-        event_base_dispatch(h->base);
-        CHECK(transfer_now_ms() < deadline, "stalled at %d answered", answered);
+        h_pump(h, 10);
+        CHECK(h_now_ms() < deadline, "stalled at %d answered", answered);
     }
 }
 
@@ -188,9 +185,7 @@ int main(void)
                 unanswered);
         h_kill(&h);
         /* let the clients see the connections die */
-        struct timeval tv = {0, 100000};
-        event_base_loopexit(h.base, &tv);
-        event_base_dispatch(h.base);
+        h_pump(&h, 100);
         free_all();
 
         TEST_STEP("restart, reconnect, retry everything unanswered with the same msg_id");

@@ -55,12 +55,6 @@ static const char *post(struct harness *h, const struct row *r, char *err, size_
     return h_sql_as_switch(h, sql, err, len);
 }
 
-static int64_t balance(struct harness *h, const char *code)
-{
-    return h_sql_int(
-        h, "SELECT balance FROM accounts WHERE participant = '%s' AND kind = 'position'", code);
-}
-
 int main(void)
 {
     struct harness h;
@@ -72,8 +66,8 @@ int main(void)
     TEST_STEP("post_batch derives a posting's legs: the caller names no account and no amount");
     struct row p2p = {101, "JAZZ", "KOKO", "M1", "P2P", "ACSC", 500, 0, "NULL"};
     CHECK(post(&h, &p2p, err, sizeof(err))[0] == '\0', "%s", err);
-    CHECK_INT(balance(&h, "JAZZ"), -500);
-    CHECK_INT(balance(&h, "KOKO"), 500);
+    CHECK_INT(h_position_balance(&h, "JAZZ"), -500);
+    CHECK_INT(h_position_balance(&h, "KOKO"), 500);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = 101"), 2);
     CHECK_INT(h_sql_int(&h, "SELECT window_id FROM transfers WHERE id = 101"),
               h_sql_int(&h, "SELECT id FROM settlement_windows WHERE state = 'open'"));
@@ -90,7 +84,7 @@ int main(void)
                  "EASY") == 0,
           "the fee payer is the payee");
     PQclear(r);
-    CHECK_INT(balance(&h, "EASY"), 998000);
+    CHECK_INT(h_position_balance(&h, "EASY"), 998000);
     CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE kind = 'fee'"), 2000);
     /* what the caller is told: the fee written differs from its expectation */
     supplier.id = 103;
@@ -207,7 +201,7 @@ int main(void)
     expect_error("over the cap", post(&h, &over, err, sizeof(err)), "net debit cap");
 
     TEST_STEP("a lowered cap keeps the old one as a grace until the switch ends it");
-    CHECK_INT(balance(&h, "JAZZ"), -800);
+    CHECK_INT(h_position_balance(&h, "JAZZ"), -800);
     as_super(&h, "UPDATE participants SET ndc = 100 WHERE code = 'JAZZ'", err, sizeof(err));
     CHECK_INT(h_sql_int(&h, "SELECT ndc_grace FROM participants WHERE code = 'JAZZ'"), 600);
     over.id = 108;
@@ -223,7 +217,7 @@ int main(void)
     over.msg_id = "M9";
     CHECK(post(&h, &over, err, sizeof(err))[0] == '\0', "a payment reserved under the old cap: %s",
           err);
-    CHECK_INT(balance(&h, "JAZZ"), -1000);
+    CHECK_INT(h_position_balance(&h, "JAZZ"), -1000);
     /* asked under a cap the row no longer has (a lowering the caller has not
      * applied): nothing ends */
     CHECK_INT(h_sql_int(&h, "SELECT participant_end_ndc_grace('JAZZ', 2000)"), 2000);
@@ -251,7 +245,7 @@ int main(void)
     struct row paid = {112,    "MEZN",  "EASY", "M12", "SUPPLIER_PAYMENT",
                        "ACSC", 1000000, 2000,   "EASY"};
     CHECK(post(&h, &paid, err, sizeof(err))[0] == '\0', "payee netting a credit: %s", err);
-    CHECK_INT(balance(&h, "EASY"), -1000 + 1000000 - 2000);
+    CHECK_INT(h_position_balance(&h, "EASY"), -1000 + 1000000 - 2000);
 
     h_cleanup(&h);
     return 0;

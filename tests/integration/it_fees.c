@@ -9,25 +9,6 @@
 
 #define SUPPLIER SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT
 
-static bool log_has(struct harness *h, const char *needle)
-{
-    FILE *f = fopen(h->log_path, "r");
-    if (f == NULL)
-        return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
-static int64_t balance(struct harness *h, const char *code)
-{
-    return h_sql_int(
-        h, "SELECT balance FROM accounts WHERE participant = '%s' AND kind = 'position'", code);
-}
-
 static int64_t fee_account(struct harness *h)
 {
     return h_sql_int(h, "SELECT balance FROM accounts WHERE kind = 'fee'");
@@ -44,20 +25,6 @@ static void send_payment(struct client *c, const char *msg_id, const char *from,
     if (purpose == SUPPLIER)
         t.invoice = "INV-2024-001";
     h_send_transfer(c, &t);
-}
-
-static void send_return(struct client *c, const char *msg_id, uint64_t original, int64_t amount)
-{
-    Sikka__V1__PaymentReturn pr = SIKKA__V1__PAYMENT_RETURN__INIT;
-    pr.msg_id = (char *)msg_id;
-    pr.original_transfer_id = original;
-    pr.amount = amount;
-    pr.reason = "AC04";
-    pr.text = "goods sent back";
-    Envelope env = SIKKA__V1__ENVELOPE__INIT;
-    env.body_case = SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN;
-    env.payment_return = &pr;
-    CHECK(client_send(c, &env) == 0);
 }
 
 /* The next status report on c: for msg_id, with this status, reason and fee
@@ -99,7 +66,7 @@ static uint64_t settle_return(struct client *returner, struct client *original_p
                               const char *msg_id, uint64_t original, int64_t amount,
                               int64_t returner_fee, int64_t original_payer_fee)
 {
-    send_return(returner, msg_id, original, amount);
+    h_send_return(returner, msg_id, original, amount, "AC04", "goods sent back");
     Envelope *e = h_expect(original_payer, SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN, 5000);
     CHECK_INT(e->payment_return->original_transfer_id, original);
     CHECK_INT(e->payment_return->amount, amount);
@@ -141,7 +108,7 @@ int main(void)
                             "AND fee_payer IS NULL"),
               1);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries"), 0);
-    CHECK_INT(balance(&h, "EASY"), 0);
+    CHECK_INT(h_position_balance(&h, "EASY"), 0);
     CHECK_INT(fee_account(&h), 0);
 
     TEST_STEP("PKR 10.01: fee 1000 < 1001, ACSC; the payee bears it and keeps one paisa");
@@ -153,16 +120,17 @@ int main(void)
                         "fee = 1000 AND fee_payer = 'EASY'",
                         (unsigned long long)tiny),
               1);
-    CHECK_INT(balance(&h, "EASY"), 1);     /* +1001 - 1000 */
-    CHECK_INT(balance(&h, "MEZN"), -1001); /* the payer pays the amount only */
+    CHECK_INT(h_position_balance(&h, "EASY"), 1);     /* +1001 - 1000 */
+    CHECK_INT(h_position_balance(&h, "MEZN"), -1001); /* the payer pays the amount only */
     CHECK_INT(fee_account(&h), 1000);
 
     TEST_STEP("PKR 3,333.33 supplier payment: fee PKR 10.00");
-    int64_t easy0 = balance(&h, "EASY"), mezn0 = balance(&h, "MEZN"), fee0 = fee_account(&h);
+    int64_t easy0 = h_position_balance(&h, "EASY"), mezn0 = h_position_balance(&h, "MEZN"),
+            fee0 = fee_account(&h);
     /* fee = max(1000, floor(333333 * 20 / 10000) = 666) = 1000 */
     uint64_t orig = settle(mezn, easy, "FEE-ORIG", "MEZN", "EASY", 333333, SUPPLIER, 0, 1000);
-    CHECK_INT(balance(&h, "EASY") - easy0, 333333 - 1000);
-    CHECK_INT(balance(&h, "MEZN") - mezn0, -333333);
+    CHECK_INT(h_position_balance(&h, "EASY") - easy0, 333333 - 1000);
+    CHECK_INT(h_position_balance(&h, "MEZN") - mezn0, -333333);
     CHECK_INT(fee_account(&h) - fee0, 1000);
 
     TEST_STEP("three returns of PKR 1,111.11 refund EASY 333, 333, 334 of the fee");
@@ -177,7 +145,7 @@ int main(void)
     const char *const ids[3] = {"RET-1", "RET-2", "RET-3"};
     int64_t refunded = 0;
     for (int i = 0; i < 3; i++) {
-        int64_t easy_before = balance(&h, "EASY"), fee_before = fee_account(&h);
+        int64_t easy_before = h_position_balance(&h, "EASY"), fee_before = fee_account(&h);
         uint64_t r = settle_return(easy, mezn, ids[i], orig, 111111, -refunds[i], 0);
         CHECK_INT(h_sql_int(&h,
                             "SELECT count(*) FROM transfers WHERE id = %llu AND kind = 'return' "
@@ -186,7 +154,7 @@ int main(void)
                             (unsigned long long)r, (unsigned long long)orig, (long long)refunds[i]),
                   1);
         /* EASY: -111111 returned, +refund; the fee account: -refund */
-        CHECK_INT(balance(&h, "EASY") - easy_before, -111111 + refunds[i]);
+        CHECK_INT(h_position_balance(&h, "EASY") - easy_before, -111111 + refunds[i]);
         CHECK_INT(fee_account(&h) - fee_before, -refunds[i]);
         refunded += refunds[i];
     }
@@ -200,18 +168,18 @@ int main(void)
     TEST_STEP("the full return leaves everyone where they were");
     /* EASY: +333333 - 1000 - 3 * 111111 + 1000 = 0; MEZN: -333333 + 333333;
      * the fee account: +1000 - 1000 */
-    CHECK_INT(balance(&h, "EASY") - easy0, 0);
-    CHECK_INT(balance(&h, "MEZN") - mezn0, 0);
+    CHECK_INT(h_position_balance(&h, "EASY") - easy0, 0);
+    CHECK_INT(h_position_balance(&h, "MEZN") - mezn0, 0);
     CHECK_INT(fee_account(&h) - fee0, 0);
 
     TEST_STEP("a further return: nothing left to return, AM02");
-    send_return(easy, "RET-4", orig, 1);
+    h_send_return(easy, "RET-4", orig, 1, "AC04", "goods sent back");
     expect_report(easy, "RET-4", SIKKA__V1__TX_STATUS__RJCT, "AM02", 0);
     CHECK(h_silent(mezn, 200), "a refused return was forwarded");
 
     TEST_STEP("a P2P payment carries no fee; its return refunds 0");
-    easy0 = balance(&h, "EASY");
-    mezn0 = balance(&h, "MEZN");
+    easy0 = h_position_balance(&h, "EASY");
+    mezn0 = h_position_balance(&h, "MEZN");
     fee0 = fee_account(&h);
     uint64_t p2p =
         settle(mezn, easy, "P2P-1", "MEZN", "EASY", 500000, SIKKA__V1__PURPOSE__P2P, 0, 0);
@@ -226,14 +194,14 @@ int main(void)
                         "AND leg = 'fee'",
                         (unsigned long long)p2p, (unsigned long long)p2p_ret),
               0);
-    CHECK_INT(balance(&h, "EASY") - easy0, 0);
-    CHECK_INT(balance(&h, "MEZN") - mezn0, 0);
+    CHECK_INT(h_position_balance(&h, "EASY") - easy0, 0);
+    CHECK_INT(h_position_balance(&h, "MEZN") - mezn0, 0);
     CHECK_INT(fee_account(&h) - fee0, 0);
 
     TEST_STEP("the switch's fees were the database's; reconcile: every invariant holds");
     /* the switch prices each transfer and refund itself and post_batch derives
      * them again (schema/004): a difference would have been logged */
-    CHECK(!log_has(&h, "event=fee_decided_by_ledger"), "the switch and the ledger disagreed");
+    CHECK(!h_log_has(&h, "event=fee_decided_by_ledger"), "the switch and the ledger disagreed");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM reconcile() WHERE status <> 'ok'"), 0);
     CHECK_INT(H_CTL(&h, "reconcile"), 0);
 

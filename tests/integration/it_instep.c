@@ -7,10 +7,8 @@
  * until the payment settles, never stored as a rejection. Every report and
  * reject a participant reads in this test is checked for database words. */
 #include <jansson.h>
-#include <unistd.h>
 
 #include "harness.h"
-#include "transfer.h"
 
 /* ---- what participants read ---- */
 
@@ -53,46 +51,6 @@ static Envelope *expect_checked(struct client *c, Sikka__V1__Envelope__BodyCase 
     return e;
 }
 
-/* Runs the loop for ms without taking frames off any client's queue. */
-static void pump(struct harness *h, int ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_base_loopexit(h->base, &tv);
-    event_base_dispatch(h->base);
-}
-
-static int log_count(struct harness *h, const char *needle)
-{
-    FILE *f = fopen(h->log_path, "r");
-    if (f == NULL)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof(line), f) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
-/* Polls the switch's log until its lines with any of the NULL-terminated
- * needles number at least `min`. */
-static void wait_log(struct harness *h, int min, int timeout_ms, const char *const *needles)
-{
-    int64_t deadline = transfer_now_ms() + timeout_ms;
-    for (;;) {
-        int n = 0;
-        for (size_t i = 0; needles[i] != NULL; i++)
-            n += log_count(h, needles[i]);
-        if (n >= min)
-            return;
-        CHECK(transfer_now_ms() < deadline, "fewer than %d lines with %s%s in the log after %d ms",
-              min, needles[0], needles[1] != NULL ? " (or the others)" : "", timeout_ms);
-        pump(h, 20);
-    }
-}
-#define WAIT_LOG(h, min, timeout_ms, ...)                                                          \
-    wait_log((h), (min), (timeout_ms), (const char *const[]){__VA_ARGS__, NULL})
-
 /* ---- payments ---- */
 
 struct paid {
@@ -107,14 +65,12 @@ struct paid {
 static struct paid pay(struct client *payer, struct client *payee, const char *from, const char *to,
                        const char *msg_id, int64_t amount)
 {
-    struct h_transfer t = {
-        .msg_id = msg_id, .debtor_agent = from, .creditor_agent = to, .amount = amount};
-    h_send_transfer(payer, &t);
+    h_send_payment(payer, msg_id, from, to, amount);
     struct paid out = {0};
-    int64_t deadline = transfer_now_ms() + 5000;
+    int64_t deadline = h_now_ms() + 5000;
     Envelope *report = NULL, *payee_report = NULL;
     while (report == NULL) {
-        CHECK(transfer_now_ms() < deadline, "no answer to %s within 5 s", msg_id);
+        CHECK(h_now_ms() < deadline, "no answer to %s within 5 s", msg_id);
         Envelope *e = recv_checked(payer, 20);
         if (e != NULL) {
             CHECK(e->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, "%s: payer got %s",
@@ -248,16 +204,16 @@ static void reader_is_refused(struct harness *h)
 static void pay_until(struct harness *h, struct client *jazz, struct client *koko,
                       const char *prefix, int want, const char *reason)
 {
-    int64_t deadline = transfer_now_ms() + 5000;
+    int64_t deadline = h_now_ms() + 5000;
     for (int n = 1;; n++) {
         char id[32];
         snprintf(id, sizeof(id), "%s-%d", prefix, n);
         struct paid p = pay(jazz, koko, "JAZZ", "KOKO", id, 1000 + n);
         if (p.status == want && (reason == NULL || strcmp(p.reason, reason) == 0))
             return;
-        CHECK(transfer_now_ms() < deadline, "%s: still %s %s after 5 s", prefix,
+        CHECK(h_now_ms() < deadline, "%s: still %s %s after 5 s", prefix,
               p.status == SIKKA__V1__TX_STATUS__ACSC ? "ACSC" : "RJCT", p.reason);
-        pump(h, 50);
+        h_pump(h, 50);
     }
 }
 
@@ -288,22 +244,22 @@ static void in_step(void)
               opened);
     /* whichever path saw it first: the batch's own window, the notified
      * re-read, or the ledger's re-read at a cut */
-    WAIT_LOG(&h, 1, 5000, "event=window_changed", "event=window_synced", "event=window_resynced");
+    H_WAIT_LOG(&h, 1, 5000, "event=window_changed", "event=window_synced", "event=window_resynced");
     char want[64];
     snprintf(want, sizeof(want), "Positions in window %lld ", (long long)opened);
-    int64_t deadline = transfer_now_ms() + 5000;
+    int64_t deadline = h_now_ms() + 5000;
     for (;;) {
         CHECK_INT(H_CTL(&h, "positions"), 0);
         if (strstr(h.ctl_out, want) != NULL)
             break;
-        CHECK(transfer_now_ms() < deadline, "positions still show:\n%s", h.ctl_out);
-        pump(&h, 100);
+        CHECK(h_now_ms() < deadline, "positions still show:\n%s", h.ctl_out);
+        h_pump(&h, 100);
     }
     json_t *st = status_json(&h);
     CHECK_INT(json_integer_value(json_object_get(st, "window")), opened);
     CHECK_INT(status_counter(st, "batches_refused"), 0);
     json_decref(st);
-    CHECK_INT(log_count(&h, "event=batch_refused") + log_count(&h, "event=posting_refused"), 0);
+    CHECK_INT(h_log_count(&h, "event=batch_refused") + h_log_count(&h, "event=posting_refused"), 0);
 
     TEST_STEP("a superuser suspends JAZZ: its payments get AG10; resumed, they settle");
     PQclear(h_sql(&h, "SELECT * FROM participant_set_status('dba', 'JAZZ', 'suspended')"));
@@ -318,15 +274,13 @@ static void in_step(void)
     CHECK_STR(why, "RC01");
     PQclear(
         h_sql(&h, "SELECT * FROM participant_add('dba', 'ZZZZ', 'Zed Bank', 'bank', 100000000)"));
-    deadline = transfer_now_ms() + 5000;
+    deadline = h_now_ms() + 5000;
     while ((zzzz = try_connect(&h, "ZZZZ", why, sizeof(why))) == NULL) {
-        CHECK(transfer_now_ms() < deadline, "ZZZZ still refused 5 s after it was added: %s", why);
-        pump(&h, 50);
+        CHECK(h_now_ms() < deadline, "ZZZZ still refused 5 s after it was added: %s", why);
+        h_pump(&h, 50);
     }
     pay_acsc(jazz, zzzz, "JAZZ", "ZZZZ", "ZED-1", 4200);
-    CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE participant = 'ZZZZ' AND kind = "
-                            "'position'"),
-              4200);
+    CHECK_INT(h_position_balance(&h, "ZZZZ"), 4200);
 
     TEST_STEP("the switch's positions equal the ledger; reconcile holds");
     CHECK_INT(H_CTL(&h, "reconcile"), 0);
@@ -361,15 +315,13 @@ static void transient_failure_is_retried(void)
     r = PQexec(blocker, "SELECT 1 FROM settlement_windows WHERE state = 'open' FOR UPDATE");
     CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    struct h_transfer t = {
-        .msg_id = "BLOCKED-1", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 3300};
-    h_send_transfer(jazz, &t);
+    h_send_payment(jazz, "BLOCKED-1", "JAZZ", "KOKO", 3300);
     Envelope *e = expect_checked(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     uint64_t id = e->credit_transfer->transfer_id;
     client_envelope_free(e);
     h_send_decision(koko, id, true, NULL);
-    WAIT_LOG(&h, 2, 10000, "event=batch_failed_transiently");
-    CHECK(log_count(&h, "SQLSTATE 57014") > 0, "the timeout's SQLSTATE in the log");
+    H_WAIT_LOG(&h, 2, 10000, "event=batch_failed_transiently");
+    CHECK(h_log_count(&h, "SQLSTATE 57014") > 0, "the timeout's SQLSTATE in the log");
     e = recv_checked(jazz, 50);
     CHECK(e == NULL, "the payer heard %s while the ledger was blocked", codec_body_name(e));
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id = 'BLOCKED-1'"), 0);

@@ -384,9 +384,24 @@ static void plant(struct harness *h, const struct plant *p)
     }
 }
 
+/* Appends the INSERT of a forged pair of legs for transfer id in window:
+ * amount moved on leg ('principal' or 'fee') from one account to the other,
+ * -amount on from and +amount on to, so the pair balances. */
+static void put_legs(char *sql, size_t len, size_t *pos, int64_t id, int64_t window,
+                     const char *leg, int64_t from, int64_t to, int64_t amount)
+{
+    put(sql, len, pos,
+        "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
+        "VALUES (%lld, %lld, %lld, %lld, '%s'), (%lld, %lld, %lld, %lld, '%s');",
+        (long long)id, (long long)window, (long long)from, -(long long)amount, leg, (long long)id,
+        (long long)window, (long long)to, (long long)amount, leg);
+}
+
 static void plant_each(struct harness *h)
 {
     char sql[4096];
+    const size_t len = sizeof(sql);
+    size_t pos;
 
     TEST_STEP("postings balanced");
     /* Any unbalanced transfer posting also differs from the legs its row
@@ -410,16 +425,15 @@ static void plant_each(struct harness *h)
                              .detail = "1 accounts"});
 
     TEST_STEP("settled transfers in a window");
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, amount, currency, "
-             "purpose, status, window_id, received_at) "
-             "VALUES (1100, 'KOKO', 'FORGED-1', decode(repeat('ab', 32), 'hex'), 'EASY', 100, "
-             "'PKR', 'P2P', 'ACSC', %lld, now());"
-             "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
-             "VALUES (1100, %lld, %lld, -100, 'principal'), "
-             "(1100, %lld, %lld, 100, 'principal');" RESYNC_BALANCES,
-             (long long)ids.w2 + 1000, (long long)ids.w2 + 1000, (long long)ids.koko_pos,
-             (long long)ids.w2 + 1000, (long long)ids.easy_pos);
+    pos = 0;
+    put(sql, len, &pos,
+        "INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, amount, currency, "
+        "purpose, status, window_id, received_at) "
+        "VALUES (1100, 'KOKO', 'FORGED-1', decode(repeat('ab', 32), 'hex'), 'EASY', 100, "
+        "'PKR', 'P2P', 'ACSC', %lld, now());",
+        (long long)ids.w2 + 1000);
+    put_legs(sql, len, &pos, 1100, ids.w2 + 1000, "principal", ids.koko_pos, ids.easy_pos, 100);
+    put(sql, len, &pos, RESYNC_BALANCES);
     plant(h, &(struct plant){.what = "ACSC transfer 1100, with its legs, in a window that does "
                                      "not exist",
                              .sql = sql,
@@ -451,12 +465,9 @@ static void plant_each(struct harness *h)
                              .target = "postings match their transfers",
                              .detail = "1 transfers whose entries differ from the legs their row "
                                        "implies (accounts, amounts, fee, window; 0 with more"});
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
-             "VALUES (1005, %lld, %lld, -90000, 'principal'), "
-             "(1005, %lld, %lld, 90000, 'principal');" RESYNC_BALANCES,
-             (long long)ids.w2, (long long)ids.jazz_pos, (long long)ids.w2,
-             (long long)ids.naya_pos);
+    pos = 0;
+    put_legs(sql, len, &pos, 1005, ids.w2, "principal", ids.jazz_pos, ids.naya_pos, 90000);
+    put(sql, len, &pos, RESYNC_BALANCES);
     plant(h, &(struct plant){.what = "a balanced posting for rejected transfer 1005",
                              .sql = sql,
                              .target = "postings match their transfers",
@@ -479,16 +490,15 @@ static void plant_each(struct harness *h)
                              .also = ALSO("window reports cover their postings")});
 
     TEST_STEP("window reports cover their postings");
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, amount, currency, "
-             "purpose, status, window_id, received_at) "
-             "VALUES (1101, 'KOKO', 'FORGED-2', decode(repeat('ab', 32), 'hex'), 'EASY', 100, "
-             "'PKR', 'P2P', 'ACSC', %lld, now());"
-             "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
-             "VALUES (1101, %lld, %lld, -100, 'principal'), "
-             "(1101, %lld, %lld, 100, 'principal');" RESYNC_BALANCES,
-             (long long)ids.w1, (long long)ids.w1, (long long)ids.koko_pos, (long long)ids.w1,
-             (long long)ids.easy_pos);
+    pos = 0;
+    put(sql, len, &pos,
+        "INSERT INTO transfers (id, payer, msg_id, fingerprint, payee, amount, currency, "
+        "purpose, status, window_id, received_at) "
+        "VALUES (1101, 'KOKO', 'FORGED-2', decode(repeat('ab', 32), 'hex'), 'EASY', 100, "
+        "'PKR', 'P2P', 'ACSC', %lld, now());",
+        (long long)ids.w1);
+    put_legs(sql, len, &pos, 1101, ids.w1, "principal", ids.koko_pos, ids.easy_pos, 100);
+    put(sql, len, &pos, RESYNC_BALANCES);
     plant(h, &(struct plant){.what = "transfer 1101 and its balanced legs slipped into window 1 "
                                      "after its report",
                              .sql = sql,
@@ -525,35 +535,33 @@ static void plant_each(struct harness *h)
                              .detail = "2 settlement lines"});
 
     TEST_STEP("returns within their originals");
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, payee, amount, "
-             "currency, purpose, original_id, return_reason, status, window_id, received_at) "
-             "VALUES (1102, 'return', 'SADA', 'FORGED-3', decode(repeat('ab', 32), 'hex'), "
-             "'MEZN', 1, 'PKR', 'SUPPLIER_PAYMENT', 1003, 'CUST', 'ACSC', %lld, now());"
-             "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
-             "VALUES (1102, %lld, %lld, -1, 'principal'), "
-             "(1102, %lld, %lld, 1, 'principal');" RESYNC_BALANCES,
-             (long long)ids.w2, (long long)ids.w2, (long long)ids.sada_pos, (long long)ids.w2,
-             (long long)ids.mezn_pos);
+    pos = 0;
+    put(sql, len, &pos,
+        "INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, payee, amount, "
+        "currency, purpose, original_id, return_reason, status, window_id, received_at) "
+        "VALUES (1102, 'return', 'SADA', 'FORGED-3', decode(repeat('ab', 32), 'hex'), "
+        "'MEZN', 1, 'PKR', 'SUPPLIER_PAYMENT', 1003, 'CUST', 'ACSC', %lld, now());",
+        (long long)ids.w2);
+    put_legs(sql, len, &pos, 1102, ids.w2, "principal", ids.sada_pos, ids.mezn_pos, 1);
+    put(sql, len, &pos, RESYNC_BALANCES);
     plant(h, &(struct plant){.what = "return 1102 of 1 paisa more of 1003, returned in full "
                                      "already",
                              .sql = sql,
                              .target = "returns within their originals",
                              .detail = "1 originals"});
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, payee, amount, fee, "
-             "fee_payer, currency, purpose, original_id, return_reason, status, window_id, "
-             "received_at) "
-             "VALUES (1103, 'return', 'MEZN', 'FORGED-4', decode(repeat('ab', 32), 'hex'), "
-             "'JAZZ', 1000000, 4001, 'MEZN', 'PKR', 'SUPPLIER_PAYMENT', 1009, 'CUST', 'ACSC', "
-             "%lld, now());"
-             "INSERT INTO ledger_entries (transfer_id, window_id, account_id, amount, leg) "
-             "VALUES (1103, %lld, %lld, -1000000, 'principal'), "
-             "(1103, %lld, %lld, 1000000, 'principal'), "
-             "(1103, %lld, %lld, 4001, 'fee'), (1103, %lld, %lld, -4001, 'fee');" RESYNC_BALANCES,
-             (long long)ids.w2, (long long)ids.w2, (long long)ids.mezn_pos, (long long)ids.w2,
-             (long long)ids.jazz_pos, (long long)ids.w2, (long long)ids.mezn_pos, (long long)ids.w2,
-             (long long)ids.fee);
+    pos = 0;
+    put(sql, len, &pos,
+        "INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, payee, amount, fee, "
+        "fee_payer, currency, purpose, original_id, return_reason, status, window_id, "
+        "received_at) "
+        "VALUES (1103, 'return', 'MEZN', 'FORGED-4', decode(repeat('ab', 32), 'hex'), "
+        "'JAZZ', 1000000, 4001, 'MEZN', 'PKR', 'SUPPLIER_PAYMENT', 1009, 'CUST', 'ACSC', "
+        "%lld, now());",
+        (long long)ids.w2);
+    put_legs(sql, len, &pos, 1103, ids.w2, "principal", ids.mezn_pos, ids.jazz_pos, 1000000);
+    /* its refund of 4001, from the fee account to MEZN */
+    put_legs(sql, len, &pos, 1103, ids.w2, "fee", ids.fee, ids.mezn_pos, 4001);
+    put(sql, len, &pos, RESYNC_BALANCES);
     plant(h, &(struct plant){.what = "return 1103 of half of 1009 refunding 4001 of its 4000 fee",
                              .sql = sql,
                              .target = "returns within their originals",

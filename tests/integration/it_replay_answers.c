@@ -15,21 +15,6 @@ struct answer_case {
     Envelope *first; /* the payer's first StatusReport, kept whole */
 };
 
-/* Sends a payee decision with a narrative (h_send_decision has none). */
-static void decide(struct client *payee, uint64_t id, bool accept, const char *reason,
-                   const char *text)
-{
-    Sikka__V1__PayeeDecision d = SIKKA__V1__PAYEE_DECISION__INIT;
-    d.transfer_id = id;
-    d.accept = accept;
-    d.reason = (char *)(reason != NULL ? reason : "");
-    d.text = (char *)(text != NULL ? text : "");
-    Envelope env = SIKKA__V1__ENVELOPE__INIT;
-    env.body_case = SIKKA__V1__ENVELOPE__BODY_DECISION;
-    env.decision = &d;
-    CHECK(client_send(payee, &env) == 0, "send decision");
-}
-
 /* The name of the first field in which b differs from a (why says how), or
  * NULL when they are equal in every field, including any this helper does
  * not list (their encodings are compared last). */
@@ -96,7 +81,7 @@ static void first_answer(struct client *payer, struct client *payee, struct answ
     Envelope *fwd = h_expect(payee, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
     uint64_t id = fwd->credit_transfer->transfer_id;
     client_envelope_free(fwd);
-    decide(payee, id, c->accept, c->reason, c->text);
+    h_send_decision_text(payee, id, c->accept, c->reason, c->text);
     c->first = h_expect(payer, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     CHECK_INT(c->first->status_report->transfer_id, id);
     Envelope *pr = h_expect(payee, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
@@ -129,7 +114,7 @@ static void retry_from_ledger(struct client *payer, struct client *payee, struct
     uint64_t again = fwd->credit_transfer->transfer_id;
     client_envelope_free(fwd);
     CHECK(again != c->first->status_report->transfer_id, "a new attempt gets a new id");
-    decide(payee, again, true, NULL, NULL);
+    h_send_decision(payee, again, true, NULL);
     Envelope *e = h_expect(payer, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     expect_same(when, c->first, e);
     client_envelope_free(e);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "transfer.h"
 
 static int pay(struct harness *h, struct client *payer, struct client *payee, const char *from,
                const char *to, const char *msg_id, int64_t amount, Sikka__V1__Purpose purpose,
@@ -94,9 +93,7 @@ static void stream_top_up(void)
 static void pump(struct harness *h, int ms)
 {
     stream_top_up();
-    struct timeval tv = {0, ms * 1000};
-    event_base_loopexit(h->base, &tv);
-    event_base_dispatch(h->base);
+    h_pump(h, ms);
 }
 
 int main(void)
@@ -195,10 +192,10 @@ int main(void)
         sq[i] = h_connect(&h, sqc[i]);
         client_set_callbacks(sq[i], on_payee, NULL, NULL);
     }
-    int64_t deadline = transfer_now_ms() + 30000;
+    int64_t deadline = h_now_ms() + 30000;
     while (s_answered < STREAM / 3) {
         pump(&h, 5);
-        CHECK(transfer_now_ms() < deadline, "stream stalled");
+        CHECK(h_now_ms() < deadline, "stream stalled");
     }
     /* sikka-ctl in the background while the stream keeps flowing */
     int fds[2];
@@ -230,7 +227,7 @@ int main(void)
             answered_during, s_answered);
     while (s_answered < STREAM) {
         pump(&h, 5);
-        CHECK(transfer_now_ms() < deadline, "stream stalled");
+        CHECK(h_now_ms() < deadline, "stream stalled");
     }
     CHECK_INT(H_CTL(&h, "window", "close"), 0);
     int64_t w3 = strtoll(h_ctl_last_line(&h), NULL, 10);
