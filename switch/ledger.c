@@ -809,7 +809,7 @@ static void adopt_fee(struct transfer *t, PGresult *res, int row)
         L.refusal_hook(); /* the fee schedule changed under the switch */
 }
 
-static void deliver(struct transfer *batch, size_t n, PGresult *res)
+static void deliver(struct transfer *batch, PGresult *res)
 {
     int rows = PQntuples(res);
     int64_t at_ms = 0;
@@ -895,7 +895,6 @@ static void deliver(struct transfer *batch, size_t n, PGresult *res)
         t = next;
     }
     free(refs);
-    (void)n;
 }
 
 /* The database refused the posting of this one transfer: reject it instead
@@ -970,7 +969,7 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
         log_debug("event=batch_committed transfers=%zu rows=%d piece=%d", n, PQntuples(res), piece);
-        deliver(batch, n, res);
+        deliver(batch, res);
         break;
     }
     case PGCONN_LOST:
