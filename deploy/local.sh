@@ -10,6 +10,8 @@
 #                            payment end to end and print how to use the stack
 #   deploy/local.sh down     stop the switch, wallet listeners and PostgreSQL
 #   deploy/local.sh status   what runs, with pids and ports
+#   deploy/local.sh reload   SIGHUP to the switch: config, TLS material and the CRL
+#                            (after deploy/pki.sh revoke CODE)
 #   deploy/local.sh pguri    print, as the last line, a libpq URI of the local
 #                            database for the read-only role sikka_reader
 #
@@ -117,6 +119,7 @@ write_config() {
             SIKKA_CONF_admin_listen=$admin_addr \
             SIKKA_CONF_database_url="postgresql://sikka_switch:$pw@127.0.0.1:$pg_port/$db" \
             SIKKA_CONF_log_file=$switch_log \
+            SIKKA_CONF_tls_crl=$pki/crl.pem \
             SIKKA_CONF_pid_file=$switch_pid_file \
             awk '
             BEGIN { for (k in ENVIRON) if (k ~ /^SIKKA_CONF_/) want[substr(k, 12)] = ENVIRON[k] }
@@ -276,9 +279,16 @@ cmd_status() {
     return "$rc"
 }
 
+cmd_reload() {
+    local pid
+    pid=$(switch_pid) || die "sikka-switch is not running (deploy/local.sh up)"
+    kill -HUP "$pid"
+    echo "sent SIGHUP to sikka-switch (pid $pid): it reloads $conf, its TLS material and the CRL"
+}
+
 [[ $# -eq 1 ]] || usage
 case $1 in
-up | down | status) ;;
+up | down | status | reload) ;;
 pguri)
     reader_uri
     exit 0

@@ -17,6 +17,16 @@
 #   deploy/pki.sh DIR foreign CODE...       foreign-CODE.crt/.key: CN=CODE,
 #                                           signed by a throwaway foreign-ca.crt
 #   deploy/pki.sh DIR operator NAME...      operator-NAME.crt/.key, CN=NAME
+#   deploy/pki.sh DIR revoke NAME...        revokes NAME.crt (keyCompromise) and
+#                                           rewrites DIR/crl.pem
+#   deploy/pki.sh revoke NAME...            the same for var/pki, the local stack's
+#                                           (then deploy/local.sh reload applies it)
+#
+# Every run also keeps DIR/crl.pem, the CA's revocation list (valid for 10
+# years; empty until something is revoked), which sikka-switch loads as
+# tls_crl. The CA's database of revocations is DIR/ca-db/. To put a revoked
+# name back in service, delete its .crt and run this again: it gets a new
+# certificate (a new serial, not in the list).
 #
 # Subjects: CA "/O=Sikka Dev/CN=Sikka Dev Scheme CA", switch
 # "/O=Sikka Dev/OU=switch/CN=sikka-switch", participants
@@ -41,8 +51,12 @@ demo_codes=(JAZZ EASY SADA NAYA KOKO MEZN)
 renew_seconds=$((30 * 86400))
 
 [[ $# -ge 1 && $1 != -h && $1 != --help ]] || usage
-dir=$1
-shift
+if [[ $1 == revoke ]]; then
+    dir=$SIKKA_ROOT/var/pki # `deploy/pki.sh revoke NAME`: the local stack's
+else
+    dir=$1
+    shift
+fi
 command -v openssl >/dev/null || die "openssl not found (run deploy/install-deps.sh)"
 
 mkdir -p "$dir"
@@ -79,6 +93,16 @@ unique_subject = no
 copy_extensions = none
 email_in_dn = no
 rand_serial = yes
+[dir_ca]
+database = $dir/ca-db/index.txt
+crlnumber = $dir/ca-db/crlnumber
+new_certs_dir = $tmp/newcerts
+certificate = $dir/ca.crt
+private_key = $dir/ca.key
+default_md = sha256
+default_crl_days = 3650
+policy = policy_any
+unique_subject = no
 [policy_any]
 organizationName = optional
 organizationalUnitName = optional
@@ -161,6 +185,52 @@ ensure_ca() {
         -extensions ext_ca -days 3650 -sha256 -set_serial "$(random_serial)" \
         -out "$tmp/new.crt"
     install_cert "$base" "$subject"
+    # a new CA: the old one's revocations and list mean nothing any more
+    if [[ $base == ca ]]; then
+        rm -rf -- "$dir/ca-db" "$dir/crl.pem"
+    fi
+}
+
+# write_crl: DIR/crl.pem from the CA's database, signed by the CA.
+write_crl() {
+    mkdir -p "$dir/ca-db"
+    [[ -f $dir/ca-db/index.txt ]] || : >"$dir/ca-db/index.txt"
+    [[ -f $dir/ca-db/crlnumber ]] || echo 1000 >"$dir/ca-db/crlnumber"
+    openssl ca -batch -config "$cnf" -name dir_ca -gencrl -out "$tmp/crl.pem" \
+        >/dev/null 2>"$tmp/ca.err" || die "openssl ca -gencrl failed: $(cat "$tmp/ca.err")"
+    chmod 644 "$tmp/crl.pem"
+    mv "$tmp/crl.pem" "$dir/crl.pem"
+}
+
+# ensure_crl: a current DIR/crl.pem signed by this CA (written when missing,
+# not the CA's, or less than a year from its next update).
+ensure_crl() {
+    if [[ -s $dir/crl.pem ]] &&
+        openssl crl -in "$dir/crl.pem" -noout -CAfile "$dir/ca.crt" >/dev/null 2>&1 &&
+        [[ $(openssl crl -in "$dir/crl.pem" -noout -nextupdate | cut -d= -f2- |
+            xargs -I{} date -u -d {} +%s) -gt $(($(date +%s) + 365 * 86400)) ]]; then
+        return 0
+    fi
+    write_crl
+    echo "pki: wrote $dir/crl.pem"
+}
+
+# revoke NAME: NAME.crt into the CA's database as revoked, then a new list.
+revoke() {
+    local crt=$dir/$1.crt
+    [[ -s $crt ]] || die "$crt: no such certificate"
+    mkdir -p "$dir/ca-db"
+    [[ -f $dir/ca-db/index.txt ]] || : >"$dir/ca-db/index.txt"
+    [[ -f $dir/ca-db/crlnumber ]] || echo 1000 >"$dir/ca-db/crlnumber"
+    local serial
+    serial=$(openssl x509 -in "$crt" -noout -serial | cut -d= -f2)
+    if grep -q "^R.*	$serial	" "$dir/ca-db/index.txt" 2>/dev/null; then
+        echo "pki: $crt (serial $serial) was revoked already"
+        return 0
+    fi
+    openssl ca -batch -config "$cnf" -name dir_ca -revoke "$crt" -crl_reason keyCompromise \
+        >/dev/null 2>"$tmp/ca.err" || die "openssl ca -revoke $crt failed: $(cat "$tmp/ca.err")"
+    echo "pki: revoked $crt (serial $serial)"
 }
 
 # issue BASE SUBJECT EXTENSIONS DAYS [CA_BASE]: a leaf signed by CA_BASE (ca).
@@ -229,6 +299,16 @@ case $mode in
     issue switch "/O=Sikka Dev/OU=switch/CN=sikka-switch" ext_server 730
     issue operator "/O=Sikka Dev/OU=operator/CN=operator" ext_client 730
     for code in ${codes[@]+"${codes[@]}"}; do participant "$code"; done
+    ensure_crl
+    ;;
+revoke)
+    shift
+    [[ $# -ge 1 ]] || usage
+    for name in "$@"; do check_name "$name"; done
+    [[ -s $dir/ca.crt && -s $dir/ca.key ]] || die "$dir: no CA here (deploy/pki.sh $dir first)"
+    for name in "$@"; do revoke "$name"; done
+    write_crl
+    echo "pki: wrote $dir/crl.pem; sikka-switch applies it on SIGHUP (deploy/local.sh reload)"
     ;;
 participant | expired | foreign | operator)
     shift
@@ -246,6 +326,7 @@ participant | expired | foreign | operator)
         operator) issue "operator-$name" "/O=Sikka Dev/OU=operator/CN=$name" ext_client 730 ;;
         esac
     done
+    ensure_crl
     ;;
 *) usage ;;
 esac

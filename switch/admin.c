@@ -913,7 +913,10 @@ static struct bufferevent *admin_new_bev(struct event_base *base, void *arg)
 SSL_CTX *admin_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
     const char *ca = cfg->admin_ca[0] != '\0' ? cfg->admin_ca : cfg->tls_ca;
-    return tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, ca, err, errlen);
+    /* operators only, refused in the handshake: a participant's certificate
+     * never gets to send a request */
+    return tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, ca, cfg->tls_crl, "operator", err,
+                              errlen);
 }
 
 void admin_set_tls_ctx(SSL_CTX *ctx)

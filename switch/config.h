@@ -16,17 +16,25 @@
 
 struct config {
     /* participant listener */
-    char *listen;            /* host:port */
-    char *tls_cert;          /* switch certificate (PEM) */
-    char *tls_key;           /* its private key */
-    char *tls_ca;            /* the scheme CA that signs participant certificates */
-    int64_t max_frame_bytes; /* largest accepted frame */
-    int64_t handshake_timeout_ms;
+    char *listen;                 /* host:port */
+    char *tls_cert;               /* switch certificate (PEM) */
+    char *tls_key;                /* its private key */
+    char *tls_ca;                 /* the scheme CA that signs participant certificates */
+    char *tls_crl;                /* its revocation list(s), "" for none */
+    int64_t max_frame_bytes;      /* largest accepted frame */
+    int64_t handshake_timeout_ms; /* absolute deadline from accept */
+    int64_t max_handshakes_per_address;
     int64_t heartbeat_interval_ms;
     int64_t write_timeout_ms;
     int64_t session_max_inflight;
     int64_t session_max_output_bytes;
     int64_t max_sessions;
+    int64_t max_sessions_per_participant;
+    int64_t participant_rate; /* transfers and returns per second */
+    int64_t participant_burst;
+    int64_t session_max_frames_per_second;
+    int64_t session_max_queries;
+    int64_t max_output_bytes_total;
 
     /* admin console */
     char *admin_listen; /* host:port, "" disables */

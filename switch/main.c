@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -43,7 +44,8 @@ static struct {
     struct listener *listener;
     struct pgconn *ledger_db[LEDGER_MAX_CONNECTIONS];
     size_t nledger_db;
-    struct pgconn *query_db;
+    struct pgconn *query_db; /* operators and state sync */
+    struct pgconn *peer_db;  /* participants' status queries and return lookups */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *tick;
     struct event *drain_check;
@@ -62,6 +64,43 @@ static void usage(FILE *out)
                  "  -V, --version       print the version\n");
 }
 
+/* Descriptors kept for everything but sessions: the database connections,
+ * the listeners, the admin console's clients, log and capture files. */
+#define FD_RESERVE 256
+
+/* max_sessions as the open-file limit allows: the soft limit is raised up
+ * to the hard one when needed; what still does not fit is clamped, and said. */
+static int64_t fit_open_files(int64_t max_sessions)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("event=rlimit_unknown why=\"%s\" max_sessions=%" PRId64, strerror(errno),
+                 max_sessions);
+        return max_sessions;
+    }
+    rlim_t want = (rlim_t)max_sessions + FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("event=rlimit_raise_failed why=\"%s\"", strerror(errno));
+            rl.rlim_cur = was;
+        } else {
+            log_info("event=rlimit_raised resource=nofile from=%llu to=%llu",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        int64_t fit = rl.rlim_cur > FD_RESERVE + 16 ? (int64_t)(rl.rlim_cur - FD_RESERVE) : 16;
+        log_warn("event=max_sessions_clamped configured=%" PRId64 " used=%" PRId64
+                 " why=\"the open-file limit is %llu (hard %llu)\"",
+                 max_sessions, fit, (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)rl.rlim_max);
+        return fit;
+    }
+    return max_sessions;
+}
+
 static void apply_config(const struct config *cfg)
 {
     enum log_level level = LOG_LEVEL_INFO;
@@ -75,7 +114,14 @@ static void apply_config(const struct config *cfg)
         .write_timeout_ms = cfg->write_timeout_ms,
         .max_inflight = cfg->session_max_inflight,
         .max_output_bytes = cfg->session_max_output_bytes,
-        .max_sessions = cfg->max_sessions,
+        .max_sessions = fit_open_files(cfg->max_sessions),
+        .max_handshakes_per_address = cfg->max_handshakes_per_address,
+        .max_sessions_per_participant = cfg->max_sessions_per_participant,
+        .participant_rate = cfg->participant_rate,
+        .participant_burst = cfg->participant_burst,
+        .max_frames_per_second = cfg->session_max_frames_per_second,
+        .max_queries = cfg->session_max_queries,
+        .max_output_bytes_total = cfg->max_output_bytes_total,
     };
     session_configure(&so);
     struct router_options ro = {
@@ -115,8 +161,8 @@ static void reload(void)
         config_free(next);
         return;
     }
-    SSL_CTX *ctx =
-        tls_server_ctx_new(next->tls_cert, next->tls_key, next->tls_ca, err, sizeof(err));
+    SSL_CTX *ctx = tls_server_ctx_new(next->tls_cert, next->tls_key, next->tls_ca, next->tls_crl,
+                                      NULL, err, sizeof(err));
     if (ctx == NULL) {
         log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
         config_free(next);
@@ -139,6 +185,9 @@ static void reload(void)
     session_set_ssl_ctx(ctx);
     SSL_CTX_free(M.ssl_ctx);
     M.ssl_ctx = ctx;
+    size_t revoked = session_close_revoked(ctx);
+    if (revoked > 0)
+        log_warn("event=revoked_sessions_closed count=%zu crl=%s", revoked, next->tls_crl);
     if (admin_ctx != NULL)
         admin_set_tls_ctx(admin_ctx);
     apply_config(next);
@@ -271,9 +320,11 @@ static int run(void)
     }
     M.query_db =
         pgconn_new(M.base, "query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
-    if (M.query_db == NULL)
+    M.peer_db =
+        pgconn_new(M.base, "peer-query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
+    if (M.query_db == NULL || M.peer_db == NULL)
         return 1;
-    if (router_init(M.base, rec.boot_id, M.query_db) != 0 ||
+    if (router_init(M.base, rec.boot_id, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
         sync_init(M.base, M.query_db) != 0)
@@ -288,7 +339,7 @@ static int run(void)
     for (size_t i = 0; i < M.nledger_db; i++)
         if (pgconn_start(M.ledger_db[i]) != 0)
             return 1;
-    if (pgconn_start(M.query_db) != 0)
+    if (pgconn_start(M.query_db) != 0 || pgconn_start(M.peer_db) != 0)
         return 1;
 
     /* the console first: once the participant port accepts, both are up */
@@ -350,6 +401,7 @@ static void cleanup(void)
     for (size_t i = 0; i < M.nledger_db; i++)
         pgconn_free(M.ledger_db[i]);
     pgconn_free(M.query_db);
+    pgconn_free(M.peer_db);
     router_free();
     idem_free_all();
     participant_registry_free();
@@ -414,8 +466,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "sikka-switch: %s\n", err);
         return 2;
     }
-    M.ssl_ctx =
-        tls_server_ctx_new(M.cfg->tls_cert, M.cfg->tls_key, M.cfg->tls_ca, err, sizeof(err));
+    M.ssl_ctx = tls_server_ctx_new(M.cfg->tls_cert, M.cfg->tls_key, M.cfg->tls_ca, M.cfg->tls_crl,
+                                   NULL, err, sizeof(err));
     if (M.ssl_ctx == NULL) {
         fprintf(stderr, "sikka-switch: %s: %s\n", M.config_path, err);
         config_free(M.cfg);

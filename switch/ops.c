@@ -228,6 +228,9 @@ static void on_status_set(void *arg, PGresult *res, enum pgconn_flags flags, con
     struct participant *p = participant_find(pd->code);
     if (p != NULL) {
         p->status = pd->value ? PARTICIPANT_ACTIVE : PARTICIPANT_SUSPENDED;
+        if (!pd->value)
+            session_retire_participant(p, router_payee_timeout_ms() + 500,
+                                       "suspended by an operator");
         log_info("event=participant_%s code=%s operator=%s sessions=%u",
                  pd->value ? "resumed" : "suspended", p->code, pd->operator_name, p->nsessions);
         pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));

@@ -75,6 +75,11 @@ int64_t router_warn_percent(void)
     return R.opts.ndc_warn_percent;
 }
 
+int64_t router_payee_timeout_ms(void)
+{
+    return R.opts.payee_timeout_ms;
+}
+
 void router_free(void)
 {
     while (R.free_list != NULL) {
@@ -735,6 +740,7 @@ static void query_not_found(uint64_t session_id, const struct query *q)
 static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct query *q = arg;
+    session_query_end(q->session);
     struct session *s = session_find(q->session);
     if (flags != PGCONN_OK) {
         log_error("event=status_query_failed participant=%s why=\"%s\"", q->participant, error);
@@ -803,8 +809,15 @@ static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery 
         send_stored(s->id, e, sq->query_id);
         return;
     }
+    if (!session_query_begin(s)) {
+        session_reject(s, "NARR",
+                       "too many status queries waiting for the ledger; send it again later",
+                       sq->msg_id, sq->transfer_id);
+        return;
+    }
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
+        session_query_end(s->id);
         session_reject(s, "NARR", "switch out of memory; retry", sq->msg_id, sq->transfer_id);
         return;
     }

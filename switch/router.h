@@ -52,6 +52,9 @@ void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out);
 void router_check_cap(struct participant *p);
 /* The warning threshold in use, percent of the cap. */
 int64_t router_warn_percent(void);
+/* How long a payee has to decide (a suspended participant's sessions stay
+ * that long for decisions on transfers they were sent). */
+int64_t router_payee_timeout_ms(void);
 void router_configure(const struct router_options *opts);
 void router_free(void);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "participant.h"
@@ -21,6 +22,14 @@
 #define ARENA_BUFFER           (64 * 1024)
 #define ARENA_LIMIT            (4 * 1024 * 1024)
 #define CLOSE_FLUSH_TIMEOUT_MS 2000
+#define REJECT_LOG_PER_SECOND  20
+
+/* Connections of one IP address still in the TLS handshake. */
+struct addr_count {
+    struct hnode node;
+    char addr[48];
+    int64_t n;
+};
 
 static struct {
     struct event_base *base;
@@ -28,6 +37,9 @@ static struct {
     struct session_options opts;
     uint64_t next_id;
     struct hmap by_id;
+    struct hmap by_addr; /* struct addr_count, by address */
+    size_t output_total; /* bytes queued for every session together */
+    bool budget_warned;
     struct session *work; /* sessions with deferred work (write, resume, free) */
     struct event *work_ev;
     struct arena arena; /* per-frame memory; reset after every frame */
@@ -58,21 +70,90 @@ int session_module_init(struct event_base *base, SSL_CTX *ctx)
     S.opts.max_inflight = 4096;
     S.opts.max_output_bytes = 4 << 20;
     S.opts.max_sessions = 10000;
+    S.opts.max_handshakes_per_address = 32;
+    S.opts.max_sessions_per_participant = 32;
+    S.opts.participant_rate = 10000;
+    S.opts.participant_burst = 20000;
+    S.opts.max_frames_per_second = 50000;
+    S.opts.max_queries = 64;
+    S.opts.max_output_bytes_total = (int64_t)512 << 20;
     arena_init(&S.arena, S.arena_buf, sizeof(S.arena_buf), ARENA_LIMIT);
-    if (hmap_init(&S.by_id, 1024) != 0)
+    if (hmap_init(&S.by_id, 1024) != 0 || hmap_init(&S.by_addr, 256) != 0)
         return -1;
     S.work_ev = event_new(base, -1, 0, on_work, NULL);
     if (S.work_ev == NULL) {
         log_error("event=oom what=session_work_event");
         return -1;
     }
-    /* deferred work runs after all I/O of this loop pass (lowest priority),
-     * so frames written in one pass reach TLS together */
-    if (event_priority_set(S.work_ev, 2) != 0) {
+    /* Deferred work (handing output to TLS) has the sockets' own priority:
+     * it runs after the events already active in this pass, so frames
+     * written in one pass reach TLS together, and no stream of always
+     * readable sockets can starve it (a lower priority could be). */
+    if (event_priority_set(S.work_ev, 1) != 0) {
         log_error("event=session_init_failed why=\"event base needs 3 priorities\"");
         return -1;
     }
     return 0;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool eq_addr(const struct hnode *n, const void *key)
+{
+    return strcmp(hmap_entry(n, struct addr_count, node)->addr, key) == 0;
+}
+
+/* Counts a connection of `addr` in the handshake; NULL when the address is
+ * at its limit (or out of memory). */
+static struct addr_count *handshake_begin(const char *addr)
+{
+    uint64_t h = hmap_hash(addr, strlen(addr));
+    struct hnode *n = hmap_find(&S.by_addr, h, eq_addr, addr);
+    struct addr_count *c = n != NULL ? hmap_entry(n, struct addr_count, node) : NULL;
+    if (c != NULL && c->n >= S.opts.max_handshakes_per_address)
+        return NULL;
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            log_error("event=oom what=handshake_count addr=%s", addr);
+            return NULL;
+        }
+        snprintf(c->addr, sizeof(c->addr), "%s", addr);
+        if (hmap_insert(&S.by_addr, &c->node, h) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    c->n++;
+    return c;
+}
+
+/* The session left the handshake (verified, or gone). */
+static void handshake_end(struct session *s)
+{
+    struct addr_count *c = s->handshaking;
+    if (c == NULL)
+        return;
+    s->handshaking = NULL;
+    if (--c->n == 0) {
+        hmap_remove(&S.by_addr, &c->node);
+        free(c);
+    }
+}
+
+/* Every byte queued for a session, pending or in its TLS output buffer, is
+ * counted in output_total as it comes and goes. */
+static void count_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    (void)arg;
+    S.output_total += info->n_added;
+    S.output_total -= info->n_deleted < S.output_total ? info->n_deleted : S.output_total;
 }
 
 void session_configure(const struct session_options *opts)
@@ -116,9 +197,26 @@ static void add_work(struct session *s)
     event_active(S.work_ev, 0, 0);
 }
 
+/* Stops counting a session's buffers (their bytes leave the total). */
+static void uncount_output(struct session *s)
+{
+    struct evbuffer *bufs[2] = {s->pending, s->bev != NULL ? bufferevent_get_output(s->bev) : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (bufs[i] == NULL)
+            continue;
+        size_t n = evbuffer_get_length(bufs[i]);
+        evbuffer_remove_cb(bufs[i], count_output, NULL);
+        S.output_total -= n < S.output_total ? n : S.output_total;
+    }
+}
+
 static void free_session(struct session *s)
 {
     hmap_remove(&S.by_id, &s->node);
+    handshake_end(s);
+    uncount_output(s);
+    if (s->timer != NULL)
+        event_free(s->timer);
     if (s->bev != NULL)
         bufferevent_free(s->bev);
     if (s->pending != NULL)
@@ -160,15 +258,22 @@ static void pause_reading(struct session *s, const char *why)
         return;
     s->read_paused = true;
     bufferevent_disable(s->bev, EV_READ);
-    log_info("event=session_paused session=%s why=%s inflight=%" PRId64 " output=%zu", s->label,
-             why, s->inflight, output_bytes(s));
+    /* a throttled flood pauses every few milliseconds: said once at info */
+    bool throttle = strcmp(why, "frame_rate") == 0;
+    if (!throttle || !s->throttle_logged)
+        log_info("event=session_paused session=%s why=%s inflight=%" PRId64 " output=%zu", s->label,
+                 why, s->inflight, output_bytes(s));
+    else
+        log_debug("event=session_paused session=%s why=%s", s->label, why);
+    s->throttle_logged |= throttle;
 }
 
 static void process_input(struct session *s);
 
 static void maybe_resume(struct session *s)
 {
-    if (!s->read_paused || s->state != SESSION_ACTIVE || over_caps(s))
+    if (!s->read_paused || s->state != SESSION_ACTIVE || s->throttled || over_caps(s) ||
+        (S.output_total > (size_t)S.opts.max_output_bytes_total && output_bytes(s) > 0))
         return;
     s->read_paused = false;
     bufferevent_enable(s->bev, EV_READ);
@@ -221,6 +326,9 @@ void session_close(struct session *s, bool flush, const char *why)
              " frames_out=%" PRIu64 " inflight=%" PRId64,
              s->label, s->peer, why, s->frames_in, s->frames_out, s->inflight);
     set_state(s, SESSION_CLOSING);
+    handshake_end(s);
+    if (s->timer != NULL)
+        evtimer_del(s->timer);
     unlink_participant(s);
     if (s->bev != NULL)
         bufferevent_disable(s->bev, EV_READ);
@@ -264,6 +372,19 @@ int session_send(struct session *s, const Envelope *env)
 {
     if (s->state == SESSION_CLOSING)
         return -1;
+    /* the global budget: a session with output already waiting gets no more
+     * (one that has none always may send: every session makes progress) */
+    if (S.output_total > (size_t)S.opts.max_output_bytes_total && output_bytes(s) > 0) {
+        if (!S.budget_warned)
+            log_warn("event=output_budget_exhausted session=%s total=%zu max=%" PRId64
+                     " body=%s action=dropped",
+                     s->label, S.output_total, S.opts.max_output_bytes_total, codec_body_name(env));
+        S.budget_warned = true;
+        if (s->state == SESSION_ACTIVE)
+            pause_reading(s, "output_budget");
+        return -1;
+    }
+    S.budget_warned = false;
     if (codec_write(s->pending, env) < 0) {
         log_error("event=send_failed session=%s body=%s", s->label, codec_body_name(env));
         return -1;
@@ -273,6 +394,9 @@ int session_send(struct session *s, const Envelope *env)
         s->dirty = true;
         add_work(s);
     }
+    /* over its own budget: not one more frame is read from it */
+    if (s->state == SESSION_ACTIVE && output_bytes(s) > (size_t)S.opts.max_output_bytes)
+        pause_reading(s, "output");
     return 0;
 }
 
@@ -287,10 +411,29 @@ void session_reject(struct session *s, const char *reason, const char *text, con
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT;
     env.message_reject = &mr;
-    char q[200];
-    log_warn("event=message_rejected session=%s msg_id=%s transfer=%" PRIu64 " reason=%s text=%s",
-             s->label, ref_msg_id != NULL && ref_msg_id[0] ? ref_msg_id : "-", ref_transfer_id,
-             reason, log_quote(text, q, sizeof(q)));
+    /* at most REJECT_LOG_PER_SECOND lines a second per session: a peer
+     * flooding bad frames must not flood the log (the rest are counted) */
+    int64_t now = mono_us();
+    if (now - s->reject_log_us >= 1000000) {
+        if (s->rejects_unlogged > 0)
+            log_warn("event=message_rejects_not_logged session=%s count=%" PRId64
+                     " why=\"more than %d a second\"",
+                     s->label, s->rejects_unlogged, REJECT_LOG_PER_SECOND);
+        s->reject_log_us = now;
+        s->rejects_logged = 0;
+        s->rejects_unlogged = 0;
+    }
+    if (s->rejects_logged < REJECT_LOG_PER_SECOND) {
+        char q[200], m[80];
+        s->rejects_logged++;
+        log_warn("event=message_rejected session=%s msg_id=%s transfer=%" PRIu64
+                 " reason=%s text=%s",
+                 s->label,
+                 ref_msg_id != NULL && ref_msg_id[0] ? log_quote(ref_msg_id, m, sizeof(m)) : "-",
+                 ref_transfer_id, reason, log_quote(text, q, sizeof(q)));
+    } else {
+        s->rejects_unlogged++;
+    }
     (void)session_send(s, &env);
 }
 
@@ -319,6 +462,10 @@ void session_inflight_add(struct session *s, int delta)
     s->inflight += delta;
     if (s->inflight < 0)
         s->inflight = 0;
+    if (s->retiring && s->inflight == 0 && !evtimer_pending(s->timer, NULL)) {
+        session_close(s, true, "participant suspended");
+        return;
+    }
     if (delta > 0 && s->inflight >= S.opts.max_inflight)
         pause_reading(s, "inflight");
     else if (delta < 0 && s->read_paused)
@@ -349,6 +496,62 @@ static void handle_heartbeat(struct session *s, const Sikka__V1__Heartbeat *hb)
     (void)session_send(s, &env);
 }
 
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Takes one frame from the session's budget of max_frames_per_second; when
+ * it is spent, reading pauses until one frame's worth has refilled. */
+static bool take_frame_token(struct session *s)
+{
+    const int64_t unit = 1000000;
+    int64_t rate = S.opts.max_frames_per_second;
+    int64_t cap = rate > INT64_MAX / unit ? INT64_MAX : rate * unit; /* one second's worth */
+    int64_t now = mono_us();
+    if (s->frame_us == 0) {
+        s->frame_tokens = cap;
+    } else if (now > s->frame_us) {
+        int64_t elapsed = now - s->frame_us, add;
+        if (elapsed > INT64_MAX / rate ||
+            __builtin_add_overflow(s->frame_tokens, elapsed * rate, &add))
+            add = cap;
+        s->frame_tokens = add > cap ? cap : add;
+    }
+    s->frame_us = now;
+    if (s->frame_tokens >= unit) {
+        s->frame_tokens -= unit;
+        return true;
+    }
+    int64_t wait_us = (unit - s->frame_tokens + rate - 1) / rate;
+    struct timeval tv = {wait_us / 1000000, wait_us % 1000000};
+    s->throttled = true;
+    pause_reading(s, "frame_rate");
+    evtimer_add(s->timer, &tv);
+    return false;
+}
+
+/* A credit transfer or return within its participant's rate; else answered
+ * with NARR "rate limit" and dropped (not recorded: the same msg_id may be
+ * sent again). */
+static bool within_rate(struct session *s, const Envelope *env)
+{
+    const char *msg_id;
+    if (env->body_case == SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER)
+        msg_id = env->credit_transfer->msg_id;
+    else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN)
+        msg_id = env->payment_return->msg_id;
+    else
+        return true;
+    if (participant_take_token(s->participant, mono_us(), S.opts.participant_rate,
+                               S.opts.participant_burst))
+        return true;
+    char text[140];
+    snprintf(text, sizeof(text),
+             "rate limit: %s may send %" PRId64 " transfers a second (bursts of %" PRId64
+             "); send it again later",
+             s->participant->code, S.opts.participant_rate, S.opts.participant_burst);
+    session_reject(s, "NARR", text, msg_id, 0);
+    return false;
+}
+
 static void process_input(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -365,6 +568,8 @@ static void process_input(struct session *s)
             session_close(s, true, "oversized frame");
             return;
         }
+        if (!take_frame_token(s))
+            return;
         s->frames_in++;
         s->ping_outstanding = false;
         unsigned char *frame = evbuffer_pullup(in, (ev_ssize_t)(CODEC_HEADER_BYTES + len));
@@ -382,16 +587,12 @@ static void process_input(struct session *s)
             arena_reset(&S.arena);
             continue;
         }
-        if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
-            evbuffer_drain(in, CODEC_HEADER_BYTES + len);
+        /* the message is unpacked (copied) already; the bytes can go */
+        evbuffer_drain(in, CODEC_HEADER_BYTES + len);
+        if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT)
             handle_heartbeat(s, env->heartbeat);
-        } else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
-            handle_heartbeat(s, env->heartbeat);
-        } else {
-            /* the message is unpacked (copied) already; the bytes can go */
-            evbuffer_drain(in, CODEC_HEADER_BYTES + len);
+        else if (within_rate(s, env))
             router_on_frame(s, env);
-        }
         arena_reset(&S.arena);
     }
 }
@@ -427,6 +628,8 @@ static void on_handshake(struct session *s)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
     struct tls_identity id;
+    evtimer_del(s->timer); /* the handshake deadline */
+    handshake_end(s);
     if (tls_peer_identity(ssl, &id) != 0) {
         session_close(s, false, "no verified client certificate");
         return;
@@ -449,6 +652,14 @@ static void on_handshake(struct session *s)
     if (p->status != PARTICIPANT_ACTIVE) {
         session_reject(s, "AG10", "participant is suspended", NULL, 0);
         session_close(s, true, "participant suspended");
+        return;
+    }
+    if ((int64_t)p->nsessions >= S.opts.max_sessions_per_participant) {
+        char text[140];
+        snprintf(text, sizeof(text), "%s has %u sessions open, the most allowed", p->code,
+                 p->nsessions);
+        session_reject(s, "NARR", text, NULL, 0);
+        session_close(s, true, "too many sessions for the participant");
         return;
     }
     s->participant = p;
@@ -502,9 +713,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        if (s->state == SESSION_HANDSHAKE) {
-            session_close(s, false, "TLS handshake timeout");
-        } else if (what & BEV_EVENT_WRITING) {
+        if (what & BEV_EVENT_WRITING) {
             snprintf(why, sizeof(why), "peer read nothing for %" PRId64 " ms",
                      S.opts.write_timeout_ms);
             session_close(s, false, why);
@@ -531,24 +740,56 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* Fires for the session's one timer: the handshake deadline, the end of a
+ * read throttle, or the end of a suspended participant's grace. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct session *s = arg;
+    if (s->state == SESSION_HANDSHAKE) {
+        session_close(s, false, "TLS handshake deadline passed");
+        return;
+    }
+    if (s->state != SESSION_ACTIVE)
+        return;
+    if (s->retiring) {
+        if (s->inflight == 0)
+            session_close(s, true, "participant suspended");
+        /* else: closed when its last transfer is answered */
+        return;
+    }
+    if (s->throttled) {
+        s->throttled = false;
+        add_work(s); /* resumes reading, handles what is buffered */
+    }
+}
+
 struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, int addrlen)
 {
     (void)addrlen;
+    char ip[INET6_ADDRSTRLEN] = "?";
     char peer[64] = "?";
     if (addr->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-        char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
         snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(in->sin_port));
     } else if (addr->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-        char ip[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
         snprintf(peer, sizeof(peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
     }
     if ((int64_t)S.by_id.count >= S.opts.max_sessions) {
         log_warn("event=connection_refused peer=%s why=\"max_sessions %" PRId64 " reached\"", peer,
                  S.opts.max_sessions);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    struct addr_count *hs_count = handshake_begin(ip);
+    if (hs_count == NULL) {
+        log_warn("event=connection_refused peer=%s why=\"%" PRId64
+                 " connections of this address are in the TLS handshake already\"",
+                 peer, S.opts.max_handshakes_per_address);
         evutil_closesocket(fd);
         return NULL;
     }
@@ -559,41 +800,103 @@ struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, 
         free(s);
         SSL_free(ssl);
         evutil_closesocket(fd);
+        struct session tmp = {.handshaking = hs_count};
+        handshake_end(&tmp);
         return NULL;
     }
+    s->handshaking = hs_count;
     s->id = S.next_id++;
     snprintf(s->label, sizeof(s->label), "#%" PRIu64, s->id);
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
     s->pending = evbuffer_new();
+    s->timer = evtimer_new(S.base, on_timer, s);
     s->bev = bufferevent_openssl_socket_new(S.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (s->pending == NULL || s->bev == NULL) {
+    if (s->bev == NULL) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+    }
+    if (s->pending == NULL || s->bev == NULL || s->timer == NULL ||
+        evbuffer_add_cb(s->pending, count_output, NULL) == NULL ||
+        evbuffer_add_cb(bufferevent_get_output(s->bev), count_output, NULL) == NULL ||
+        hmap_insert(&S.by_id, &s->node, hmap_hash_u64(s->id)) != 0) {
         log_error("event=oom what=session_buffers peer=%s", peer);
-        if (s->bev == NULL) {
-            SSL_free(ssl);
-            evutil_closesocket(fd);
-        }
-        if (s->bev != NULL)
+        handshake_end(s);
+        if (s->pending != NULL)
+            evbuffer_remove_cb(s->pending, count_output, NULL);
+        if (s->bev != NULL) {
+            evbuffer_remove_cb(bufferevent_get_output(s->bev), count_output, NULL);
             bufferevent_free(s->bev);
+        }
         if (s->pending != NULL)
             evbuffer_free(s->pending);
-        free(s);
-        return NULL;
-    }
-    if (hmap_insert(&S.by_id, &s->node, hmap_hash_u64(s->id)) != 0) {
-        bufferevent_free(s->bev);
-        evbuffer_free(s->pending);
+        if (s->timer != NULL)
+            event_free(s->timer);
         free(s);
         return NULL;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
     bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+    /* an absolute deadline: a peer trickling a byte at a time gains nothing */
     struct timeval hs = {S.opts.handshake_timeout_ms / 1000,
                          (S.opts.handshake_timeout_ms % 1000) * 1000};
-    bufferevent_set_timeouts(s->bev, &hs, &hs);
+    evtimer_add(s->timer, &hs);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     log_debug("event=session_accepted session=%s peer=%s", s->label, s->peer);
     return s;
+}
+
+bool session_query_begin(struct session *s)
+{
+    if (s->queries >= S.opts.max_queries)
+        return false;
+    s->queries++;
+    return true;
+}
+
+void session_query_end(uint64_t session_id)
+{
+    struct session *s = session_find(session_id);
+    if (s != NULL && s->queries > 0)
+        s->queries--;
+}
+
+void session_retire_participant(struct participant *p, int64_t grace_ms, const char *why)
+{
+    struct timeval tv = {grace_ms / 1000, (grace_ms % 1000) * 1000};
+    for (struct session *s = p->sessions; s != NULL; s = s->p_next) {
+        if (s->retiring || s->state != SESSION_ACTIVE)
+            continue;
+        s->retiring = true;
+        if (s->throttled) {
+            s->throttled = false;
+            add_work(s); /* decisions may still come: read it again */
+        }
+        evtimer_add(s->timer, &tv);
+        log_info("event=session_retiring session=%s inflight=%" PRId64 " grace_ms=%" PRId64
+                 " why=\"%s\"",
+                 s->label, s->inflight, grace_ms, why);
+    }
+}
+
+size_t session_close_revoked(SSL_CTX *ctx)
+{
+    size_t n = 0;
+    hmap_settle(&S.by_id);
+    for (size_t i = 0; i <= S.by_id.mask; i++) {
+        for (struct hnode *h = S.by_id.buckets[i]; h != NULL; h = h->next) {
+            struct session *s = hmap_entry(h, struct session, node);
+            if (s->state != SESSION_ACTIVE || s->bev == NULL)
+                continue;
+            SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+            if (ssl == NULL || !tls_cert_revoked(ctx, SSL_get0_peer_certificate(ssl)))
+                continue;
+            session_reject(s, "NARR", "certificate revoked", NULL, 0);
+            session_close(s, true, "certificate revoked");
+            n++;
+        }
+    }
+    return n;
 }
 
 void session_module_free(void)
@@ -604,6 +907,8 @@ void session_module_free(void)
         while (n != NULL) {
             struct hnode *next = n->next;
             struct session *s = hmap_entry(n, struct session, node);
+            if (s->timer != NULL)
+                event_free(s->timer);
             if (s->bev != NULL)
                 bufferevent_free(s->bev);
             if (s->pending != NULL)
@@ -613,6 +918,16 @@ void session_module_free(void)
         }
     }
     hmap_destroy(&S.by_id);
+    hmap_settle(&S.by_addr);
+    for (size_t i = 0; S.by_addr.buckets != NULL && i <= S.by_addr.mask; i++) {
+        struct hnode *n = S.by_addr.buckets[i];
+        while (n != NULL) {
+            struct hnode *next = n->next;
+            free(hmap_entry(n, struct addr_count, node));
+            n = next;
+        }
+    }
+    hmap_destroy(&S.by_addr);
     if (S.work_ev != NULL)
         event_free(S.work_ev);
     arena_reset(&S.arena);

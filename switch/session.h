@@ -11,9 +11,23 @@
  * to the router, and writes what the router sends. Output written during one
  * pass of the loop is coalesced and handed to TLS once per pass.
  *
- * Backpressure: a session stops being read while its queued output exceeds
- * session_max_output_bytes or it has session_max_inflight transfers
- * unanswered, and resumes when both are below again.
+ * Fairness and backpressure: output is handed to TLS by a deferred-work
+ * event of the same priority as the sockets, so no session's traffic can
+ * starve another's. A session stops being read at once when its queued
+ * output exceeds session_max_output_bytes or it has session_max_inflight
+ * transfers unanswered, and resumes when both are below again; it is also
+ * read no faster than session_max_frames_per_second. All sessions' output
+ * together is bounded by max_output_bytes_total: past it, a session that
+ * already has output queued gets no more (session_send fails).
+ *
+ * Limits per participant and per address: max_sessions_per_participant
+ * sessions, participant_rate transfers and returns a second with bursts of
+ * participant_burst (beyond: MessageReject NARR "rate limit: ..."; nothing is
+ * recorded, the same msg_id may be sent again), session_max_queries status
+ * queries waiting on the database per session, max_handshakes_per_address
+ * connections of one IP address in the TLS handshake, and an absolute
+ * handshake deadline (handshake_timeout_ms from accept, however slowly the
+ * peer trickles bytes).
  *
  * Sessions are found by id (never kept as pointers by other modules) and are
  * never freed inside their own callbacks: session_close() marks the session
@@ -49,12 +63,32 @@ struct session_options {
     int64_t max_inflight;
     int64_t max_output_bytes;
     int64_t max_sessions;
+    int64_t max_handshakes_per_address;
+    int64_t max_sessions_per_participant;
+    int64_t participant_rate;
+    int64_t participant_burst;
+    int64_t max_frames_per_second;
+    int64_t max_queries;
+    int64_t max_output_bytes_total;
 };
+
+struct addr_count;
 
 struct session {
     uint64_t id;
-    char label[24]; /* "JAZZ#12", or "#12" before the handshake */
-    char peer[64];  /* remote address */
+    char label[24];                 /* "JAZZ#12", or "#12" before the handshake */
+    char peer[64];                  /* remote address */
+    struct addr_count *handshaking; /* counted against its address while set */
+    struct event *timer;            /* handshake deadline, then read throttle or retirement */
+    int64_t frame_tokens;           /* frames it may send now, in millionths */
+    int64_t frame_us;               /* when they were last refilled (monotonic) */
+    int64_t queries;                /* status queries waiting on the database */
+    bool retiring;                  /* its participant was suspended: close when idle */
+    bool throttled;                 /* reading paused until frame_tokens refill */
+    bool throttle_logged;
+    int64_t reject_log_us;    /* start of the second the reject log budget counts */
+    int64_t rejects_logged;   /* rejects logged in that second */
+    int64_t rejects_unlogged; /* and not logged */
     enum session_state state;
     struct participant *participant; /* set when ACTIVE */
     struct bufferevent *bev;
@@ -100,6 +134,22 @@ struct session *session_pick(struct participant *p);
 /* Counts transfers the session has in flight (delta +1/-1); resumes reading
  * when it falls below the cap. */
 void session_inflight_add(struct session *s, int delta);
+
+/* A status query of s goes to the database: false (nothing counted) when
+ * it already has session_max_queries waiting. */
+bool session_query_begin(struct session *s);
+/* Its answer came back (the session may be gone). */
+void session_query_end(uint64_t session_id);
+
+/* p was suspended: its sessions take no new work from it (the router sees
+ * the status) and close, flushing, once their transfers in flight are
+ * answered and `grace_ms` has passed (decisions for transfers they were
+ * sent may still arrive until the payee timeout). */
+void session_retire_participant(struct participant *p, int64_t grace_ms, const char *why);
+
+/* Closes the sessions whose certificate ctx's revocation lists name (after
+ * a CRL reload). Returns how many. */
+size_t session_close_revoked(SSL_CTX *ctx);
 
 size_t session_count(void);
 /* Closes every session (flushing); used at the end of a drain. */

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "participant.h"
 #include "router.h"
+#include "session.h"
 #include "sql.h"
 
 #define SYNC_CHANNEL "sikka_state"
@@ -77,6 +78,9 @@ static void apply_participant(PGresult *res, int i)
         log_warn("event=participant_synced code=%s what=status from=%s to=%s", code,
                  participant_status_name(p->status), participant_status_name(status));
         p->status = status;
+        if (status != PARTICIPANT_ACTIVE)
+            session_retire_participant(p, router_payee_timeout_ms() + 500,
+                                       "suspended in the database");
     }
     if (p->pos.ndc != ndc) {
         int64_t old = p->pos.ndc;

@@ -59,13 +59,71 @@ fail:
     return NULL;
 }
 
-SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, char *err,
-                            size_t errlen)
+/* The role a server context demands of its clients (SSL_CTX ex_data). */
+static int role_index = -1;
+
+static void role_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_free(ptr);
+}
+
+static int subject_field(X509_NAME *subject, int nid, char *out, size_t len);
+
+/* Refuses, in the handshake, a client certificate of another role. */
+static int verify_role(int ok, X509_STORE_CTX *store)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(store) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const char *want = ssl != NULL ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), role_index) : NULL;
+    if (want == NULL)
+        return ok;
+    char role[TLS_NAME_MAX];
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    if (cert == NULL ||
+        subject_field(X509_get_subject_name(cert), NID_organizationalUnitName, role,
+                      sizeof(role)) != 0 ||
+        strcmp(role, want) != 0) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
+        return 0;
+    }
+    return ok;
+}
+
+SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, const char *crl,
+                            const char *role, char *err, size_t errlen)
+{
+    char e[256];
     SSL_CTX *ctx = ctx_common(TLS_server_method(), cert, key, ca, err, errlen);
     if (ctx == NULL)
         return NULL;
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (crl != NULL && crl[0] != '\0') {
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (lookup == NULL || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) < 1) {
+            snprintf(err, errlen, "CRL %s: %s", crl, tls_last_error(e, sizeof(e)));
+            goto fail;
+        }
+        /* the client certificate's issuer must have a current CRL */
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    }
+    if (role != NULL) {
+        if (role_index < 0)
+            role_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, role_free);
+        char *copy = OPENSSL_strdup(role);
+        if (role_index < 0 || copy == NULL || SSL_CTX_set_ex_data(ctx, role_index, copy) != 1) {
+            OPENSSL_free(copy);
+            snprintf(err, errlen, "cannot require the role %s", role);
+            goto fail;
+        }
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       role != NULL ? verify_role : NULL);
     SSL_CTX_set_verify_depth(ctx, 4);
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names != NULL)
@@ -74,6 +132,29 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, c
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    if (store == NULL || cert == NULL)
+        return false;
+    bool revoked = false;
+    X509_STORE_lock(store);
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && !revoked; i++) {
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+        X509_REVOKED *entry = NULL;
+        if (crl != NULL &&
+            X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) == 0 &&
+            X509_CRL_get0_by_cert(crl, &entry, cert) == 1)
+            revoked = true;
+    }
+    X509_STORE_unlock(store);
+    return revoked;
 }
 
 SSL_CTX *tls_client_ctx_new(const char *cert, const char *key, const char *ca, char *err,

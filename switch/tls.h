@@ -13,6 +13,7 @@
 #define SIKKA_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define TLS_NAME_MAX 64
@@ -23,9 +24,16 @@ struct tls_identity {
 };
 
 /* Server context: our certificate and key, and the CA that must have signed
- * every client. */
-SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, char *err,
-                            size_t errlen);
+ * every client. `crl` (NULL or "" for none) is a PEM file of revocation
+ * lists: a revoked client certificate fails the handshake. `role` (NULL for
+ * any) is the subject OU a client certificate must carry, checked in the
+ * handshake itself: another role's certificate is refused before a byte of
+ * application data is read. */
+SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, const char *ca, const char *crl,
+                            const char *role, char *err, size_t errlen);
+
+/* Whether `cert` appears in a revocation list loaded into ctx. */
+bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert);
 
 /* Client context: our certificate and key, and the CA the server must chain to.
  * The server's name is checked against `expected_host` in tls_client_prepare. */

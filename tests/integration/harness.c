@@ -217,6 +217,9 @@ void h_write_config(struct harness *h)
         if (strstr(h->extra_config, key) == NULL)
             fprintf(f, "%s = %s\n", defaults[i][0], defaults[i][1]);
     }
+    /* the test PKI's revocation list, as a deployment loads its CA's */
+    if (strstr(h->extra_config, "tls_crl =") == NULL)
+        fprintf(f, "tls_crl = \"%s/crl.pem\"\n", h->pki);
     if (h->admin_addr[0] != '\0')
         fprintf(f, "admin_listen = %s\n", h->admin_addr);
     fprintf(f, "%s\n", h->extra_config);

@@ -245,7 +245,8 @@ static void server_start(struct server *srv, struct event_base *base, const char
     pki(name, cert, sizeof(cert));
     snprintf(name, sizeof(name), "%s.key", cert_name);
     pki(name, key, sizeof(key));
-    srv->ctx = tls_server_ctx_new(cert, key, pki("ca.crt", ca, sizeof(ca)), err, sizeof(err));
+    srv->ctx =
+        tls_server_ctx_new(cert, key, pki("ca.crt", ca, sizeof(ca)), NULL, NULL, err, sizeof(err));
     CHECK(srv->ctx != NULL, "%s", err);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
