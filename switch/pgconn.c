@@ -339,7 +339,13 @@ static void poll_connect(struct pgconn *c)
 
 static void start_connect(struct pgconn *c)
 {
-    c->conn = PQconnectStart(c->conninfo);
+    /* the conninfo (string or URI) expanded, and the connection's name for
+     * pg_stat_activity: sikka-switch/ledger-0, .../query, .../peer-query */
+    char app[96];
+    snprintf(app, sizeof(app), "sikka-switch/%s", c->name);
+    const char *const keys[] = {"dbname", "application_name", NULL};
+    const char *const values[] = {c->conninfo, app, NULL};
+    c->conn = PQconnectStartParams(keys, values, 1);
     if (c->conn == NULL) {
         log_error("event=oom what=PQconnectStart conn=%s", c->name);
         set_state(c, PGCONN_DOWN);
