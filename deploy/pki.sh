@@ -331,4 +331,4 @@ participant | expired | foreign | operator)
 *) usage ;;
 esac
 
-echo "pki: $dir: $issued issued, $kept kept"
+[[ $mode == revoke ]] || echo "pki: $dir: $issued issued, $kept kept"
