@@ -133,17 +133,20 @@ static struct addr_count *handshake_begin(const char *addr)
     return c;
 }
 
-/* The session left the handshake (verified, or gone). */
-static void handshake_end(struct session *s)
+static void handshake_release(struct addr_count *c)
 {
-    struct addr_count *c = s->handshaking;
-    if (c == NULL)
-        return;
-    s->handshaking = NULL;
     if (--c->n == 0) {
         hmap_remove(&S.by_addr, &c->node);
         free(c);
     }
+}
+
+/* The session left the handshake (verified, or gone). */
+static void handshake_end(struct session *s)
+{
+    if (s->handshaking != NULL)
+        handshake_release(s->handshaking);
+    s->handshaking = NULL;
 }
 
 /* Every byte queued for a session, pending or in its TLS output buffer, is
@@ -800,8 +803,7 @@ struct session *session_accept(evutil_socket_t fd, const struct sockaddr *addr, 
         free(s);
         SSL_free(ssl);
         evutil_closesocket(fd);
-        struct session tmp = {.handshaking = hs_count};
-        handshake_end(&tmp);
+        handshake_release(hs_count);
         return NULL;
     }
     s->handshaking = hs_count;
