@@ -4,7 +4,13 @@
  *
  * Decoding never trusts the peer: the length is checked against the maximum
  * before anything is buffered or unpacked, unpacking allocates only from the
- * caller's arena, and messages carrying unknown fields are refused.
+ * caller's arena, and messages carrying unknown fields are refused, as are
+ * messages a strict proto3 decoder would refuse (a string that is not valid
+ * UTF-8) and strings C cannot hold (a NUL byte inside). Both sides decode
+ * with codec_unpack, so the switch refuses such frames from participants
+ * (FF01 naming the field) and the client library refuses them from the
+ * switch; codec_check_strict is the same check for what a program is about
+ * to send.
  */
 #ifndef SIKKA_CODEC_H
 #define SIKKA_CODEC_H
@@ -32,7 +38,9 @@ enum codec_status codec_peek(struct evbuffer *in, size_t max, size_t *len);
 
 /* Unpacks `len` bytes into an Envelope allocated from `a`. Returns NULL and
  * writes why into err when the bytes are not a valid Envelope, carry unknown
- * fields, or have no body. */
+ * fields, have no body, or hold a string that is not valid UTF-8 or holds a
+ * NUL byte (err names the field: "credit_transfer.msg_id is not valid
+ * UTF-8"). */
 Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *err, size_t errlen);
 
 /* Convenience: takes one frame off `in` (which must hold it, see codec_peek),
@@ -48,6 +56,13 @@ uint8_t *codec_pack_alloc(const Envelope *env, size_t *len);
 
 /* true when m or any message inside it carries fields this build does not know */
 int codec_has_unknown_fields(const ProtobufCMessage *m);
+
+/* What a strict proto3 decoder demands of m: every string field, in m and
+ * in every message inside it (oneof members that are set, repeated
+ * elements), is valid UTF-8. Returns 0, or -1 with err naming the field's
+ * path ("credit_transfer.remittance.loan.loan_id is not valid UTF-8"). */
+int codec_check_strict(const ProtobufCMessage *m, char *err, size_t len)
+    __attribute__((warn_unused_result));
 
 /* Name of the Envelope body ("credit_transfer", ...) for logs. */
 const char *codec_body_name(const Envelope *env);

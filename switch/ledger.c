@@ -9,6 +9,7 @@
 #include "log.h"
 #include "participant.h"
 #include "sql.h"
+#include "text.h"
 
 /* One text-format PostgreSQL array literal being built. */
 struct pgarray {
@@ -566,8 +567,12 @@ static int add_transfer(const struct transfer *t)
                             : arr_null(&c[COL_T_INSTALMENT]);
     rc |= arr_text_or_null(&c[COL_T_INVOICE], t->invoice_number);
     rc |= arr_text_or_null(&c[COL_T_RMT], t->remittance_text);
-    rc |= t->original_id != 0 ? arr_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
-                              : arr_null(&c[COL_T_ORIGINAL]);
+    /* a return of an id the ledger cannot hold (above INT64_MAX, refused
+     * like an unknown original) records 0, an id no transfer has */
+    rc |= t->original_id == 0 ? arr_null(&c[COL_T_ORIGINAL])
+          : t->original_id <= TRANSFER_LEDGER_ID_MAX
+              ? arr_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
+              : arr_int(&c[COL_T_ORIGINAL], 0);
     rc |= arr_text_or_null(&c[COL_T_RETURN_REASON], t->return_reason);
     rc |= arr_text(&c[COL_T_STATUS], transfer_status_name(t->status));
     if (t->status == TRANSFER_RJCT) {
@@ -789,9 +794,11 @@ static int row_ref_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* A stored text into a buffer, cut (if ever) on a character boundary. */
 static void copy_field(char *dst, size_t len, PGresult *res, int row, int col)
 {
-    snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+    (void)text_copy_truncated(dst, len,
+                              PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
 /* The database's word on one transfer that was written: the fee it decided. */
@@ -911,14 +918,16 @@ static void refuse_one(struct transfer *t, const char *error)
         snprintf(t->reason, sizeof(t->reason), "%s", cap ? "AM23" : LEDGER_REFUSED_REASON);
         snprintf(t->reason_text, sizeof(t->reason_text), "%s",
                  cap ? LEDGER_CAP_TEXT : LEDGER_REFUSED_TEXT);
+        char qm[96];
         log_error("event=posting_refused transfer=%" PRIu64 " payer=%s msg_id=%s reason=%s "
                   "why=\"%s\" action=record_rejection",
-                  t->id, t->payer, t->msg_id, t->reason, error);
+                  t->id, t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->reason, error);
         give_back(t, 1, true);
         return;
     }
+    char qm[96];
     log_error("event=record_refused transfer=%" PRIu64 " payer=%s msg_id=%s why=\"%s\"", t->id,
-              t->payer, t->msg_id, error);
+              t->payer, log_quote(t->msg_id, qm, sizeof(qm)), error);
     L.done(t, LEDGER_ABANDONED, NULL);
 }
 

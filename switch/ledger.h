@@ -58,7 +58,7 @@ struct ledger_duplicate {
     uint64_t stored_id;
     enum transfer_status stored_status;
     char stored_reason[TRANSFER_REASON_MAX + 1];
-    char stored_text[TRANSFER_TEXT_MAX + 1];
+    char stored_text[TRANSFER_TEXT_BYTES + 1];
     int64_t stored_fee;
     char stored_fee_payer[5];
     int64_t stored_ms; /* when it was recorded (Unix ms) */

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text.h"
+
 static const char *log_program = "sikka";
 static enum log_level log_min = LOG_LEVEL_INFO;
 static FILE *log_out;
@@ -106,19 +108,32 @@ const char *log_quote(const char *s, char *buf, size_t size)
             buf[0] = '\0';
         return buf;
     }
-    size_t o = 0;
+    const char *p = s != NULL ? s : "";
+    size_t len = strlen(p), i = 0, o = 0;
     buf[o++] = '"';
-    for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p; p++) {
-        if (o + 5 >= size)
+    while (i < len) {
+        /* one character at a time, so a cut never splits one; control
+         * characters (C0, DEL, C1) and bytes that are not UTF-8 are
+         * escaped byte by byte, so a line stays one valid line */
+        uint32_t cp;
+        size_t n = text_utf8_decode(p + i, len - i, &cp);
+        bool escape = n == 0 || text_is_control(cp);
+        if (n == 0)
+            n = 1;
+        bool backslash = !escape && (cp == '"' || cp == '\\');
+        size_t need = escape ? 4 * n : backslash ? 2 : n;
+        if (o + need + 2 > size) /* the closing quote and the NUL */
             break;
-        if (*p == '"' || *p == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)*p;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p);
+        if (escape) {
+            for (size_t k = 0; k < n; k++)
+                o += (size_t)snprintf(buf + o, size - o, "\\x%02x", (unsigned char)p[i + k]);
         } else {
-            buf[o++] = (char)*p;
+            if (backslash)
+                buf[o++] = '\\';
+            memcpy(buf + o, p + i, n);
+            o += n;
         }
+        i += n;
     }
     buf[o++] = '"';
     buf[o] = '\0';

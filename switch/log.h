@@ -41,8 +41,12 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
  * replaced by '*'. Returns buf. */
 const char *log_mask(const char *account, char *buf, size_t size);
 
-/* Copies s into buf quoted for a log value: wraps in "" when it has spaces,
- * escapes quotes and control characters, truncates to size. Returns buf. */
+/* Copies s into buf quoted for a log value, so that a peer's string cannot
+ * end the value or the line, or add key=value pairs of its own: always
+ * wrapped in "", quotes and backslashes escaped, control characters (C0, DEL,
+ * C1) and bytes that are not UTF-8 written as \xNN, cut to size on a
+ * character boundary. Returns buf. Pass every peer-supplied string through
+ * it (msg_id, names, texts, query ids). */
 const char *log_quote(const char *s, char *buf, size_t size);
 
 #endif

@@ -79,7 +79,10 @@ static int64_t fit_open_files(int64_t max_sessions)
         return max_sessions;
     }
     rlim_t want = (rlim_t)max_sessions + FD_RESERVE;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    /* raised only when the hard limit leaves room: soft already at hard is
+     * not "raised" (the clamp below says what happens) */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
+        (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
         rlim_t was = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {

@@ -14,6 +14,7 @@
 #include "session.h"
 #include "sql.h"
 #include "sync.h"
+#include "text.h"
 #include "transfer.h"
 
 #define PURPOSES 4 /* indexed by Sikka__V1__Purpose */
@@ -27,7 +28,7 @@ static struct {
     uint64_t id_high;                    /* boot id << 32 */
     uint32_t id_low;
     struct transfer *free_list;
-    struct transfer *returns; /* in-flight returns, linked by `next` until posting */
+    struct hmap returns; /* struct return_group by original id: in-flight returns */
     size_t inflight;
     bool draining;
     struct fee_rule fees[PURPOSES];
@@ -43,6 +44,8 @@ int router_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
     R.base = base;
     R.db = db;
     R.id_high = (uint64_t)boot_id << 32;
+    if (hmap_init(&R.returns, 64) != 0)
+        return -1;
     struct router_options defaults = {5000, 100000000, "PKR", 80};
     router_configure(&defaults);
     return 0;
@@ -80,12 +83,47 @@ int64_t router_payee_timeout_ms(void)
     return R.opts.payee_timeout_ms;
 }
 
+/* In-flight returns of one original, counted from the moment the original
+ * has been checked (state AWAITING_PAYEE) until the payee's decision or the
+ * rejection: what they would take from it on top of what the ledger says
+ * is returned already. Owned by the router's `returns` map; freed when its
+ * count drops to 0. One lookup per return, however many are in flight. */
+struct return_group {
+    struct hnode node;
+    uint64_t original_id;
+    int64_t pending; /* sum of the counted returns' amounts */
+    size_t count;
+};
+
+static bool eq_original(const struct hnode *n, const void *key)
+{
+    return hmap_entry(n, struct return_group, node)->original_id == *(const uint64_t *)key;
+}
+
+static struct return_group *returns_group(uint64_t original_id)
+{
+    struct hnode *n = hmap_find(&R.returns, hmap_hash_u64(original_id), eq_original, &original_id);
+    return n != NULL ? hmap_entry(n, struct return_group, node) : NULL;
+}
+
 void router_free(void)
 {
     while (R.free_list != NULL) {
         struct transfer *t = R.free_list;
         R.free_list = t->next;
         free(t);
+    }
+    if (R.returns.buckets != NULL) {
+        hmap_settle(&R.returns);
+        for (size_t i = 0; i <= R.returns.mask; i++) {
+            struct hnode *n = R.returns.buckets[i];
+            while (n != NULL) {
+                struct hnode *next = n->next;
+                free(hmap_entry(n, struct return_group, node));
+                n = next;
+            }
+        }
+        hmap_destroy(&R.returns);
     }
 }
 
@@ -163,26 +201,49 @@ static uint64_t next_transfer_id(void)
     return R.id_high | ++R.id_low;
 }
 
-/* In-flight returns are listed until they are decided, so two returns of
- * one original cannot together exceed it. */
+/* In-flight returns are counted against their original until they are
+ * decided, so two returns of one original cannot together exceed it. */
+static int returns_count(struct transfer *t)
+{
+    struct return_group *g = returns_group(t->original_id);
+    if (g == NULL) {
+        g = calloc(1, sizeof(*g));
+        if (g == NULL) {
+            log_error("event=oom what=return_group");
+            return -1;
+        }
+        g->original_id = t->original_id;
+        if (hmap_insert(&R.returns, &g->node, hmap_hash_u64(t->original_id)) != 0) {
+            free(g);
+            return -1;
+        }
+    }
+    g->pending += t->amount;
+    g->count++;
+    t->return_counted = true;
+    return 0;
+}
+
+/* Stops counting t (any time, any number of times). */
 static void returns_unlink(struct transfer *t)
 {
-    for (struct transfer **pp = &R.returns; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == t) {
-            *pp = t->next;
-            t->next = NULL;
-            return;
-        }
+    if (!t->return_counted)
+        return;
+    t->return_counted = false;
+    struct return_group *g = returns_group(t->original_id);
+    if (g == NULL)
+        return;
+    g->pending -= t->amount;
+    if (--g->count == 0) {
+        hmap_remove(&R.returns, &g->node);
+        free(g);
     }
 }
 
-static int64_t returns_pending(uint64_t original_id, const struct transfer *except)
+static int64_t returns_pending(uint64_t original_id)
 {
-    int64_t sum = 0;
-    for (struct transfer *r = R.returns; r != NULL; r = r->next)
-        if (r != except && r->original_id == original_id && r->state != TRANSFER_NEW)
-            sum += r->amount;
-    return sum;
+    const struct return_group *g = returns_group(original_id);
+    return g != NULL ? g->pending : 0;
 }
 
 /* What a status report says, from a live transfer or a stored outcome. */
@@ -278,9 +339,9 @@ static void reject_unrecorded(struct session *s, const char *msg_id, const char 
                               const char *reason, const char *text, int64_t amount,
                               const char *payee)
 {
-    char q[200];
+    char q[200], qm[96];
     log_warn("event=transfer_rejected session=%s msg_id=%s reason=%s recorded=no text=%s", s->label,
-             msg_id[0] ? msg_id : "-", reason, log_quote(text, q, sizeof(q)));
+             log_quote(msg_id, qm, sizeof(qm)), reason, log_quote(text, q, sizeof(q)));
     struct outcome o = {0};
     o.msg_id = msg_id;
     o.end_to_end_id = e2e;
@@ -302,9 +363,10 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->reason_text, sizeof(t->reason_text), fmt, ap);
+    /* the text may carry a peer's (the payee's narrative behind our words):
+     * cut to the limit of every text, on a character boundary */
+    transfer_vset_reason(t, reason, fmt, ap);
     va_end(ap);
-    snprintf(t->reason, sizeof(t->reason), "%s", reason);
     t->status = TRANSFER_RJCT;
     t->fee = 0;
     t->fee_payer[0] = '\0';
@@ -316,10 +378,10 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
         returns_unlink(t);
     if (!t->forwarded)
         recorder_transfer(t, 0, NULL, false); /* decided before the payee saw it */
-    char q[200];
+    char q[200], qm[96];
     log_warn("event=transfer_rejected payer=%s msg_id=%s transfer=%" PRIu64
              " payee=%s amount=%" PRId64 " reason=%s text=%s",
-             t->payer, t->msg_id, t->id, t->payee, t->amount, reason,
+             t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, t->payee, t->amount, reason,
              log_quote(t->reason_text, q, sizeof(q)));
     t->state = TRANSFER_POSTING;
     ledger_submit(t);
@@ -419,16 +481,19 @@ static bool answered_by_index(struct session *s, struct transfer *t)
         recorder_transfer(t, 0, NULL, true);
         if (orig->nwaiters < TRANSFER_WAITERS) {
             orig->waiters[orig->nwaiters++] = s->id;
+            char qm[96];
             log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
-                     t->msg_id, orig->id);
+                     log_quote(t->msg_id, qm, sizeof(qm)), orig->id);
         } else {
             session_reject(s, "NARR", "too many retries of this msg_id in flight", t->msg_id,
                            orig->id);
         }
     } else {
         recorder_transfer(t, 0, NULL, true);
+        char qm[96];
         log_info("event=retry_answered session=%s msg_id=%s transfer=%" PRIu64 " status=%s",
-                 s->label, t->msg_id, e->transfer_id, transfer_status_name(e->status));
+                 s->label, log_quote(t->msg_id, qm, sizeof(qm)), e->transfer_id,
+                 transfer_status_name(e->status));
         send_stored(s->id, e, NULL);
     }
     R.stats.duplicates++;
@@ -521,10 +586,21 @@ static void route(struct transfer *t, struct participant *payer)
         forward_transfer(t, to);
 }
 
+/* A peer's msg_id when it is one the switch may echo (it passes its
+ * check), else NULL. */
+static const char *echoable_id(const char *msg_id)
+{
+    char err[96];
+    return text_check("msg_id", msg_id, 1, TRANSFER_ID_MAX, TEXT_BYTES, err, sizeof(err)) == 0
+               ? msg_id
+               : NULL;
+}
+
 /* A fresh struct transfer for a message from s, or NULL when the switch is
  * draining or out of memory (both answered with a retryable reject). */
-static struct transfer *intake(struct session *s, const char *msg_id)
+static struct transfer *intake(struct session *s, const char *peer_msg_id)
 {
+    const char *msg_id = echoable_id(peer_msg_id);
     if (R.draining) {
         session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
                        msg_id, 0);
@@ -547,11 +623,11 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
         return;
     if (transfer_from_credit_transfer(t, ct, s->participant->code, reason, text, sizeof(text)) !=
         0) {
+        /* echoes only what passed its check: t's copies */
         if (t->msg_id[0] == '\0')
             session_reject(s, reason, text, NULL, 0);
         else
-            reject_unrecorded(s, t->msg_id, ct->end_to_end_id, reason, text, ct->amount,
-                              ct->creditor_agent);
+            reject_unrecorded(s, t->msg_id, t->end_to_end_id, reason, text, ct->amount, t->payee);
         transfer_release(t);
         return;
     }
@@ -566,14 +642,23 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
     route(t, s->participant);
 }
 
+/* The one answer to a return whose original the returner may not see:
+ * none with that id, another participant's, or an id the ledger cannot
+ * even hold (above INT64_MAX, never sent to SQL). */
+static void return_not_found(struct transfer *t)
+{
+    reject(t, "AG01", "no transfer %" PRIu64 " to return", t->original_id);
+}
+
 /* A return's original, as the ledger knows it. */
 static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct transfer *t = arg;
     if (flags != PGCONN_OK) {
         /* nothing decided: the retry will look again */
+        char qm[96];
         log_error("event=return_lookup_failed payer=%s msg_id=%s transfer=%" PRIu64 " why=\"%s\"",
-                  t->payer, t->msg_id, t->id, error);
+                  t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, error);
         returns_unlink(t);
         struct session *s = session_find(t->payer_session);
         if (s != NULL) {
@@ -588,20 +673,26 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
     }
     struct participant *payer = participant_find(t->payer);
     if (PQntuples(res) == 0) {
-        reject(t, "AG01", "no transfer %" PRIu64 " to return", t->original_id);
+        return_not_found(t);
         return;
     }
     const char *kind = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 2);
     const char *orig_payer = PQgetvalue(res, 0, 4), *orig_payee = PQgetvalue(res, 0, 5);
     int64_t orig_amount = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
     int64_t returned = strtoll(PQgetvalue(res, 0, 13), NULL, 10);
-    if (strcmp(kind, "return") == 0) {
-        reject(t, "AG01", "transfer %" PRIu64 " is itself a return; a return cannot be returned",
-               t->original_id);
+    /* another participant's transfer is answered exactly like one that does
+     * not exist (no oracle), before anything else is said about it; the log
+     * says the truth */
+    if (strcmp(orig_payee, t->payer) != 0) {
+        char qm[96];
+        log_warn("event=return_not_creditor payer=%s msg_id=%s transfer=%" PRIu64
+                 " original=%" PRIu64 " original_payee=%s answer=unknown",
+                 t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, t->original_id, orig_payee);
+        return_not_found(t);
         return;
     }
-    if (strcmp(orig_payee, t->payer) != 0) {
-        reject(t, "RC01", "only the creditor agent of transfer %" PRIu64 " may return it",
+    if (strcmp(kind, "return") == 0) {
+        reject(t, "AG01", "transfer %" PRIu64 " is itself a return; a return cannot be returned",
                t->original_id);
         return;
     }
@@ -610,12 +701,15 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
                t->original_id);
         return;
     }
-    snprintf(t->payee, sizeof(t->payee), "%s", orig_payer);
-    snprintf(t->original_msg_id, sizeof(t->original_msg_id), "%s", PQgetvalue(res, 0, 6));
-    snprintf(t->end_to_end_id, sizeof(t->end_to_end_id), "%s", PQgetvalue(res, 0, 7));
-    snprintf(t->currency, sizeof(t->currency), "%s", PQgetvalue(res, 0, 12));
+    /* the ledger's copies of checked strings: they fit, but a cut would
+     * still end on a character boundary */
+    (void)text_copy_truncated(t->payee, sizeof(t->payee), orig_payer);
+    (void)text_copy_truncated(t->original_msg_id, sizeof(t->original_msg_id),
+                              PQgetvalue(res, 0, 6));
+    (void)text_copy_truncated(t->end_to_end_id, sizeof(t->end_to_end_id), PQgetvalue(res, 0, 7));
+    (void)text_copy_truncated(t->currency, sizeof(t->currency), PQgetvalue(res, 0, 12));
     t->purpose = SIKKA__V1__PURPOSE__PURPOSE_UNSPECIFIED;
-    int64_t pending = returns_pending(t->original_id, t);
+    int64_t pending = returns_pending(t->original_id);
     int64_t left = orig_amount - returned - pending;
     if (t->amount <= 0 || t->amount > left) {
         reject(t, "AM02",
@@ -635,6 +729,10 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
         snprintf(t->fee_payer, sizeof(t->fee_payer), "%s", PQgetvalue(res, 0, 14));
     }
     t->state = TRANSFER_AWAITING_PAYEE; /* counted as pending from here */
+    if (returns_count(t) != 0) {
+        reject(t, "NARR", "switch out of memory; retry with a new msg_id");
+        return;
+    }
     route(t, payer);
 }
 
@@ -653,8 +751,10 @@ static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
         return;
     if (!admit(s, t))
         return;
-    t->next = R.returns;
-    R.returns = t;
+    if (t->original_id > TRANSFER_LEDGER_ID_MAX) {
+        return_not_found(t);
+        return;
+    }
     char id[24];
     snprintf(id, sizeof(id), "%" PRIu64, t->original_id);
     const char *params[] = {id};
@@ -664,21 +764,36 @@ static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
     }
 }
 
+/* The one answer to a decision for a transfer the sender may not see:
+ * none with that id, or another participant's. */
+static void decision_not_found(struct session *s, uint64_t transfer_id)
+{
+    char text[80];
+    snprintf(text, sizeof(text), "transfer %" PRIu64 " is unknown", transfer_id);
+    session_reject(s, "NARR", text, NULL, transfer_id);
+}
+
 static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d)
 {
     char text[200];
+    /* format first: its answer says nothing about the transfer */
+    if (transfer_check_decision(d, text, sizeof(text)) != 0) {
+        session_reject(s, "FF01", text, NULL, d->transfer_id);
+        return;
+    }
     struct idem_entry *e = idem_find_id(d->transfer_id);
     if (e == NULL) {
-        snprintf(text, sizeof(text), "transfer %" PRIu64 " is unknown", d->transfer_id);
-        session_reject(s, "NARR", text, NULL, d->transfer_id);
+        decision_not_found(s, d->transfer_id);
         return;
     }
     struct transfer *t = e->inflight;
     const char *payee = t != NULL ? t->payee : e->payee;
     if (strcmp(payee, s->participant->code) != 0) {
-        snprintf(text, sizeof(text), "%s is not the creditor agent of transfer %" PRIu64,
-                 s->participant->code, d->transfer_id);
-        session_reject(s, "RC01", text, NULL, d->transfer_id);
+        /* exactly the answer to an unknown id (no oracle); the log says why */
+        log_warn("event=decision_not_creditor session=%s transfer=%" PRIu64
+                 " payee=%s answer=unknown",
+                 s->label, d->transfer_id, payee);
+        decision_not_found(s, d->transfer_id);
         return;
     }
     if (t == NULL || t->state != TRANSFER_AWAITING_PAYEE || !t->forwarded) {
@@ -697,11 +812,12 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
     evtimer_del(&t->timer);
     t->timer_armed = false;
     if (!d->accept) {
-        const char *code = transfer_reason_valid(d->reason) ? d->reason : "NARR";
+        const char *code = d->reason[0] != '\0' ? d->reason : "NARR";
         recorder_transfer(t, 1, code, false);
-        char q[TRANSFER_TEXT_MAX + 1];
-        snprintf(q, sizeof(q), "%s", d->text);
-        reject(t, code, "rejected by creditor agent %s%s%s", t->payee, q[0] ? ": " : "", q);
+        /* the payee's text is checked (at most TRANSFER_TEXT_MAX characters);
+         * behind our words reject() cuts it on a character boundary */
+        reject(t, code, "rejected by creditor agent %s%s%s", t->payee, d->text[0] ? ": " : "",
+               d->text);
         return;
     }
     if (t->kind == TRANSFER_KIND_RETURN)
@@ -781,10 +897,9 @@ static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, c
 static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery *sq)
 {
     const char *me = s->participant->code;
-    if ((sq->msg_id[0] == '\0') == (sq->transfer_id == 0) || strlen(sq->msg_id) > TRANSFER_ID_MAX ||
-        strlen(sq->query_id) > TRANSFER_ID_MAX) {
-        session_reject(s, "FF01", "a status query names exactly one of msg_id or transfer_id", NULL,
-                       0);
+    char text[160];
+    if (transfer_check_query(sq, text, sizeof(text)) != 0) {
+        session_reject(s, "FF01", text, NULL, 0);
         return;
     }
     struct idem_entry *e =
@@ -826,6 +941,12 @@ static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery 
     snprintf(q->query_id, sizeof(q->query_id), "%s", sq->query_id);
     snprintf(q->msg_id, sizeof(q->msg_id), "%s", sq->msg_id);
     q->transfer_id = sq->transfer_id;
+    if (q->transfer_id > TRANSFER_LEDGER_ID_MAX) {
+        /* no transfer has such an id; never sent to SQL (bigint) */
+        query_not_found(q->session, q);
+        free(q);
+        return;
+    }
     char id[24];
     snprintf(id, sizeof(id), "%" PRIu64, sq->transfer_id);
     const char *by_msg[] = {me, sq->msg_id};
@@ -866,10 +987,12 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         outcome_of_transfer(t, &o);
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
+            char qm[96];
             log_debug("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
                       "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
                       t->id, t->kind == TRANSFER_KIND_RETURN ? "return" : "transfer", t->payer,
-                      t->payee, t->msg_id, t->amount, t->fee, transfer_purpose_name(t->purpose));
+                      t->payee, log_quote(t->msg_id, qm, sizeof(qm)), t->amount, t->fee,
+                      transfer_purpose_name(t->purpose));
             struct participant *payee = participant_find(t->payee);
             if (payee != NULL) {
                 router_check_cap(payee);
@@ -897,10 +1020,12 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
     t->idem = NULL;
     t->status = TRANSFER_RJCT;
     outcome_of_transfer(t, &o);
+    char qm[96];
     if (r == LEDGER_DUPLICATE) {
         log_warn("event=duplicate_key payer=%s msg_id=%s transfer=%" PRIu64
                  " stored_transfer=%" PRIu64 " same_request=%d",
-                 t->payer, t->msg_id, t->id, dup->stored_id, dup->same_request);
+                 t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, dup->stored_id,
+                 dup->same_request);
         o.reason = "AM05";
         o.text = "duplicate: this msg_id was already used";
         if (t->forwarded)
@@ -939,7 +1064,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
     } else {
         log_error("event=transfer_abandoned payer=%s msg_id=%s transfer=%" PRIu64
                   " why=\"could not be recorded; the payer may retry\"",
-                  t->payer, t->msg_id, t->id);
+                  t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id);
         o.reason = "NARR";
         o.text = "could not be recorded";
         if (t->forwarded)

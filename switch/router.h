@@ -11,6 +11,11 @@
  * Returns (pacs.004) run the same course in the other direction once the
  * original is checked against the ledger; status queries (pacs.028) are
  * answered from the index or the database, only to a party of the transfer.
+ * No oracle: a decision, return or query about a transfer the sender may not
+ * see (another participant's, or an id above what the ledger holds) gets
+ * exactly the answer one about an id that does not exist gets; only the log
+ * says which it was. In-flight returns are counted per original in a hash
+ * map (one lookup per return). Peer strings are quoted in log lines.
  *
  * Owns all in-flight transfers (a free list of struct transfer). Sessions
  * are referred to by id, never by pointer, so a session may close at any

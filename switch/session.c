@@ -17,6 +17,7 @@
 #include "participant.h"
 #include "recorder.h"
 #include "router.h"
+#include "text.h"
 #include "tls.h"
 
 #define ARENA_BUFFER           (64 * 1024)
@@ -263,7 +264,8 @@ static void pause_reading(struct session *s, const char *why)
     bufferevent_disable(s->bev, EV_READ);
     /* a throttled flood pauses every few milliseconds: said once at info */
     bool throttle = strcmp(why, "frame_rate") == 0;
-    if (!throttle || !s->throttle_logged)
+    s->paused_quietly = throttle && s->throttle_logged;
+    if (!s->paused_quietly)
         log_info("event=session_paused session=%s why=%s inflight=%" PRId64 " output=%zu", s->label,
                  why, s->inflight, output_bytes(s));
     else
@@ -280,7 +282,11 @@ static void maybe_resume(struct session *s)
         return;
     s->read_paused = false;
     bufferevent_enable(s->bev, EV_READ);
-    log_info("event=session_resumed session=%s", s->label);
+    /* like its pause: a throttled flood resumes every few milliseconds */
+    if (s->paused_quietly)
+        log_debug("event=session_resumed session=%s", s->label);
+    else
+        log_info("event=session_resumed session=%s", s->label);
     /* frames may already sit in the input buffer: handle them now, from the
      * deferred-work pass rather than from whoever lowered the count */
     process_input(s);
@@ -638,16 +644,18 @@ static void on_handshake(struct session *s)
         return;
     }
     if (strcmp(id.role, "participant") != 0) {
-        char text[160];
-        snprintf(text, sizeof(text), "certificate role \"%.40s\" is not a participant", id.role);
+        char text[160], role[41]; /* cut on a character boundary: the text goes on the wire */
+        (void)text_copy_truncated(role, sizeof(role), id.role);
+        snprintf(text, sizeof(text), "certificate role \"%s\" is not a participant", role);
         session_reject(s, "RC01", text, NULL, 0);
         session_close(s, true, "certificate is not a participant's");
         return;
     }
     struct participant *p = participant_find(id.name);
     if (p == NULL) {
-        char text[160];
-        snprintf(text, sizeof(text), "participant %.8s is not registered with the scheme", id.name);
+        char text[160], name[9];
+        (void)text_copy_truncated(name, sizeof(name), id.name);
+        snprintf(text, sizeof(text), "participant %s is not registered with the scheme", name);
         session_reject(s, "RC01", text, NULL, 0);
         session_close(s, true, "unknown participant");
         return;

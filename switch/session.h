@@ -85,10 +85,11 @@ struct session {
     int64_t queries;                /* status queries waiting on the database */
     bool retiring;                  /* its participant was suspended: close when idle */
     bool throttled;                 /* reading paused until frame_tokens refill */
-    bool throttle_logged;
-    int64_t reject_log_us;    /* start of the second the reject log budget counts */
-    int64_t rejects_logged;   /* rejects logged in that second */
-    int64_t rejects_unlogged; /* and not logged */
+    bool throttle_logged;           /* its first throttle was said at info */
+    bool paused_quietly;            /* this pause is a repeated throttle, said at debug */
+    int64_t reject_log_us;          /* start of the second the reject log budget counts */
+    int64_t rejects_logged;         /* rejects logged in that second */
+    int64_t rejects_unlogged;       /* and not logged */
     enum session_state state;
     struct participant *participant; /* set when ACTIVE */
     struct bufferevent *bev;

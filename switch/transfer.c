@@ -15,18 +15,6 @@ int64_t transfer_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Printable text of bounded length with no control characters. */
-static bool text_ok(const char *s, size_t max, bool required)
-{
-    size_t n = strlen(s);
-    if (n > max || (required && n == 0))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
         snprintf(reason, TRANSFER_REASON_MAX + 1, "%s", code);                                     \
@@ -34,38 +22,57 @@ static bool text_ok(const char *s, size_t max, bool required)
         return -1;                                                                                 \
     } while (0)
 
-#define COPY(dst, src) snprintf(dst, sizeof(dst), "%s", src)
+/* A peer's string against its rule (text_check), FF01 naming the field. */
+#define CHECK_TEXT(field, s, min, max, unit)                                                       \
+    do {                                                                                           \
+        if (text_check(field, s, min, max, unit, text, textlen) != 0) {                            \
+            snprintf(reason, TRANSFER_REASON_MAX + 1, "FF01");                                     \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Checked strings only: they fit their buffers, so nothing is cut. */
+#define COPY(dst, src) (void)text_copy_truncated(dst, sizeof(dst), src)
+
+static bool currency_code(const char *s)
+{
+    if (strlen(s) != TRANSFER_CURRENCY_LEN)
+        return false;
+    for (int i = 0; i < TRANSFER_CURRENCY_LEN; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return false;
+    return true;
+}
 
 int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTransfer *ct,
                                   const char *sender, char *reason, char *text, size_t textlen)
 {
     t->kind = TRANSFER_KIND_TRANSFER;
-    if (text_ok(ct->msg_id, TRANSFER_ID_MAX, true))
-        COPY(t->msg_id, ct->msg_id);
-    else
-        FAIL("FF01", "msg_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
-    if (!text_ok(ct->end_to_end_id, TRANSFER_ID_MAX, true))
-        FAIL("FF01", "end_to_end_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
-    if (!text_ok(ct->debtor_account, TRANSFER_ACCOUNT_MAX, true))
-        FAIL("FF01", "debtor_account must be 1..%d printable bytes", TRANSFER_ACCOUNT_MAX);
-    if (!text_ok(ct->creditor_account, TRANSFER_ACCOUNT_MAX, true))
-        FAIL("FF01", "creditor_account must be 1..%d printable bytes", TRANSFER_ACCOUNT_MAX);
-    if (!text_ok(ct->debtor_name, TRANSFER_TEXT_MAX, false) ||
-        !text_ok(ct->creditor_name, TRANSFER_TEXT_MAX, false))
-        FAIL("FF01", "names must be at most %d printable bytes", TRANSFER_TEXT_MAX);
+    CHECK_TEXT("msg_id", ct->msg_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
+    COPY(t->msg_id, ct->msg_id);
+    CHECK_TEXT("end_to_end_id", ct->end_to_end_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
+    COPY(t->end_to_end_id, ct->end_to_end_id);
+    if (participant_code_valid(ct->creditor_agent))
+        COPY(t->payee, ct->creditor_agent);
+    CHECK_TEXT("debtor_account", ct->debtor_account, 1, TRANSFER_ACCOUNT_MAX, TEXT_BYTES);
+    CHECK_TEXT("creditor_account", ct->creditor_account, 1, TRANSFER_ACCOUNT_MAX, TEXT_BYTES);
+    CHECK_TEXT("debtor_name", ct->debtor_name, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
+    CHECK_TEXT("creditor_name", ct->creditor_name, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
     if (ct->debtor_agent[0] == '\0')
         FAIL("FF01", "debtor_agent is missing");
+    if (!participant_code_valid(ct->debtor_agent))
+        FAIL("FF01", "debtor_agent must be a 4-letter participant code");
     if (!participant_code_valid(ct->creditor_agent))
         FAIL("FF01", "creditor_agent must be a 4-letter participant code");
     if (ct->transfer_id != 0)
         FAIL("FF01", "transfer_id is assigned by the switch and must be 0");
-    COPY(t->end_to_end_id, ct->end_to_end_id);
     COPY(t->debtor_account, ct->debtor_account);
     COPY(t->creditor_account, ct->creditor_account);
     COPY(t->debtor_name, ct->debtor_name);
     COPY(t->creditor_name, ct->creditor_name);
-    COPY(t->payee, ct->creditor_agent);
-    COPY(t->currency, ct->currency);
+    /* anything but three letters cannot be the scheme's currency: AM03 later */
+    if (currency_code(ct->currency))
+        COPY(t->currency, ct->currency);
     t->amount = ct->amount;
     t->created_at_ms = ct->created_at_ms;
 
@@ -73,21 +80,19 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
         const Sikka__V1__Remittance *r = ct->remittance;
         switch (r->kind_case) {
         case SIKKA__V1__REMITTANCE__KIND_LOAN:
-            if (!text_ok(r->loan->loan_id, TRANSFER_ID_MAX, true) || r->loan->instalment == 0)
-                FAIL("FF01", "loan remittance needs a loan_id (1..%d) and an instalment >= 1",
-                     TRANSFER_ID_MAX);
+            CHECK_TEXT("loan_id", r->loan->loan_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
+            if (r->loan->instalment == 0 || r->loan->instalment > TRANSFER_INSTALMENT_MAX)
+                FAIL("FF01", "instalment must be 1..%d", TRANSFER_INSTALMENT_MAX);
             COPY(t->loan_id, r->loan->loan_id);
             t->instalment = r->loan->instalment;
             break;
         case SIKKA__V1__REMITTANCE__KIND_INVOICE:
-            if (!text_ok(r->invoice->invoice_number, TRANSFER_ID_MAX, true))
-                FAIL("FF01", "invoice remittance needs an invoice_number (1..%d)", TRANSFER_ID_MAX);
+            CHECK_TEXT("invoice_number", r->invoice->invoice_number, 1, TRANSFER_ID_MAX,
+                       TEXT_BYTES);
             COPY(t->invoice_number, r->invoice->invoice_number);
             break;
         case SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED:
-            if (!text_ok(r->unstructured, TRANSFER_TEXT_MAX, false))
-                FAIL("FF01", "unstructured remittance must be at most %d printable bytes",
-                     TRANSFER_TEXT_MAX);
+            CHECK_TEXT("unstructured", r->unstructured, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
             COPY(t->remittance_text, r->unstructured);
             break;
         default:
@@ -104,7 +109,7 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
         FAIL("FF03", "purpose %d is not BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P", (int)ct->purpose);
     }
     if (strcmp(ct->debtor_agent, sender) != 0)
-        FAIL("RC01", "debtor_agent %.8s is not this connection's participant %s", ct->debtor_agent,
+        FAIL("RC01", "debtor_agent %s is not this connection's participant %s", ct->debtor_agent,
              sender);
     COPY(t->payer, sender);
     return 0;
@@ -128,18 +133,17 @@ int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr,
                          char *reason, char *text, size_t textlen)
 {
     t->kind = TRANSFER_KIND_RETURN;
-    if (text_ok(pr->msg_id, TRANSFER_ID_MAX, true))
-        COPY(t->msg_id, pr->msg_id);
-    else
-        FAIL("FF01", "msg_id must be 1..%d printable bytes", TRANSFER_ID_MAX);
+    CHECK_TEXT("msg_id", pr->msg_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
+    COPY(t->msg_id, pr->msg_id);
     if (pr->original_transfer_id == 0)
         FAIL("FF01", "original_transfer_id is missing");
     if (pr->transfer_id != 0 || pr->original_msg_id[0] != '\0')
         FAIL("FF01", "transfer_id and original_msg_id are set by the switch only");
     if (!transfer_reason_valid(pr->reason))
-        FAIL("FF01", "a return needs an ISO 20022 reason code (4 letters or digits)");
-    if (!text_ok(pr->text, TRANSFER_TEXT_MAX, false))
-        FAIL("FF01", "text must be at most %d printable bytes", TRANSFER_TEXT_MAX);
+        FAIL("FF01", "reason: a return needs an ISO 20022 reason code (4 letters or digits)");
+    CHECK_TEXT("text", pr->text, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
+    /* any uint64: one the ledger cannot hold is answered like an unknown
+     * original by the router, never sent to SQL */
     t->original_id = pr->original_transfer_id;
     t->amount = pr->amount;
     COPY(t->return_reason, pr->reason);
@@ -224,7 +228,8 @@ void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]
     if (sha256 == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, sha256, NULL) != 1) {
         /* cannot happen with a working libcrypto; fail closed: a fingerprint
          * of zeros never matches a real one */
-        log_error("event=fingerprint_failed msg_id=%s", t->msg_id);
+        char qm[96];
+        log_error("event=fingerprint_failed msg_id=%s", log_quote(t->msg_id, qm, sizeof(qm)));
         memset(out, 0, TRANSFER_FP_LEN);
         return;
     }
@@ -293,6 +298,24 @@ const char *transfer_state_name(enum transfer_state s)
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
+void transfer_vset_reason(struct transfer *t, const char *reason, const char *fmt, va_list ap)
+{
+    char buf[TRANSFER_TEXT_BYTES + 128];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    /* a cut by vsnprintf may end in half a character: the copy drops it */
+    (void)text_copy_truncated(t->reason_text, sizeof(t->reason_text), buf);
+    text_limit_chars(t->reason_text, TRANSFER_TEXT_MAX);
+    (void)text_copy_truncated(t->reason, sizeof(t->reason), reason);
+}
+
+void transfer_set_reason(struct transfer *t, const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    transfer_vset_reason(t, reason, fmt, ap);
+    va_end(ap);
+}
+
 bool transfer_reason_valid(const char *code)
 {
     if (code == NULL || strlen(code) != 4)
@@ -301,4 +324,25 @@ bool transfer_reason_valid(const char *code)
         if (!((code[i] >= 'A' && code[i] <= 'Z') || (code[i] >= '0' && code[i] <= '9')))
             return false;
     return true;
+}
+
+int transfer_check_decision(const Sikka__V1__PayeeDecision *d, char *text, size_t textlen)
+{
+    if (d->reason[0] != '\0' && !transfer_reason_valid(d->reason)) {
+        snprintf(text, textlen, "reason must be an ISO 20022 reason code (4 letters or digits)");
+        return -1;
+    }
+    return text_check("text", d->text, 0, TRANSFER_TEXT_MAX, TEXT_CHARS, text, textlen);
+}
+
+int transfer_check_query(const Sikka__V1__StatusQuery *q, char *text, size_t textlen)
+{
+    if (text_check("query_id", q->query_id, 0, TRANSFER_ID_MAX, TEXT_BYTES, text, textlen) != 0 ||
+        text_check("msg_id", q->msg_id, 0, TRANSFER_ID_MAX, TEXT_BYTES, text, textlen) != 0)
+        return -1;
+    if ((q->msg_id[0] == '\0') == (q->transfer_id == 0)) {
+        snprintf(text, textlen, "a status query names exactly one of msg_id or transfer_id");
+        return -1;
+    }
+    return 0;
 }

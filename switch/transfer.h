@@ -10,18 +10,29 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sikka.pb-c.h"
+#include "text.h"
 
-#define TRANSFER_ID_MAX      35 /* ISO 20022 Max35Text */
-#define TRANSFER_ACCOUNT_MAX 34
-#define TRANSFER_TEXT_MAX    140
-#define TRANSFER_REASON_MAX  4
-#define TRANSFER_FP_LEN      32
-#define TRANSFER_WAITERS     8 /* retries that may attach to one transfer */
+/* What a peer may send (proto/sikka.proto says the same). Every string is
+ * valid UTF-8 without control characters (text.h). Identifiers and accounts
+ * count bytes, so their buffers and the ledger's key columns hold them as
+ * they are; names and narratives count characters (ISO 20022 Max140Text),
+ * up to TEXT_MAX_CHAR_BYTES bytes each, and their buffers hold the bytes. */
+#define TRANSFER_ID_MAX         35  /* bytes: msg_id, end_to_end_id, loan_id, ... */
+#define TRANSFER_ACCOUNT_MAX    34  /* bytes: debtor_account, creditor_account */
+#define TRANSFER_TEXT_MAX       140 /* characters: names, remittance and decision/return text */
+#define TRANSFER_TEXT_BYTES     (TRANSFER_TEXT_MAX * TEXT_MAX_CHAR_BYTES)
+#define TRANSFER_REASON_MAX     4
+#define TRANSFER_CURRENCY_LEN   3         /* ISO 4217: three uppercase letters */
+#define TRANSFER_INSTALMENT_MAX INT32_MAX /* the ledger's integer column */
+#define TRANSFER_LEDGER_ID_MAX  INT64_MAX /* the ledger's bigint ids */
+#define TRANSFER_FP_LEN         32
+#define TRANSFER_WAITERS        8 /* retries that may attach to one transfer */
 
 enum transfer_kind {
     TRANSFER_KIND_TRANSFER = 0,
@@ -54,9 +65,9 @@ struct transfer {
     char end_to_end_id[TRANSFER_ID_MAX + 1];
     char debtor_account[TRANSFER_ACCOUNT_MAX + 1];
     char creditor_account[TRANSFER_ACCOUNT_MAX + 1];
-    char debtor_name[TRANSFER_TEXT_MAX + 1];
-    char creditor_name[TRANSFER_TEXT_MAX + 1];
-    char currency[8]; /* as received (checked later: AM03) */
+    char debtor_name[TRANSFER_TEXT_BYTES + 1];
+    char creditor_name[TRANSFER_TEXT_BYTES + 1];
+    char currency[TRANSFER_CURRENCY_LEN + 1]; /* as received if 3 letters, else "": AM03 */
     Sikka__V1__Purpose purpose;
     int64_t amount;
     int64_t fee;       /* charged to fee_payer, posted with the transfer */
@@ -64,7 +75,7 @@ struct transfer {
     char loan_id[TRANSFER_ID_MAX + 1];
     uint32_t instalment;
     char invoice_number[TRANSFER_ID_MAX + 1];
-    char remittance_text[TRANSFER_TEXT_MAX + 1];
+    char remittance_text[TRANSFER_TEXT_BYTES + 1];
     uint64_t original_id; /* returns: the transfer returned */
     char original_msg_id[TRANSFER_ID_MAX + 1];
     char return_reason[TRANSFER_REASON_MAX + 1]; /* returns only */
@@ -75,8 +86,10 @@ struct transfer {
     int64_t created_at_ms;
     int64_t settled_ms;
     char reason[TRANSFER_REASON_MAX + 1];
-    char reason_text[TRANSFER_TEXT_MAX + 1];
+    /* at most TRANSFER_TEXT_MAX characters (transfer_set_reason) */
+    char reason_text[TRANSFER_TEXT_BYTES + 1];
     bool reserved;          /* amount held on the payer's position */
+    bool return_counted;    /* a return counted against its original (router) */
     bool forwarded;         /* the payee has seen it */
     uint64_t payer_session; /* session ids (0: none) */
     uint64_t payee_session;
@@ -90,10 +103,14 @@ struct transfer {
 };
 
 /* Copies a received CreditTransfer into t and checks the parts that need no
- * state: presence and length of fields (FF01), purpose (FF03), and that the
- * debtor agent is the sender (RC01). `sender` is the certificate's code.
- * Returns 0, or -1 with reason/text set. t->msg_id is set whenever the
- * message had a usable one (even on failure). */
+ * state: every string valid UTF-8 without control characters and within its
+ * limit, instalment within the ledger's integer (FF01, text naming the
+ * field), purpose (FF03), and that the debtor agent is the sender (RC01).
+ * A currency that is not three uppercase letters is left "" for the router
+ * to refuse (AM03, in DESIGN.md's order). `sender` is the certificate's
+ * code. Returns 0, or -1 with reason/text set. t->msg_id, t->end_to_end_id
+ * and t->payee are set whenever the message had a usable one (even on
+ * failure), so a rejection echoes only checked strings. */
 int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTransfer *ct,
                                   const char *sender, char *reason, char *text, size_t textlen)
     __attribute__((warn_unused_result));
@@ -110,8 +127,9 @@ struct fee_rule {
  * the amount itself; 0 for a rule of zeros. Integer arithmetic only. */
 int64_t transfer_fee(int64_t amount, const struct fee_rule *rule);
 
-/* Copies a received PaymentReturn (pacs.004) into t: FF01 checks only; the
- * original transfer is checked against the ledger by the router. */
+/* Copies a received PaymentReturn (pacs.004) into t: FF01 checks only (the
+ * same rules as a transfer's); the original transfer is checked against the
+ * ledger by the router. */
 int transfer_from_return(struct transfer *t, const Sikka__V1__PaymentReturn *pr, const char *sender,
                          char *reason, char *text, size_t textlen)
     __attribute__((warn_unused_result));
@@ -139,8 +157,28 @@ int transfer_parse_purpose(const char *name, Sikka__V1__Purpose *out)
 const char *transfer_status_name(enum transfer_status s);
 const char *transfer_state_name(enum transfer_state s);
 
+/* Sets t's reason code and its text, formatted from fmt and cut to
+ * TRANSFER_TEXT_MAX characters on a character boundary: the text may quote
+ * a peer's (a payee's narrative behind the switch's own words), and what the
+ * switch sends must stay valid UTF-8 within the limit. */
+void transfer_set_reason(struct transfer *t, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void transfer_vset_reason(struct transfer *t, const char *reason, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* A reason code as the payee may send it: 4 uppercase letters/digits. */
 bool transfer_reason_valid(const char *code);
+
+/* Checks a PayeeDecision's strings: reason "" or a reason code, text within
+ * TRANSFER_TEXT_MAX characters (FF01). Returns 0, or -1 with text set. */
+int transfer_check_decision(const Sikka__V1__PayeeDecision *d, char *text, size_t textlen)
+    __attribute__((warn_unused_result));
+
+/* Checks a StatusQuery's strings: query_id 0..TRANSFER_ID_MAX bytes, msg_id
+ * the same, and exactly one of msg_id or transfer_id (FF01). Returns 0, or -1
+ * with text set. */
+int transfer_check_query(const Sikka__V1__StatusQuery *q, char *text, size_t textlen)
+    __attribute__((warn_unused_result));
 
 /* Milliseconds since the Unix epoch. */
 int64_t transfer_now_ms(void);

@@ -62,6 +62,10 @@ struct client {
 
 static unsigned long client_seq;
 
+/* Frames refused by any client of this process (client_refused_frames). */
+static uint64_t refused_frames;
+static char refused_last[320];
+
 static void client_set_state(struct client *c, enum client_state next)
 {
     log_debug("client=%s event=state from=%s to=%s", c->name, client_state_names[c->state],
@@ -194,7 +198,12 @@ static int client_handle_frame(struct client *c, struct evbuffer *in, size_t len
 
     int rc = 0;
     if (env == NULL) {
+        /* including a frame a strict proto3 decoder would refuse (a string
+         * that is not UTF-8): the switch must never send one, so it is not
+         * passed on as if it were fine */
         snprintf(why, sizeof(why), "malformed frame from peer: %s", err);
+        refused_frames++;
+        snprintf(refused_last, sizeof(refused_last), "%s", why);
         client_close(c, LOG_LEVEL_WARN, why);
         rc = -1;
     } else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
@@ -602,4 +611,11 @@ int client_flush(struct client *c, int timeout_ms)
         return -1;
     }
     return 0;
+}
+
+uint64_t client_refused_frames(const char **last_why)
+{
+    if (last_why != NULL)
+        *last_why = refused_last;
+    return refused_frames;
 }

@@ -10,6 +10,14 @@
  *     until a frame arrives or the timeout passes (sikka-wallet, tests).
  *     Frames received while no callback is set are queued in order.
  *
+ * Frames are decoded strictly (codec_unpack): a frame that is not a valid
+ * Envelope, carries unknown fields, or holds a string a strict proto3
+ * decoder refuses (not valid UTF-8) or a NUL byte in a string is never
+ * handed to the caller; the connection is closed with the reason
+ * ("malformed frame from peer: status_report.text is not valid UTF-8") and
+ * the refusal counted (client_refused_frames), so tests can assert that
+ * everything the switch sent decoded.
+ *
  * Heartbeat pings from the switch are answered automatically and never
  * surface; heartbeat replies are swallowed. A struct client is owned by its
  * creator and freed with client_free(); calling client_free() from inside the
@@ -108,6 +116,11 @@ struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
  * with client_envelope_free(). */
 Envelope *client_recv(struct client *c, int timeout_ms);
 void client_envelope_free(Envelope *env);
+
+/* How many frames the clients of this process refused as malformed
+ * (strict decoding included) since it started; *last_why (when not NULL)
+ * gets the last reason, "" when none. */
+uint64_t client_refused_frames(const char **last_why);
 
 /* Blocking: wait until everything queued has been handed to the kernel.
  * -1 on timeout or when the connection closed first. */

@@ -22,6 +22,8 @@
 static struct harness *current;
 static bool finished;
 
+static void h_check_strict(const Envelope *e);
+
 const char *h_env(const char *name)
 {
     const char *v = getenv(name);
@@ -294,6 +296,7 @@ void h_kill(struct harness *h)
 
 void h_cleanup(struct harness *h)
 {
+    h_check_strict(NULL); /* frames taken with client_recv directly, too */
     if (h->pid > 0) {
         int code = h_stop(h);
         CHECK(code == 0, "switch exited %d after SIGTERM", code);
@@ -356,9 +359,27 @@ struct client *h_connect(struct harness *h, const char *code)
     return c;
 }
 
+/* The whole suite is the test that everything the switch sends decodes
+ * under a strict proto3 decoder: the client library refuses (and counts)
+ * any frame that does not, and every frame handed to a test is checked once
+ * more here. */
+static void h_check_strict(const Envelope *e)
+{
+    const char *why;
+    uint64_t refused = client_refused_frames(&why);
+    CHECK(refused == 0, "the client refused %llu frame(s) from the switch, the last: %s",
+          (unsigned long long)refused, why);
+    if (e != NULL) {
+        char err[300];
+        CHECK(codec_check_strict(&e->base, err, sizeof(err)) == 0,
+              "a %s from the switch fails a strict proto3 decoder: %s", codec_body_name(e), err);
+    }
+}
+
 Envelope *h_recv(struct client *c, int timeout_ms)
 {
     Envelope *e = client_recv(c, timeout_ms);
+    h_check_strict(e);
     CHECK(e != NULL, "no frame within %d ms (closed=%d: %s)", timeout_ms, client_is_closed(c),
           client_close_reason(c));
     return e;
@@ -378,11 +399,79 @@ Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int tim
 bool h_silent(struct client *c, int timeout_ms)
 {
     Envelope *e = client_recv(c, timeout_ms);
+    h_check_strict(e);
     if (e == NULL)
         return true;
     fprintf(stderr, "unexpected frame: %s\n", codec_body_name(e));
     client_envelope_free(e);
     return false;
+}
+
+/* text with every decimal occurrence of id replaced by "N", into buf. */
+static const char *blank_id(const char *text, uint64_t id, char *buf, size_t len)
+{
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%llu", (unsigned long long)id);
+    size_t dl = strlen(digits), o = 0;
+    for (const char *p = text; *p != '\0' && o + 2 < len;) {
+        if (id != 0 && strncmp(p, digits, dl) == 0) {
+            buf[o++] = 'N';
+            p += dl;
+        } else {
+            buf[o++] = *p++;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The bytes of e as it would be sent, with what names the question (id,
+ * the message answered, the time) blanked; into buf, returns the length. */
+static size_t blank_answer(const Envelope *e, uint64_t id, uint8_t *buf, size_t len)
+{
+    char text[1024];
+    Envelope env = *e;
+    Sikka__V1__MessageReject mr;
+    Sikka__V1__StatusReport sr;
+    if (e->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT) {
+        mr = *e->message_reject;
+        mr.text = (char *)blank_id(mr.text, id, text, sizeof(text));
+        mr.ref_transfer_id = mr.ref_transfer_id == id ? 0 : mr.ref_transfer_id;
+        mr.ref_msg_id = (char *)"";
+        env.message_reject = &mr;
+    } else {
+        CHECK(e->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, "got %s",
+              codec_body_name(e));
+        sr = *e->status_report;
+        sr.text = (char *)blank_id(sr.text, id, text, sizeof(text));
+        sr.original_transfer_id = sr.original_transfer_id == id ? 0 : sr.original_transfer_id;
+        sr.transfer_id = 0; /* the answered message's own */
+        sr.original_msg_id = (char *)"";
+        sr.original_end_to_end_id = (char *)"";
+        sr.settled_at_ms = 0;
+        env.status_report = &sr;
+    }
+    size_t n = sikka__v1__envelope__get_packed_size(&env);
+    CHECK(n <= len, "an answer of %zu bytes", n);
+    return sikka__v1__envelope__pack(&env, buf);
+}
+
+void h_check_same_answer(const Envelope *a, uint64_t id_a, const Envelope *b, uint64_t id_b)
+{
+    CHECK(a->body_case == b->body_case, "answers differ: %s and %s", codec_body_name(a),
+          codec_body_name(b));
+    uint8_t pa[2048], pb[2048];
+    size_t na = blank_answer(a, id_a, pa, sizeof(pa));
+    size_t nb = blank_answer(b, id_b, pb, sizeof(pb));
+    const char *ta = a->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT
+                         ? a->message_reject->text
+                         : a->status_report->text;
+    const char *tb = b->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT
+                         ? b->message_reject->text
+                         : b->status_report->text;
+    CHECK(na == nb && memcmp(pa, pb, na) == 0,
+          "the answers about %llu (\"%s\") and %llu (\"%s\") tell them apart",
+          (unsigned long long)id_a, ta, (unsigned long long)id_b, tb);
 }
 
 void h_send_transfer(struct client *c, const struct h_transfer *t)

@@ -34,6 +34,10 @@ struct harness {
     char workdir[256];
     char config_path[300];
     char log_path[300];
+    /* The PKI the config (tls_cert, tls_key, tls_ca, tls_crl) and every
+     * connection use: SIKKA_TEST_PKI, shared by all tests. A test that
+     * changes certificates (revokes one) copies it and points this at its
+     * copy before h_write_config / h_start, and back when done. */
     char pki[256];
     char conninfo[512];       /* as the switch role */
     char super_conninfo[512]; /* as the superuser, on the test database */
@@ -93,7 +97,11 @@ struct client *h_connect(struct harness *h, const char *code);
 struct client *h_connect_files(struct harness *h, const char *cert, const char *key, char *err,
                                size_t errlen);
 
-/* Next frame within timeout_ms, skipping heartbeats; CHECKs one arrives. */
+/* Next frame within timeout_ms, skipping heartbeats; CHECKs one arrives
+ * and that it, like every frame any client of the test received so far
+ * (client_refused_frames), passes a strict proto3 decoder
+ * (codec_check_strict). h_expect and h_silent check the same; h_cleanup
+ * checks that no client refused a frame. */
 Envelope *h_recv(struct client *c, int timeout_ms);
 /* Next frame of this body type (other frames are a failure). */
 Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int timeout_ms);
@@ -141,6 +149,14 @@ uint64_t h_payee_decide(struct client *payee, bool accept, const char *reason);
  * frame is freed). */
 uint64_t h_expect_report(struct client *c, const char *msg_id, Sikka__V1__TxStatus status,
                          const char *reason);
+
+/* CHECKs that two answers (MessageReject or StatusReport) are the same
+ * frame byte for byte once what names the question is blanked: the
+ * transfer id each was about (id_a, id_b: in the text and the id fields),
+ * and for reports the answered message's own id, msg_id, end_to_end_id and
+ * time. For answers that must not tell two situations apart (another
+ * participant's transfer and one that does not exist). */
+void h_check_same_answer(const Envelope *a, uint64_t id_a, const Envelope *b, uint64_t id_b);
 
 /* A variable tests/run.sh sets; a missing one fails the test with a message. */
 const char *h_env(const char *name);

@@ -280,7 +280,7 @@ int main(void)
     CHECK_INT(LOG_LINES(&h, NULL, 0, "event=batch_refused", "action=bisect"), refused - 1);
     if (sent == 1)
         CHECK_INT(LOG_LINES(&h, NULL, 0, "event=batch_refused", "transfers=2000 "), 1);
-    CHECK_INT(LOG_LINES(&h, line, sizeof(line), "event=posting_refused", "msg_id=" POISON,
+    CHECK_INT(LOG_LINES(&h, line, sizeof(line), "event=posting_refused", "msg_id=\"" POISON "\"",
                         "reason=" LEDGER_REFUSED_REASON, "action=record_rejection"),
               1);
     CHECK(strstr(line, "planted_refusal") != NULL && strstr(line, "23514") != NULL,

@@ -91,7 +91,8 @@ int main(void)
     CHECK_STR(e->status_report->reason, "RC04");
     client_envelope_free(e);
 
-    TEST_STEP("a decision from a participant that is not the payee: RC01");
+    TEST_STEP("a decision from a participant that is not the payee: exactly the answer to an "
+              "unknown transfer");
     struct h_transfer t = {
         .msg_id = "WRONG-PAYEE", .debtor_agent = "JAZZ", .creditor_agent = "KOKO", .amount = 100};
     h_send_transfer(jazz, &t);
@@ -101,7 +102,11 @@ int main(void)
     struct client *easy = h_connect(&h, "EASY");
     h_send_decision(easy, id, true, NULL);
     e = h_expect(easy, SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT, 5000);
-    CHECK_STR(e->message_reject->reason, "RC01");
+    CHECK_STR(e->message_reject->reason, "NARR");
+    h_send_decision(easy, id + 1000, true, NULL);
+    Envelope *unknown = h_expect(easy, SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT, 5000);
+    h_check_same_answer(e, id, unknown, id + 1000);
+    client_envelope_free(unknown);
     client_envelope_free(e);
     h_send_decision(koko, id, true, NULL);
     e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);

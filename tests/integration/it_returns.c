@@ -1,7 +1,8 @@
 /* Returns (pacs.004): the payee's participant returns a settled transfer in
  * full or in part; the switch routes it to the original payer's participant
  * and posts it linked to the original. Over-returns, returns of returns and
- * returns by anyone but the original payee are refused; a return is
+ * returns by anyone but the original payee are refused, the last exactly
+ * like returns of originals that do not exist (no oracle); a return is
  * idempotent like any transfer. */
 #include "harness.h"
 
@@ -102,11 +103,36 @@ int main(void)
     h_send_return(jazz, "RET-OF-RET", ret3, 100, RETURN_REASON, RETURN_TEXT);
     h_expect_report(jazz, "RET-OF-RET", SIKKA__V1__TX_STATUS__RJCT, "AG01");
 
-    TEST_STEP("only the original creditor agent may return (RC01); unknown originals (AG01)");
+    TEST_STEP("a return by anyone but the original creditor agent: exactly the answer to an "
+              "unknown original (AG01), byte for byte; the log says why");
     h_send_return(easy, "RET-EASY", orig, 1, RETURN_REASON, RETURN_TEXT);
-    h_expect_report(easy, "RET-EASY", SIKKA__V1__TX_STATUS__RJCT, "RC01");
+    Sikka__V1__StatusReport *foreign = report(easy, &e1);
+    CHECK_INT(foreign->status, SIKKA__V1__TX_STATUS__RJCT);
+    CHECK_STR(foreign->reason, "AG01");
+    h_send_return(easy, "RET-EASY-NONE", 999999, 1, RETURN_REASON, RETURN_TEXT);
+    Sikka__V1__StatusReport *none = report(easy, &e2);
+    CHECK_STR(none->reason, "AG01");
+    fprintf(stderr, "   %s / %s\n", foreign->text, none->text);
+    h_check_same_answer(e1, orig, e2, 999999);
+    client_envelope_free(e2);
+    /* a return of someone else's return: the same again */
+    h_send_return(easy, "RET-EASY-RET", ret3, 1, RETURN_REASON, RETURN_TEXT);
+    report(easy, &e2);
+    h_check_same_answer(e1, orig, e2, ret3);
+    client_envelope_free(e2);
+    /* an id the ledger cannot hold (above INT64_MAX): the same, never a database error */
+    h_send_return(easy, "RET-EASY-HUGE", UINT64_MAX, 1, RETURN_REASON, RETURN_TEXT);
+    report(easy, &e2);
+    h_check_same_answer(e1, orig, e2, UINT64_MAX);
+    client_envelope_free(e2);
+    client_envelope_free(e1);
+    CHECK(h_log_has(&h, "event=return_not_creditor"), "the log says the truth");
+    CHECK(h_silent(jazz, 200));
     h_send_return(koko, "RET-NONE", 999999, 1, RETURN_REASON, RETURN_TEXT);
     h_expect_report(koko, "RET-NONE", SIKKA__V1__TX_STATUS__RJCT, "AG01");
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id LIKE 'RET-EASY%%' AND "
+                            "status = 'RJCT' AND reason = 'AG01' AND original_id >= 0"),
+              4);
 
     TEST_STEP("a rejected transfer cannot be returned (AG01)");
     h_send_payment(jazz, "ORIG-RJ", "JAZZ", "KOKO", 500);

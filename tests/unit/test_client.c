@@ -499,6 +499,32 @@ static void test_malformed(void)
     server_stop(&srv);
 }
 
+static void test_strict(void)
+{
+    TEST_STEP("a frame a strict proto3 decoder refuses (text cut inside a character) is never "
+              "handed over: closed with the field named, counted for the tests");
+    struct server srv;
+    server_start(&srv, base, "switch");
+    struct client *c = connect_to(&srv, jazz_ctx, 0);
+    const char *why;
+    uint64_t before = client_refused_frames(&why);
+    send_report(srv.peer, 1);
+    expect_report(c, 1);
+    CHECK_INT(client_refused_frames(NULL), before);
+    Sikka__V1__StatusReport sr;
+    Envelope env;
+    make_report(&sr, &env, 2, "rejected by creditor agent KOKO: \xda"); /* half a letter */
+    peer_send(srv.peer, &env);
+    CHECK(client_recv(c, 2000) == NULL);
+    CHECK(client_is_closed(c));
+    CHECK_STR(client_close_reason(c),
+              "malformed frame from peer: status_report.text is not valid UTF-8");
+    CHECK_INT(client_refused_frames(&why), before + 1);
+    CHECK_STR(why, client_close_reason(c));
+    client_free(c);
+    server_stop(&srv);
+}
+
 static void close_peer(struct peer *p, bool clean)
 {
     PUMP_UNTIL(evbuffer_get_length(bufferevent_get_output(p->bev)) == 0, 2000);
@@ -784,6 +810,7 @@ int main(void)
     test_heartbeat();
     test_too_large();
     test_malformed();
+    test_strict();
     test_peer_close(true);
     test_peer_close(false);
     test_close_mid_frame();

@@ -87,6 +87,63 @@ int main(void)
     CHECK_INT(hb->heartbeat->nonce, 1);
     arena_reset(&a);
 
+    TEST_STEP("strict check: every string in every nested message is UTF-8, named by path");
+    ct.msg_id = "MSG-1";
+    loan.loan_id = "LN-\xed\xa0\x80"; /* a surrogate */
+    CHECK(codec_check_strict(&env.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "credit_transfer.remittance.loan.loan_id is not valid UTF-8");
+    loan.loan_id = "LN-\xd9\xbe"; /* Urdu is fine */
+    CHECK(codec_check_strict(&env.base, err, sizeof(err)) == 0, "%s", err);
+    ct.debtor_name = "\xc0\xaf";
+    CHECK(codec_check_strict(&env.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "credit_transfer.debtor_name is not valid UTF-8");
+    ct.debtor_name = "";
+    /* only the oneof member that is set is read (the others share its memory) */
+    Sikka__V1__Remittance text_rmt = SIKKA__V1__REMITTANCE__INIT;
+    text_rmt.kind_case = SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED;
+    text_rmt.unstructured = "\xf0\x9f\x98\x80 ok";
+    ct.remittance = &text_rmt;
+    CHECK(codec_check_strict(&env.base, err, sizeof(err)) == 0, "%s", err);
+    text_rmt.unstructured = "cut \xf0\x9f\x98";
+    CHECK(codec_check_strict(&env.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "credit_transfer.remittance.unstructured is not valid UTF-8");
+    Sikka__V1__StatusReport bad_sr = SIKKA__V1__STATUS_REPORT__INIT;
+    bad_sr.text = "rejected: \xda"; /* half a character: what a byte cut leaves */
+    Envelope report = SIKKA__V1__ENVELOPE__INIT;
+    report.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT;
+    report.status_report = &bad_sr;
+    CHECK(codec_check_strict(&report.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "status_report.text is not valid UTF-8");
+
+    TEST_STEP("codec_unpack refuses what a strict decoder refuses, naming the field");
+    text_rmt.unstructured = "ok";
+    ct.msg_id = "M\xff"; /* protobuf-c packs it as it is */
+    struct evbuffer *raw = evbuffer_new();
+    CHECK(codec_write(raw, &env) > 0);
+    size_t rawlen = evbuffer_get_length(raw) - CODEC_HEADER_BYTES;
+    unsigned char *rawp = evbuffer_pullup(raw, -1) + CODEC_HEADER_BYTES;
+    CHECK(codec_unpack(&a, rawp, rawlen, err, sizeof(err)) == NULL);
+    CHECK_STR(err, "credit_transfer.msg_id is not valid UTF-8");
+    arena_reset(&a);
+    evbuffer_free(raw);
+    ct.msg_id = "MSG-1";
+    /* credit_transfer { msg_id: "A\0B" }: C would see "A" */
+    const unsigned char nul[] = {0x0a, 0x05, 0x0a, 0x03, 'A', 0x00, 'B'};
+    CHECK(codec_unpack(&a, nul, sizeof(nul), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "credit_transfer.msg_id contains a NUL byte");
+    arena_reset(&a);
+    /* decision { text: "\xc0\x80" } (an overlong NUL) */
+    const unsigned char overlong[] = {0x12, 0x04, 0x22, 0x02, 0xc0, 0x80};
+    CHECK(codec_unpack(&a, overlong, sizeof(overlong), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "decision.text is not valid UTF-8");
+    arena_reset(&a);
+    /* decision { text: "\xd9\xbe" }: fine */
+    const unsigned char fine[] = {0x12, 0x04, 0x22, 0x02, 0xd9, 0xbe};
+    Envelope *ok = codec_unpack(&a, fine, sizeof(fine), err, sizeof(err));
+    CHECK(ok != NULL, "%s", err);
+    CHECK_STR(ok->decision->text, "\xd9\xbe");
+    arena_reset(&a);
+
     TEST_STEP("arena limit bounds what a frame can allocate");
     struct arena tiny;
     unsigned char small[64];
