@@ -24,7 +24,13 @@
 #   3. the switch at half that rate (open loop) for latency;
 #   4. the switch's resident memory with $SIKKA_BENCH_MANY_SESSIONS sessions
 #      connected (measured first, on the fresh switch, so that the idempotency
-#      cache filled by steps 2 and 3 does not count as session memory).
+#      cache filled by steps 2 and 3 does not count as session memory);
+#   5. a victim's latency with and without a flooding participant: the
+#      capture's participants at a quarter of the peak (open loop), alone,
+#      then again while FLOD (a participant of its own, in the PKI and the
+#      database, never in the capture) runs `sikka-replay flood` with
+#      $SIKKA_BENCH_FLOOD_SESSIONS sessions writing pings and malformed
+#      frames, half of them never reading.
 # It writes build/bench/result.json, prints a table and stops everything it
 # started. Exit 0 when the measurements were made (targets met or not; with
 # SIKKA_BENCH_STRICT=1 a missed target exits 1), 1 when something failed.
@@ -35,7 +41,9 @@
 #   SIKKA_BENCH_BASELINE_S (20) SIKKA_BENCH_PEAK_S (20) SIKKA_BENCH_HALF_S (20)
 #   SIKKA_BENCH_WARMUP_S (3)    unmeasured start of the peak and half runs
 #   SIKKA_BENCH_CLIENTS ("1 2 4 8 16 32 64")  SIKKA_BENCH_CLOSED ("256 1024 4096")
-#   SIKKA_BENCH_SESSIONS (4)    sessions per participant in steps 2 and 3
+#   SIKKA_BENCH_SESSIONS (4)    sessions per participant in steps 2, 3 and 5
+#   SIKKA_BENCH_FLOOD_S (15)    each victim run of step 5 (after a 2 s warmup)
+#   SIKKA_BENCH_FLOOD_SESSIONS (4)  the flooder's sessions in step 5
 #   SIKKA_BENCH_MANY_SESSIONS (1000)  SIKKA_BENCH_RECORDS (200000, the capture)
 #   SIKKA_BENCH_STRICT (0)
 set -euo pipefail
@@ -57,6 +65,9 @@ baseline_s=${SIKKA_BENCH_BASELINE_S:-20}
 peak_s=${SIKKA_BENCH_PEAK_S:-20}
 half_s=${SIKKA_BENCH_HALF_S:-20}
 warmup_s=${SIKKA_BENCH_WARMUP_S:-3}
+flood_s=${SIKKA_BENCH_FLOOD_S:-15}
+flood_warmup_s=2
+flood_sessions=${SIKKA_BENCH_FLOOD_SESSIONS:-4}
 read -r -a client_counts <<<"${SIKKA_BENCH_CLIENTS:-1 2 4 8 16 32 64}"
 read -r -a closed_counts <<<"${SIKKA_BENCH_CLOSED:-256 1024 4096}"
 sessions=${SIKKA_BENCH_SESSIONS:-4}
@@ -75,6 +86,7 @@ replay=build/bin/sikka-replay
 switch_bin=build/bin/sikka-switch
 pgbin=${SIKKA_PGBIN:-/usr/lib/postgresql/15/bin}
 participants=(JAZZ EASY SADA NAYA KOKO MEZN)
+flooder=FLOD # step 5's hostile participant: registered, never in the capture
 
 switch_pid=""
 bg_pid=""
@@ -166,7 +178,7 @@ if [[ -e $pg_data || -L $pg_data ]]; then
     deploy/pg.sh destroy "$pg_data" >/dev/null
 fi
 rm -rf -- "$pki" "$dir"/*.log "$dir"/*.json "$dir"/*.html "$dir"/*.tsv "$capture" "$secrets"
-deploy/pki.sh "$pki" >/dev/null
+deploy/pki.sh "$pki" --participant "$flooder" >/dev/null
 echo "PKI in $pki"
 deploy/pg.sh init "$pg_data" "$pg_port" >/dev/null
 deploy/pg.sh start "$pg_data"
@@ -177,6 +189,8 @@ for db in sikka sikka_base; do
     # caps far beyond any run: the benchmark measures throughput, not AM23
     psql_super "$db" -c "UPDATE participants SET ndc = 1000000000000000"
 done
+# the flooder sends no transfers: a zero cap is all it needs
+psql_super sikka -c "SELECT participant_add('bench', '$flooder', 'Flooder', 'wallet', 0)" >/dev/null
 switch_pw=$(sed -n 's/^SIKKA_SWITCH_PASSWORD=//p' "$secrets")
 reader_pw=$(sed -n 's/^SIKKA_READER_PASSWORD=//p' "$secrets")
 pg_version=$(psql_super sikka -Atc "SHOW server_version")
@@ -236,6 +250,16 @@ database_url = "postgresql://sikka_switch:$switch_pw@127.0.0.1:$pg_port/sikka"
 # supplier invoices of the scenario reach PKR 2,000,000
 max_amount = 1000000000
 max_sessions = 20000
+# the protections that are per address and per participant stay out of the
+# way, like the caps in the database: every session of the benchmark comes
+# from this one address, step 4 opens ~170 sessions per participant, and at
+# the peak the bank pays about a third of all transfers (over 10,000/s). The
+# per-session limits (frame rate, output, in flight) stay at their defaults:
+# step 5 measures what they leave of a flood.
+max_handshakes_per_address = 1000000
+max_sessions_per_participant = 100000
+participant_rate = 10000000
+participant_burst = 100000000
 log_level = "warn"
 log_file = "$switch_log"
 EOF
@@ -345,6 +369,75 @@ rss_after=$(rss_mb "$switch_pid")
 printf '  --rate %s for %s s: achieved %.1f/s, p50 %s ms, p99 %s ms, p99.9 %s ms\n' "$half_rate" \
     "$half_s" "$half_achieved" "$p50" "$p99" "$p999"
 
+step "5. victim latency with and without a flooding participant"
+flood_rate=$(awk -v r="$peak_answered_rate" 'BEGIN { printf "%.0f", r / 4 }')
+
+# flood_victim NAME: the victim load at $flood_rate from a settled database,
+# its report in $dir/flood-NAME.json; sets victim_cpu (the switch's CPU
+# during the run, % of one core)
+flood_victim() {
+    psql_super sikka -c "VACUUM (ANALYZE) transfers, ledger_entries" -c "CHECKPOINT" >/dev/null
+    local c0 c1 t0 t1
+    c0=$(cpu_ticks "$switch_pid")
+    t0=$(secs)
+    replay_run --rate "$flood_rate" --sessions "$sessions" --duration "$flood_s" \
+        --warmup "$flood_warmup_s" --json "$dir/flood-$1.json" || true
+    c1=$(cpu_ticks "$switch_pid")
+    t1=$(secs)
+    [[ -s $dir/flood-$1.json ]] || die "the victim run ($1) failed ($dir/run-$run_no.log)"
+    victim_cpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v a="$t0" -v b="$t1" \
+        'BEGIN { printf "%.0f", d / hz / (b - a) * 100 }')
+    printf '  %-8s --rate %s: achieved %.1f/s, p50 %s ms, p99 %s ms, errors %s; switch CPU %s %%\n' \
+        "$1" "$flood_rate" "$(jq -r .achieved_rate "$dir/flood-$1.json")" \
+        "$(jq -r .latency_ms.corrected.p50 "$dir/flood-$1.json")" \
+        "$(jq -r .latency_ms.corrected.p99 "$dir/flood-$1.json")" \
+        "$(jq -r .errors "$dir/flood-$1.json")" "$victim_cpu"
+}
+
+flood_victim alone
+cpu_alone=$victim_cpu
+# mixed frames (pongs and MessageRejects to write), half of the sessions
+# never reading: the harshest of the tool's modes. It floods until the
+# victim's run is over, then is told to stop (SIGTERM) and reports.
+flood_args=(--sessions "$flood_sessions" --mode mixed)
+((flood_sessions < 2)) || flood_args+=("--no-read=$((flood_sessions / 2))")
+"$replay" flood --participant "$flooder" --connect "127.0.0.1:$switch_port" --pki "$pki" \
+    "${flood_args[@]}" --seconds $((flood_s + flood_warmup_s + 120)) >"$dir/flood.log" 2>&1 &
+bg_pid=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q 'flooding' "$dir/flood.log" && break
+    kill -0 "$bg_pid" 2>/dev/null || break
+    sleep 0.2
+done
+grep -q 'flooding' "$dir/flood.log" || {
+    tail -n 20 "$dir/flood.log" >&2
+    die "the flooder did not connect ($dir/flood.log)"
+}
+flooder_c0=$(cpu_ticks "$bg_pid")
+flooder_t0=$(secs)
+flood_victim flooded
+cpu_flooded=$victim_cpu
+flooder_cpu=$(awk -v d=$(($(cpu_ticks "$bg_pid") - flooder_c0)) -v hz="$hz" -v a="$flooder_t0" \
+    -v b="$(secs)" 'BEGIN { printf "%.0f", d / hz / (b - a) * 100 }')
+kill -TERM "$bg_pid" 2>/dev/null || true
+wait "$bg_pid" || true # 1: the switch closed every flooding session, a result too
+bg_pid=""
+flood_frames=$(sed -n 's/^  frames written *\([0-9]*\) .*/\1/p' "$dir/flood.log")
+[[ -n $flood_frames ]] || {
+    tail -n 20 "$dir/flood.log" >&2
+    die "the flooder reported nothing ($dir/flood.log)"
+}
+flood_p50_alone=$(jq -r .latency_ms.corrected.p50 "$dir/flood-alone.json")
+flood_p99_alone=$(jq -r .latency_ms.corrected.p99 "$dir/flood-alone.json")
+flood_p50_flooded=$(jq -r .latency_ms.corrected.p50 "$dir/flood-flooded.json")
+flood_p99_flooded=$(jq -r .latency_ms.corrected.p99 "$dir/flood-flooded.json")
+flood_errors_flooded=$(jq -r .errors "$dir/flood-flooded.json")
+flood_p99_ratio=$(awk -v f="$flood_p99_flooded" -v a="$flood_p99_alone" \
+    'BEGIN { printf "%.2f", (a > 0 ? f / a : 0) }')
+sed -n 's/^  /  flooder: /p' "$dir/flood.log"
+printf '  flooded p99 / alone p99: %s (switch CPU %s %% alone, %s %% flooded; flooder %s %%)\n' \
+    "$flood_p99_ratio" "$cpu_alone" "$cpu_flooded" "$flooder_cpu"
+
 stop_switch
 t_end=$(secs)
 finished_at=$(date -u +%FT%TZ)
@@ -356,6 +449,7 @@ meets() { awk "BEGIN { exit !($1) }" && echo true || echo false; }
 t_ratio=$(meets "$ratio >= 3")
 t_p99=$(meets "$p99 <= 20")
 t_rss=$(meets "$rss_many <= 200")
+t_flood=$(meets "$flood_p99_flooded <= 2 * $flood_p99_alone")
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -376,12 +470,20 @@ jq -n \
     --argjson cpu_us "$cpu_us" --argjson rss_after "$rss_after" --argjson rss_idle "$rss_idle" \
     --argjson rss_many "$rss_many" --argjson connected "$connected" \
     --arg verify "$verify" \
+    --argjson flood_rate "$flood_rate" --argjson flood_frames "$flood_frames" \
+    --argjson flood_p50_alone "$flood_p50_alone" --argjson flood_p99_alone "$flood_p99_alone" \
+    --argjson flood_p50_flooded "$flood_p50_flooded" \
+    --argjson flood_p99_flooded "$flood_p99_flooded" --argjson flood_ratio "$flood_p99_ratio" \
+    --argjson flood_errors "$flood_errors_flooded" --argjson cpu_alone "$cpu_alone" \
+    --argjson cpu_flooded "$cpu_flooded" --argjson flooder_cpu "$flooder_cpu" \
     --argjson t_ratio "$t_ratio" --argjson t_p99 "$t_p99" --argjson t_rss "$t_rss" \
+    --argjson t_flood "$t_flood" \
     --arg cpu_model "$cpu_model" --argjson cores "$(nproc)" --argjson mem_mb "$mem_mb" \
     --arg kernel "$(uname -r)" --arg pg "$pg_version" --arg fsync "$pg_fsync" \
     --arg sync_commit "$pg_sync_commit" --arg commit "$commit" --argjson dirty "$dirty" \
     --argjson probe_s "$probe_s" --argjson baseline_s "$baseline_s" --argjson peak_s "$peak_s" \
     --argjson half_s "$half_s" --argjson warmup_s "$warmup_s" --argjson records "$records" \
+    --argjson flood_s "$flood_s" --argjson flood_sessions "$flood_sessions" \
     '{
       baseline_tps: $baseline_tps, switch_tps: $switch_tps, ratio: $ratio,
       p50_ms: $p50_ms, p99_ms: $p99_ms, p999_ms: $p999_ms,
@@ -393,14 +495,22 @@ jq -n \
       rss_idle_mb: $rss_idle, rss_1000_sessions_mb: $rss_many, sessions_connected: $connected,
       half_rate: $half_rate, half_achieved_rate: $half_achieved, half_late_sends: $half_late,
       half_errors: $half_errors, verify: $verify,
+      flood_victim_rate: $flood_rate, flood_victim_p99_ms_alone: $flood_p99_alone,
+      flood_victim_p99_ms_flooded: $flood_p99_flooded, flood_p99_ratio: $flood_ratio,
+      flood_frames_sent: $flood_frames,
+      flood_victim_p50_ms_alone: $flood_p50_alone, flood_victim_p50_ms_flooded: $flood_p50_flooded,
+      flood_victim_errors_flooded: $flood_errors,
+      flood_switch_cpu_pct_alone: $cpu_alone, flood_switch_cpu_pct_flooded: $cpu_flooded,
+      flood_flooder_cpu_pct: $flooder_cpu,
       targets: {switch_3x_baseline: $t_ratio, p99_at_half_rate_20ms: $t_p99,
-                rss_1000_sessions_200mb: $t_rss},
+                rss_1000_sessions_200mb: $t_rss, flooded_p99_within_2x: $t_flood},
       started_at: $started_at, finished_at: $finished_at, duration_s: $duration_s,
       machine: {cpu: $cpu_model, cores: $cores, memory_mb: $mem_mb, kernel: $kernel,
                 postgresql: $pg, fsync: $fsync, synchronous_commit: $sync_commit},
       build: {commit: $commit, dirty: $dirty, type: "Release"},
       settings: {probe_s: $probe_s, baseline_s: $baseline_s, peak_s: $peak_s, half_s: $half_s,
-                 warmup_s: $warmup_s, capture_records: $records}
+                 warmup_s: $warmup_s, flood_s: $flood_s,
+                 flood_sessions: $flood_sessions, capture_records: $records}
     }' >"$dir/result.json"
 
 mark() { [[ $1 == true ]] && echo "met" || echo "MISSED"; }
@@ -421,12 +531,17 @@ row "switch resident memory after the runs" "$(printf '%8s MB' "$rss_after")"
 row "with $connected sessions connected" \
     "$(printf '%8s MB  (idle %s MB)  target <= 200 MB: %s' "$rss_many" "$rss_idle" "$(mark "$t_rss")")"
 row "ledger verified after the peak run" "$(printf '%8s' "$verify")"
+row "victim at $flood_rate/s, alone" "p50 $flood_p50_alone ms, p99 $flood_p99_alone ms"
+row "  beside a flooder ($flood_sessions sessions)" \
+    "p50 $flood_p50_flooded ms, p99 $flood_p99_flooded ms  ($flood_frames frames flooded)"
+row "  flooded p99 / alone p99" \
+    "$(printf '%8s x    target flooded p99 <= 2x alone: %s' "$flood_p99_ratio" "$(mark "$t_flood")")"
 echo
 echo "  written: $dir/result.json (reports: $dir/peak.html, $dir/half.html)"
 echo "  reproduce: loadtest/bench.sh"
 
 [[ $verify == OK ]] || exit 1
-if [[ $strict == 1 && ($t_ratio != true || $t_p99 != true || $t_rss != true) ]]; then
+if [[ $strict == 1 && ($t_ratio != true || $t_p99 != true || $t_rss != true || $t_flood != true) ]]; then
     echo "bench: a target was missed (SIKKA_BENCH_STRICT=1)" >&2
     exit 1
 fi

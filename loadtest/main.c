@@ -4,10 +4,11 @@
  *   sikka-replay gen -o FILE [scenario options]      write a capture file
  *   sikka-replay run CAPTURE [options]               replay it against a switch
  *   sikka-replay verify --results FILE --db URI      compare the ledger with a run
+ *   sikka-replay flood --participant CODE [options]  a participant flooding the switch
  *
  * This file only turns command lines into calls of the modules: scenario
  * and gen (capture generation), replay (the run engine), report (text,
- * JSON, HTML), threshold (pass/fail conditions) and verify. Exit status:
+ * JSON, HTML), threshold (pass/fail conditions), verify and flood. Exit status:
  * 0 success; 1 a threshold broke, a session was lost during the run, or
  * verify found a discrepancy; 2 usage errors and anything that kept the
  * command from running.
@@ -25,8 +26,10 @@
 
 #include "cli.h"
 #include "config.h"
+#include "flood.h"
 #include "gen.h"
 #include "log.h"
+#include "msg.h"
 #include "replay.h"
 #include "report.h"
 #include "scenario.h"
@@ -47,6 +50,8 @@ static void usage_main(FILE *out)
                  "  gen      write a capture file from a scenario\n"
                  "  run      replay a capture over mutual TLS and measure\n"
                  "  verify   compare the ledger with the results of a run\n"
+                 "  flood    connect as one participant and flood the switch with pings\n"
+                 "           and malformed frames, optionally never reading\n"
                  "Run `sikka-replay COMMAND --help` for a command's options.\n");
 }
 
@@ -615,6 +620,163 @@ static int cmd_verify(int argc, char **argv)
     return v.ok ? 0 : EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------- flood */
+
+static const char flood_usage[] =
+    "usage: sikka-replay flood --participant CODE [options]\n"
+    "\n"
+    "A hostile participant: connects as CODE over mutual TLS and writes frames as\n"
+    "fast as the connections take them, to see what the switch's protections\n"
+    "leave of a flood for everyone else (run a `sikka-replay run` beside it).\n"
+    "Every frame has the same length; pings are answered with pongs, malformed\n"
+    "frames with MessageReject FF01.\n"
+    "\n"
+    "  --participant CODE    the flooder (<PKI>/<CODE>.crt and .key); required\n"
+    "  --connect HOST:PORT   the switch (default $SIKKA_CONNECT, else 127.0.0.1:7443)\n"
+    "  --pki DIR             as for `run` (default $SIKKA_PKI, else var/pki beside the\n"
+    "                        build tree, else ./var/pki)\n"
+    "  --sessions N          connections (1)\n"
+    "  --seconds S           how long to flood once every session is connected (10)\n"
+    "  --mode MODE           pings (heartbeat pings), malformed (a correct length\n"
+    "                        prefix around bytes that are no Envelope) or mixed (the\n"
+    "                        two alternating) (mixed)\n"
+    "  --no-read[=K]         never read the socket after the switch's welcome, in\n"
+    "                        every session or in the first K, so the switch's\n"
+    "                        answers pile up at the switch\n"
+    "  --connect-timeout S   all sessions must be connected within S seconds (15)\n"
+    "  --verbose             the client library's log lines too\n"
+    "\n"
+    "It prints the frames written (handed to the kernel; the switch reads what its\n"
+    "limits let it), their rate, the MessageRejects read and the sessions the switch\n"
+    "closed. SIGINT or SIGTERM end the flood early, with the counts so far.\n"
+    "Exit status: 0 when it flooded to the end with at least one session open; 1\n"
+    "when the switch closed every session before; 2 when it could not start.\n";
+
+enum flood_opt {
+    FLOOD_OPT_PARTICIPANT = 256,
+    FLOOD_OPT_CONNECT,
+    FLOOD_OPT_PKI,
+    FLOOD_OPT_SESSIONS,
+    FLOOD_OPT_SECONDS,
+    FLOOD_OPT_MODE,
+    FLOOD_OPT_NO_READ,
+    FLOOD_OPT_CONNECT_TIMEOUT,
+    FLOOD_OPT_VERBOSE,
+    FLOOD_OPT_HELP,
+};
+
+static int cmd_flood(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"participant", required_argument, NULL, FLOOD_OPT_PARTICIPANT},
+        {"connect", required_argument, NULL, FLOOD_OPT_CONNECT},
+        {"pki", required_argument, NULL, FLOOD_OPT_PKI},
+        {"sessions", required_argument, NULL, FLOOD_OPT_SESSIONS},
+        {"seconds", required_argument, NULL, FLOOD_OPT_SECONDS},
+        {"mode", required_argument, NULL, FLOOD_OPT_MODE},
+        {"no-read", optional_argument, NULL, FLOOD_OPT_NO_READ},
+        {"connect-timeout", required_argument, NULL, FLOOD_OPT_CONNECT_TIMEOUT},
+        {"verbose", no_argument, NULL, FLOOD_OPT_VERBOSE},
+        {"help", no_argument, NULL, FLOOD_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct flood_opts o;
+    flood_opts_defaults(&o);
+    const char *connect = getenv("SIKKA_CONNECT");
+    char pki[PATH_MAX], err[1024];
+    pki[0] = '\0';
+    bool no_read_all = false;
+    uint64_t no_read = 0, n;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case FLOOD_OPT_PARTICIPANT:
+            o.participant = optarg;
+            break;
+        case FLOOD_OPT_CONNECT:
+            connect = optarg;
+            break;
+        case FLOOD_OPT_PKI:
+            snprintf(pki, sizeof(pki), "%s", optarg);
+            break;
+        case FLOOD_OPT_SESSIONS:
+            rc = parse_u64("--sessions", optarg, 1, 1000, &n);
+            o.sessions = (unsigned)n;
+            break;
+        case FLOOD_OPT_SECONDS:
+            rc = parse_positive("--seconds", optarg, false, &o.seconds);
+            break;
+        case FLOOD_OPT_MODE:
+            rc = flood_parse_mode(optarg, &o.mode);
+            if (rc != 0)
+                fprintf(stderr,
+                        "sikka-replay flood: --mode is pings, malformed or mixed, not \"%s\"\n",
+                        optarg);
+            break;
+        case FLOOD_OPT_NO_READ:
+            no_read_all = optarg == NULL;
+            if (optarg != NULL)
+                rc = parse_u64("--no-read", optarg, 1, 1000, &no_read);
+            break;
+        case FLOOD_OPT_CONNECT_TIMEOUT:
+            rc = parse_positive("--connect-timeout", optarg, false, &o.connect_timeout_s);
+            break;
+        case FLOOD_OPT_VERBOSE:
+            log_set_level(LOG_LEVEL_INFO);
+            break;
+        case FLOOD_OPT_HELP:
+            fputs(flood_usage, stdout);
+            return 0;
+        default:
+            fputs(flood_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0)
+            return EXIT_USAGE;
+    }
+    if (optind != argc || o.participant == NULL) {
+        fprintf(stderr, "sikka-replay flood: %s\n",
+                o.participant == NULL ? "--participant CODE is required" : "unexpected arguments");
+        fputs(flood_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (!msg_valid_agent(o.participant)) {
+        fprintf(stderr,
+                "sikka-replay flood: --participant wants a participant code (4 capital "
+                "letters), got \"%s\"\n",
+                o.participant);
+        return EXIT_USAGE;
+    }
+    o.no_read = no_read_all ? o.sessions : (unsigned)no_read;
+    if (o.no_read > o.sessions) {
+        fprintf(stderr, "sikka-replay flood: --no-read=%u is more than --sessions %u\n", o.no_read,
+                o.sessions);
+        return EXIT_USAGE;
+    }
+    if (connect == NULL || connect[0] == '\0')
+        connect = "127.0.0.1:7443";
+    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
+        fprintf(stderr, "sikka-replay flood: --connect wants HOST:PORT, got \"%s\"\n", connect);
+        return EXIT_USAGE;
+    }
+    if (pki[0] == '\0')
+        cli_pki_dir(pki, sizeof(pki));
+    o.pki = pki;
+
+    struct flood_result r;
+    if (flood_run(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay flood: %s\n", err);
+        return EXIT_USAGE;
+    }
+    flood_report(stdout, &o, &r);
+    if (r.closed < o.sessions)
+        return 0;
+    fprintf(stderr, "sikka-replay flood: the switch closed every session; first: %s\n",
+            r.first_close);
+    return EXIT_FAILED;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -637,6 +799,8 @@ int main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (strcmp(cmd, "verify") == 0)
         return cmd_verify(argc, argv);
+    if (strcmp(cmd, "flood") == 0)
+        return cmd_flood(argc, argv);
     fprintf(stderr, "sikka-replay: unknown command \"%s\"\n", cmd);
     usage_main(stderr);
     return EXIT_USAGE;

@@ -33,6 +33,8 @@ struct config {
     int64_t participant_rate; /* transfers and returns per second */
     int64_t participant_burst;
     int64_t session_max_frames_per_second;
+    int64_t participant_max_frames_per_second;
+    int64_t session_max_malformed_per_second;
     int64_t session_max_queries;
     int64_t max_output_bytes_total;
 

@@ -123,6 +123,8 @@ static void apply_config(const struct config *cfg)
         .participant_rate = cfg->participant_rate,
         .participant_burst = cfg->participant_burst,
         .max_frames_per_second = cfg->session_max_frames_per_second,
+        .participant_max_frames = cfg->participant_max_frames_per_second,
+        .max_malformed_per_second = cfg->session_max_malformed_per_second,
         .max_queries = cfg->session_max_queries,
         .max_output_bytes_total = cfg->max_output_bytes_total,
     };

@@ -148,26 +148,3 @@ bool participant_grace_due(const struct participant *p)
     return p->ndc_grace >= 0 && !p->grace_call_inflight && p->old_reservations == 0 &&
            (!p->grace_shrunk || p->pos.posted >= -p->pos.ndc);
 }
-
-/* A token bucket in millionths of a token: `rate` tokens a second refill
- * rate micro-tokens every microsecond, up to burst whole tokens. */
-bool participant_take_token(struct participant *p, int64_t now_us, int64_t rate, int64_t burst)
-{
-    const int64_t unit = 1000000;
-    int64_t cap = burst > INT64_MAX / unit ? INT64_MAX : burst * unit;
-    if (p->rate_us == 0) {
-        p->rate_tokens = cap; /* a new participant starts with its burst */
-    } else if (now_us > p->rate_us) {
-        int64_t elapsed = now_us - p->rate_us;
-        int64_t add;
-        if (elapsed > INT64_MAX / rate ||
-            __builtin_add_overflow(p->rate_tokens, elapsed * rate, &add))
-            add = cap;
-        p->rate_tokens = add > cap ? cap : add;
-    }
-    p->rate_us = now_us;
-    if (p->rate_tokens < unit)
-        return false;
-    p->rate_tokens -= unit;
-    return true;
-}

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bucket.h"
 #include "hmap.h"
 #include "position.h"
 
@@ -44,10 +45,8 @@ struct participant {
     int64_t ndc_grace;         /* the database's grace, -1 when none */
     bool grace_shrunk;         /* ended once; kept at the exposure until within the cap */
     bool grace_call_inflight;
-    /* credit transfers and returns it may still send now (token bucket, in
-     * millionths of a message), refilled from rate_us */
-    int64_t rate_tokens;
-    int64_t rate_us;
+    struct bucket messages;   /* credit transfers and returns it may send */
+    struct bucket frames;     /* frames of any kind, all its sessions together */
     struct session *sessions; /* active sessions, linked by session */
     unsigned nsessions;
     unsigned rr; /* round robin over sessions */
@@ -78,10 +77,6 @@ int participant_reserve(struct participant *p, int64_t amount, uint32_t *epoch)
     __attribute__((warn_unused_result));
 /* Gives back a reservation made at `epoch` (posted or abandoned). */
 void participant_release(struct participant *p, int64_t amount, uint32_t epoch);
-
-/* Takes one message from p's budget of `rate` per second with bursts of
- * `burst`; false (nothing taken) when it is spent. now_us: monotonic. */
-bool participant_take_token(struct participant *p, int64_t now_us, int64_t rate, int64_t burst);
 
 /* The database's grace may end now: no old reservation in flight, and not
  * already shrunk to an exposure still beyond the cap. */

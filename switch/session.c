@@ -76,6 +76,8 @@ int session_module_init(struct event_base *base, SSL_CTX *ctx)
     S.opts.participant_rate = 10000;
     S.opts.participant_burst = 20000;
     S.opts.max_frames_per_second = 50000;
+    S.opts.participant_max_frames = 50000;
+    S.opts.max_malformed_per_second = 100;
     S.opts.max_queries = 64;
     S.opts.max_output_bytes_total = (int64_t)512 << 20;
     arena_init(&S.arena, S.arena_buf, sizeof(S.arena_buf), ARENA_LIMIT);
@@ -507,34 +509,58 @@ static void handle_heartbeat(struct session *s, const Sikka__V1__Heartbeat *hb)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Takes one frame from the session's budget of max_frames_per_second; when
- * it is spent, reading pauses until one frame's worth has refilled. */
+/* A throttled session is read again once this long's worth of frames has
+ * refilled: pausing for one frame at a time would cost the switch more
+ * (two epoll changes and a timer per frame) than the frames themselves. */
+#define THROTTLE_MIN_US 10000
+
+/* Takes one frame from the session's budget (session_max_frames_per_second)
+ * and from its participant's (participant_max_frames_per_second, all its
+ * sessions together); when either is spent, reading pauses until a batch of
+ * frames has refilled. */
 static bool take_frame_token(struct session *s)
 {
-    const int64_t unit = 1000000;
-    int64_t rate = S.opts.max_frames_per_second;
-    int64_t cap = rate > INT64_MAX / unit ? INT64_MAX : rate * unit; /* one second's worth */
     int64_t now = mono_us();
-    if (s->frame_us == 0) {
-        s->frame_tokens = cap;
-    } else if (now > s->frame_us) {
-        int64_t elapsed = now - s->frame_us, add;
-        if (elapsed > INT64_MAX / rate ||
-            __builtin_add_overflow(s->frame_tokens, elapsed * rate, &add))
-            add = cap;
-        s->frame_tokens = add > cap ? cap : add;
+    struct bucket *pb = &s->participant->frames;
+    int64_t prate = S.opts.participant_max_frames, srate = S.opts.max_frames_per_second;
+    if (bucket_take(&s->frames, now, srate, srate)) {
+        if (bucket_take(pb, now, prate, prate))
+            return true;
+        s->frames.tokens += 1000000; /* not spent after all */
     }
-    s->frame_us = now;
-    if (s->frame_tokens >= unit) {
-        s->frame_tokens -= unit;
-        return true;
-    }
-    int64_t wait_us = (unit - s->frame_tokens + rate - 1) / rate;
+    int64_t batch_s = srate * THROTTLE_MIN_US / 1000000,
+            batch_p = prate * THROTTLE_MIN_US / 1000000;
+    int64_t wait_us = bucket_wait_us(&s->frames, srate, srate, batch_s > 1 ? batch_s : 1);
+    int64_t wait_p = bucket_wait_us(pb, prate, prate, batch_p > 1 ? batch_p : 1);
+    if (wait_p > wait_us)
+        wait_us = wait_p;
+    if (wait_us < THROTTLE_MIN_US)
+        wait_us = THROTTLE_MIN_US;
     struct timeval tv = {wait_us / 1000000, wait_us % 1000000};
     s->throttled = true;
     pause_reading(s, "frame_rate");
     evtimer_add(s->timer, &tv);
     return false;
+}
+
+/* Counts a malformed frame; true when the session has sent more than
+ * session_max_malformed_per_second of them in this second and is closed:
+ * a peer that cannot frame its messages has nothing to say. */
+static bool too_many_malformed(struct session *s)
+{
+    int64_t now = mono_us();
+    if (now - s->malformed_us >= 1000000) {
+        s->malformed_us = now;
+        s->malformed = 0;
+    }
+    if (++s->malformed <= S.opts.max_malformed_per_second)
+        return false;
+    char text[140];
+    snprintf(text, sizeof(text), "more than %" PRId64 " malformed frames in a second",
+             S.opts.max_malformed_per_second);
+    session_reject(s, "FF01", text, NULL, 0);
+    session_close(s, true, "too many malformed frames");
+    return true;
 }
 
 /* A credit transfer or return within its participant's rate; else answered
@@ -549,8 +575,8 @@ static bool within_rate(struct session *s, const Envelope *env)
         msg_id = env->payment_return->msg_id;
     else
         return true;
-    if (participant_take_token(s->participant, mono_us(), S.opts.participant_rate,
-                               S.opts.participant_burst))
+    if (bucket_take(&s->participant->messages, mono_us(), S.opts.participant_rate,
+                    S.opts.participant_burst))
         return true;
     char text[140];
     snprintf(text, sizeof(text),
@@ -592,8 +618,10 @@ static void process_input(struct session *s)
             if (frame != NULL)
                 recorder_malformed(s->participant->code, frame + CODEC_HEADER_BYTES, len);
             evbuffer_drain(in, CODEC_HEADER_BYTES + len);
-            session_reject(s, "FF01", err, NULL, 0);
             arena_reset(&S.arena);
+            if (too_many_malformed(s))
+                return;
+            session_reject(s, "FF01", err, NULL, 0);
             continue;
         }
         /* the message is unpacked (copied) already; the bytes can go */

@@ -16,7 +16,11 @@
  * starve another's. A session stops being read at once when its queued
  * output exceeds session_max_output_bytes or it has session_max_inflight
  * transfers unanswered, and resumes when both are below again; it is also
- * read no faster than session_max_frames_per_second. All sessions' output
+ * read no faster than session_max_frames_per_second, nor all of a
+ * participant's sessions together faster than participant_max_frames_per_
+ * second (a throttled session waits for a batch, at least 10 ms); one that
+ * sends more than session_max_malformed_per_second malformed frames is
+ * closed. All sessions' output
  * together is bounded by max_output_bytes_total: past it, a session that
  * already has output queued gets no more (session_send fails).
  *
@@ -44,6 +48,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bucket.h"
 #include "codec.h"
 #include "hmap.h"
 
@@ -68,6 +73,8 @@ struct session_options {
     int64_t participant_rate;
     int64_t participant_burst;
     int64_t max_frames_per_second;
+    int64_t participant_max_frames; /* per second, all its sessions together */
+    int64_t max_malformed_per_second;
     int64_t max_queries;
     int64_t max_output_bytes_total;
 };
@@ -80,8 +87,9 @@ struct session {
     char peer[64];                  /* remote address */
     struct addr_count *handshaking; /* counted against its address while set */
     struct event *timer;            /* handshake deadline, then read throttle or retirement */
-    int64_t frame_tokens;           /* frames it may send now, in millionths */
-    int64_t frame_us;               /* when they were last refilled (monotonic) */
+    struct bucket frames;           /* frames it may send (session_max_frames_per_second) */
+    int64_t malformed_us;           /* start of the second malformed frames are counted in */
+    int64_t malformed;              /* malformed frames in that second */
     int64_t queries;                /* status queries waiting on the database */
     bool retiring;                  /* its participant was suspended: close when idle */
     bool throttled;                 /* reading paused until frame_tokens refill */

@@ -456,6 +456,14 @@ int client_send_raw(struct client *c, const void *data, size_t len)
     return 0;
 }
 
+int client_set_reading(struct client *c, bool on)
+{
+    if (c->bev == NULL || c->free_scheduled)
+        return -1;
+    log_debug("client=%s event=reading on=%d", c->name, on);
+    return on ? bufferevent_enable(c->bev, EV_READ) : bufferevent_disable(c->bev, EV_READ);
+}
+
 size_t client_output_pending(const struct client *c)
 {
     return c->bev != NULL ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;

@@ -91,6 +91,12 @@ int client_send(struct client *c, const Envelope *env) __attribute__((warn_unuse
 int client_send_raw(struct client *c, const void *data, size_t len)
     __attribute__((warn_unused_result));
 
+/* Stops (false) or resumes (true) reading the socket: what the peer sends
+ * then waits in the kernel and, once that is full, at the peer (load tests
+ * of the switch's backpressure). Heartbeats are not answered meanwhile.
+ * -1 when the connection is closed. */
+int client_set_reading(struct client *c, bool on) __attribute__((warn_unused_result));
+
 /* Bytes queued for sending and not yet written to the socket. */
 size_t client_output_pending(const struct client *c);
 

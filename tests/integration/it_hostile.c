@@ -14,7 +14,8 @@
  *      accept; silent ones are closed at handshake_timeout_ms
  *   5. a ClientHello trickled a byte at a time is closed at the absolute
  *      handshake deadline
- *   6. floods by peers that never read: paused for frame_rate and for output
+ *   6. floods by peers that never read: paused for frame_rate (per session and
+ *      per participant), closed for malformed frames, paused for output
  *      per session, and for the global max_output_bytes_total
  *   7. tls_crl: revoking a certificate and SIGHUP closes its live session and
  *      refuses it in the handshake
@@ -791,11 +792,10 @@ static void floods_end(struct harness *h, struct flooder **f, int n)
 
 static void case_flood(struct harness *h)
 {
-    TEST_STEP(
-        "6. session_max_frames_per_second = 500: NAYA floods pings and garbage, reads nothing");
+    TEST_STEP("6. session_max_frames_per_second = 500: NAYA floods pings, reads nothing");
     restart(h, "session_max_frames_per_second = 500\n");
     struct bystander by = bystander_open(h, "JAZZ", "KOKO");
-    struct flooder *naya = flooder_open(h, "NAYA", true, true);
+    struct flooder *naya = flooder_open(h, "NAYA", true, false);
     pay_through_flood(
         h, &by, (const char *const[][2]){{"event=session_paused session=NAYA#", "why=frame_rate"}},
         1);
@@ -807,9 +807,38 @@ static void case_flood(struct harness *h)
     bystander_pays(&by);
     bystander_close(&by);
 
+    TEST_STEP("   participant_max_frames_per_second = 500: three NAYA sessions share it");
+    /* each session alone is far under its own rate: only the participant's
+     * budget, drawn by all three, can hold them */
+    restart(h, "participant_max_frames_per_second = 500\n");
+    by = bystander_open(h, "JAZZ", "KOKO");
+    struct flooder *three[] = {flooder_open(h, "NAYA", true, false),
+                               flooder_open(h, "NAYA", true, false),
+                               flooder_open(h, "NAYA", true, false)};
+    pay_through_flood(
+        h, &by, (const char *const[][2]){{"event=session_paused session=NAYA#", "why=frame_rate"}},
+        1);
+    floods_end(h, three, 3);
+    bystander_pays(&by);
+    bystander_close(&by);
+
+    TEST_STEP("   session_max_malformed_per_second = 100: NAYA floods garbage and is closed");
+    restart(h, "");
+    by = bystander_open(h, "JAZZ", "KOKO");
+    struct flooder *garbage = flooder_open(h, "NAYA", false, true);
+    pay_through_flood(h, &by,
+                      (const char *const[][2]){
+                          {"event=session_closed session=NAYA#", "too many malformed frames"}},
+                      1);
+    flooder_close(garbage);
+    bystander_pays(&by);
+    bystander_close(&by);
+
     TEST_STEP("   session_max_output_bytes = 64 KiB: SADA floods the same, its output piles up");
     /* no frame rate to speak of: only the output cap can hold SADA */
-    restart(h, "session_max_output_bytes = 65536\nsession_max_frames_per_second = 100000000\n");
+    restart(h, "session_max_output_bytes = 65536\nsession_max_frames_per_second = 100000000\n"
+               "participant_max_frames_per_second = 100000000\n"
+               "session_max_malformed_per_second = 1000000\n");
     by = bystander_open(h, "JAZZ", "KOKO");
     struct flooder *sada = flooder_open(h, "SADA", true, true);
     pay_through_flood(
@@ -820,7 +849,9 @@ static void case_flood(struct harness *h)
 
     TEST_STEP("   max_output_bytes_total = 1 MiB, two flooders: the global budget holds them");
     restart(h, "session_max_output_bytes = 1073741824\nmax_output_bytes_total = 1048576\n"
-               "session_max_frames_per_second = 100000000\n");
+               "session_max_frames_per_second = 100000000\n"
+               "participant_max_frames_per_second = 100000000\n"
+               "session_max_malformed_per_second = 1000000\n");
     by = bystander_open(h, "JAZZ", "KOKO");
     struct flooder *two[] = {flooder_open(h, "NAYA", true, true),
                              flooder_open(h, "SADA", true, true)};
