@@ -6,8 +6,10 @@
 #
 # Checks every package with dpkg-query first and calls apt-get (as root, or
 # through sudo) only when something is missing; `apt-get update` runs only then.
-# Extra package names on the command line are installed the same way
-# (tests/run.sh adds clang and libclang-rt-14-dev). Running it twice is safe.
+# Extra package names on the command line are installed the same way (e.g.
+# clang libclang-rt-14-dev for the libFuzzer build in README.md, which
+# nothing else needs).
+# Running it twice is safe.
 #
 # Installing postgresql-15 makes Debian create and start a "main" cluster on
 # port 5432. Sikka never uses it: deploy/pg.sh runs private clusters.

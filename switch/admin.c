@@ -87,15 +87,6 @@ static const struct admin_path {
     {"status", ADMIN_ROUTE_STATUS, EVHTTP_REQ_GET, "GET"},
 };
 
-/* What a request asks for once its path, query and body validated. */
-struct admin_call {
-    const struct admin_path *path;
-    char code[8]; /* {code} */
-    int64_t id;   /* {id} */
-    int limit;    /* audit ?limit= */
-    json_t *body; /* the JSON object sent, or NULL; owned */
-};
-
 /* One request between its arrival and its answer. Owned by this module and
  * listed in A.pending until answered; ops holds a pointer to it meanwhile
  * (as its `arg`), so it is freed only once ops has answered.
@@ -503,10 +494,8 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
 }
 
 /* ?format= on a report, ?limit= on the audit trail; nothing else. */
-static int admin_read_query(const struct evhttp_uri *uri, struct admin_req *ar,
-                            struct admin_call *call, char *why, size_t whylen)
+static int admin_read_query(const char *query, struct admin_call *call, char *why, size_t whylen)
 {
-    const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
     char e[64];
     call->limit = ADMIN_AUDIT_DEFAULT;
     if (query == NULL || query[0] == '\0')
@@ -523,7 +512,7 @@ static int admin_read_query(const struct evhttp_uri *uri, struct admin_req *ar,
     for (struct evkeyval *p = TAILQ_FIRST(&kv); p != NULL && status == 0; p = TAILQ_NEXT(p, next)) {
         if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
             if (strcmp(p->value, "csv") == 0 || strcmp(p->value, "json") == 0) {
-                ar->csv = p->value[0] == 'c';
+                call->csv = p->value[0] == 'c';
             } else {
                 snprintf(why, whylen, "format must be json or csv, not \"%s\"",
                          admin_echo(p->value, e, sizeof(e)));
@@ -550,11 +539,9 @@ static int admin_read_query(const struct evhttp_uri *uri, struct admin_req *ar,
 
 /* The body as a JSON object into call->body (NULL when empty). Returns 0,
  * or 400 / 413 with why. */
-static int admin_read_body(struct evhttp_request *req, struct admin_call *call, char *why,
+static int admin_read_body(const char *data, size_t len, struct admin_call *call, char *why,
                            size_t whylen)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
     call->body = NULL;
     if (len == 0)
         return 0;
@@ -563,13 +550,12 @@ static int admin_read_body(struct evhttp_request *req, struct admin_call *call, 
                  ADMIN_BODY_MAX);
         return 413;
     }
-    const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)len);
     if (data == NULL) {
         snprintf(why, whylen, "cannot read the body");
         return 400;
     }
     json_error_t jerr;
-    json_t *v = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (v == NULL) {
         snprintf(why, whylen, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
@@ -623,11 +609,6 @@ static int admin_ndc_field(const json_t *body, bool required, int64_t *ndc, char
     return 0;
 }
 
-struct admin_new_participant {
-    const char *code, *name, *kind;
-    int64_t ndc;
-};
-
 static int admin_participant_fields(const json_t *body, struct admin_new_participant *p, char *why,
                                     size_t whylen)
 {
@@ -672,53 +653,92 @@ static int admin_participant_fields(const json_t *body, struct admin_new_partici
     return admin_ndc_field(body, false, &p->ndc, why, whylen);
 }
 
+/* The body's fields as the route wants them. Returns 0, or 400 with why. */
+static int admin_read_fields(struct admin_call *call, enum evhttp_cmd_type cmd, char *why,
+                             size_t whylen)
+{
+    static const char *const no_fields[] = {NULL};
+    static const char *const ndc_fields[] = {"ndc", NULL};
+    switch (call->path->route) {
+    case ADMIN_ROUTE_PARTICIPANTS:
+        if (cmd == EVHTTP_REQ_POST &&
+            admin_participant_fields(call->body, &call->participant, why, whylen) != 0)
+            return 400;
+        return 0;
+    case ADMIN_ROUTE_PARTICIPANT:
+        return 0;
+    case ADMIN_ROUTE_NDC:
+        if (call->body == NULL) {
+            snprintf(why, whylen, "a JSON body {\"ndc\": paisa} is required");
+            return 400;
+        }
+        if (admin_only_fields(call->body, ndc_fields, why, whylen) != 0 ||
+            admin_ndc_field(call->body, true, &call->ndc, why, whylen) != 0)
+            return 400;
+        return 0;
+    default:
+        /* the rest take no body fields */
+        if (call->body != NULL && admin_only_fields(call->body, no_fields, why, whylen) != 0)
+            return 400;
+        return 0;
+    }
+}
+
+int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *query,
+                        const char *body, size_t len, struct admin_call *call, char *why,
+                        size_t whylen)
+{
+    memset(call, 0, sizeof(*call));
+    why[0] = '\0';
+    int status = admin_match(path, call, why, whylen);
+    if (status != 0)
+        return status;
+    if ((call->path->methods & (unsigned)cmd) == 0) {
+        call->allow = call->path->allow;
+        snprintf(why, whylen, "%s is not allowed here; use %s", admin_method_name(cmd),
+                 call->path->allow);
+        return 405;
+    }
+    status = admin_read_query(query, call, why, whylen);
+    if (status == 0)
+        status = admin_read_body(body, len, call, why, whylen);
+    if (status == 0 && cmd == EVHTTP_REQ_GET && call->body != NULL) {
+        snprintf(why, whylen, "a GET request carries no body");
+        status = 400;
+    }
+    if (status == 0)
+        status = admin_read_fields(call, cmd, why, whylen);
+    if (status != 0)
+        admin_call_clear(call);
+    return status;
+}
+
+void admin_call_clear(struct admin_call *call)
+{
+    json_decref(call->body);
+    call->body = NULL;
+}
+
 /* Hands a validated call to ops. ar belongs to ops (then to admin_on_ops)
  * from here on and may be freed before this returns. */
 static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum evhttp_cmd_type cmd)
 {
-    char why[512];
-    static const char *const no_fields[] = {NULL};
-    static const char *const ndc_fields[] = {"ndc", NULL};
     const char *op = ar->operator_name;
     switch (call->path->route) {
     case ADMIN_ROUTE_PARTICIPANTS:
         if (cmd == EVHTTP_REQ_GET) {
             ops_participants(admin_on_ops, ar);
         } else {
-            struct admin_new_participant p;
-            if (admin_participant_fields(call->body, &p, why, sizeof(why)) != 0) {
-                admin_fail(ar, 400, "%s", why);
-                return;
-            }
-            ops_participant_add(op, p.code, p.name, p.kind, p.ndc, admin_on_ops, ar);
+            const struct admin_new_participant *p = &call->participant;
+            ops_participant_add(op, p->code, p->name, p->kind, p->ndc, admin_on_ops, ar);
         }
         return;
     case ADMIN_ROUTE_PARTICIPANT:
         ops_participant(call->code, admin_on_ops, ar);
         return;
-    case ADMIN_ROUTE_NDC: {
-        int64_t ndc;
-        if (call->body == NULL) {
-            admin_fail(ar, 400, "a JSON body {\"ndc\": paisa} is required");
-            return;
-        }
-        if (admin_only_fields(call->body, ndc_fields, why, sizeof(why)) != 0 ||
-            admin_ndc_field(call->body, true, &ndc, why, sizeof(why)) != 0) {
-            admin_fail(ar, 400, "%s", why);
-            return;
-        }
-        ops_ndc_set(op, call->code, ndc, admin_on_ops, ar);
+    case ADMIN_ROUTE_NDC:
+        ops_ndc_set(op, call->code, call->ndc, admin_on_ops, ar);
         return;
-    }
-    default:
-        break;
-    }
-    /* the rest take no body fields */
-    if (call->body != NULL && admin_only_fields(call->body, no_fields, why, sizeof(why)) != 0) {
-        admin_fail(ar, 400, "%s", why);
-        return;
-    }
-    switch (call->path->route) {
     case ADMIN_ROUTE_SUSPEND:
     case ADMIN_ROUTE_RESUME:
         ops_participant_set_active(op, call->code, call->path->route == ADMIN_ROUTE_RESUME,
@@ -765,7 +785,6 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     (void)arg;
     char why[512] = "";
     struct admin_call call;
-    memset(&call, 0, sizeof(call));
     struct admin_req *ar = calloc(1, sizeof(*ar));
     if (ar == NULL) {
         log_error("event=oom what=admin_request");
@@ -806,31 +825,24 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     }
     snprintf(ar->operator_name, sizeof(ar->operator_name), "%s", id.name);
 
-    int status = admin_match(path != NULL ? path : "", &call, why, sizeof(why));
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    /* a body over the limit is refused unread */
+    const char *body = len > 0 && len <= ADMIN_BODY_MAX
+                           ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len)
+                           : NULL;
+    int status = admin_parse_request(cmd, path != NULL ? path : "",
+                                     uri != NULL ? evhttp_uri_get_query(uri) : NULL, body, len,
+                                     &call, why, sizeof(why));
     if (status != 0) {
+        ar->allow = call.allow;
         admin_fail(ar, status, "%s", why);
         return;
     }
-    if ((call.path->methods & (unsigned)cmd) == 0) {
-        ar->allow = call.path->allow;
-        admin_fail(ar, 405, "%s is not allowed here; use %s", ar->method, call.path->allow);
-        return;
-    }
-    status = admin_read_query(uri, ar, &call, why, sizeof(why));
-    if (status == 0)
-        status = admin_read_body(req, &call, why, sizeof(why));
-    if (status == 0 && cmd == EVHTTP_REQ_GET && call.body != NULL) {
-        snprintf(why, sizeof(why), "a GET request carries no body");
-        status = 400;
-    }
-    if (status != 0) {
-        json_decref(call.body);
-        admin_fail(ar, status, "%s", why);
-        return;
-    }
+    ar->csv = call.csv;
     /* ops copies what it keeps; the body may go once the call returned */
     admin_dispatch(ar, &call, cmd);
-    json_decref(call.body);
+    admin_call_clear(&call);
 }
 
 /* ---- TLS ---- */

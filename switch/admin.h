@@ -34,8 +34,12 @@
 #define SIKKA_ADMIN_H
 
 #include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -65,5 +69,42 @@ void admin_free(void);
 /* The bound port (useful when admin_listen asked for port 0); 0 when not
  * listening. */
 int admin_port(void);
+
+/* ---- reading a request: no TLS, no identity, no database ---- */
+
+struct admin_path; /* one route of the API (admin.c's table) */
+
+/* A participant to add (POST participants); the strings point into the
+ * call's body. */
+struct admin_new_participant {
+    const char *code, *name, *kind;
+    int64_t ndc;
+};
+
+/* What a request asks for once its path, query and body validated. The
+ * body belongs to the call: admin_call_clear() releases it. */
+struct admin_call {
+    const struct admin_path *path;            /* the route */
+    const char *allow;                        /* the Allow header of a 405 */
+    char code[8];                             /* {code} */
+    int64_t id;                               /* {id} */
+    int limit;                                /* audit ?limit= */
+    bool csv;                                 /* window report ?format=csv */
+    struct admin_new_participant participant; /* POST participants */
+    int64_t ndc;                              /* PUT participants/{code}/ndc */
+    json_t *body;                             /* the JSON object sent, or NULL */
+};
+
+/* Reads a request as it arrived: its method, the path and query of its URI
+ * (query NULL or "" when there is none) and its body of len bytes (data may
+ * be NULL when len is 0 or over the 64 KiB limit, which is refused unread).
+ * Returns 0 with call filled in, or the status to answer (400, 404, 405 with
+ * call->allow, 413) with why said and nothing left to release in call. The
+ * console's request handler calls it after checking the operator; so does
+ * the fuzz target tests/fuzz/fuzz_admin.c. */
+int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *query,
+                        const char *body, size_t len, struct admin_call *call, char *why,
+                        size_t whylen) __attribute__((warn_unused_result));
+void admin_call_clear(struct admin_call *call);
 
 #endif

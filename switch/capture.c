@@ -154,16 +154,23 @@ static int get_frame(struct capture_reader *r, size_t *len, char *err, size_t er
 
 struct capture_reader *capture_open(const char *path, char *err, size_t errlen)
 {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return capture_open_stream(f, path, err, errlen);
+}
+
+struct capture_reader *capture_open_stream(FILE *f, const char *path, char *err, size_t errlen)
+{
     struct capture_reader *r = calloc(1, sizeof(*r));
     if (r == NULL) {
+        fclose(f);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    r->f = fopen(path, "rb");
-    if (r->f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
+    r->f = f;
     char magic[8];
     if (fread(magic, 1, 8, r->f) != 8 || memcmp(magic, CAPTURE_MAGIC, 8) != 0) {
         snprintf(err, errlen, "%s: not a Sikka capture file (bad magic)", path);

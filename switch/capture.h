@@ -39,6 +39,9 @@ uint64_t capture_records_written(const struct capture_writer *w);
 
 /* Opens path and reads the header (returned, owned by the reader). */
 struct capture_reader *capture_open(const char *path, char *err, size_t errlen);
+/* The same from a stream open for reading (a file, fmemopen), named path
+ * in messages. The reader owns f from here on, even when this fails. */
+struct capture_reader *capture_open_stream(FILE *f, const char *path, char *err, size_t errlen);
 const CaptureHeader *capture_header(const struct capture_reader *r);
 /* The next record (valid until the next call), NULL at the end; *err set
  * when the file is damaged rather than finished. */

@@ -205,6 +205,17 @@ static int subject_field(X509_NAME *subject, int nid, char *out, size_t len)
     return rc;
 }
 
+int tls_cert_identity(const X509 *cert, struct tls_identity *id)
+{
+    memset(id, 0, sizeof(*id));
+    X509_NAME *subject = X509_get_subject_name(cert);
+    if (subject_field(subject, NID_commonName, id->name, sizeof(id->name)) != 0)
+        return -1;
+    if (subject_field(subject, NID_organizationalUnitName, id->role, sizeof(id->role)) != 0)
+        id->role[0] = '\0';
+    return 0;
+}
+
 int tls_peer_identity(SSL *ssl, struct tls_identity *id)
 {
     memset(id, 0, sizeof(*id));
@@ -213,10 +224,5 @@ int tls_peer_identity(SSL *ssl, struct tls_identity *id)
     X509 *peer = SSL_get0_peer_certificate(ssl);
     if (peer == NULL)
         return -1;
-    X509_NAME *subject = X509_get_subject_name(peer);
-    if (subject_field(subject, NID_commonName, id->name, sizeof(id->name)) != 0)
-        return -1;
-    if (subject_field(subject, NID_organizationalUnitName, id->role, sizeof(id->role)) != 0)
-        id->role[0] = '\0';
-    return 0;
+    return tls_cert_identity(peer, id);
 }

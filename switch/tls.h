@@ -45,6 +45,11 @@ int tls_client_prepare(SSL *ssl, const char *host) __attribute__((warn_unused_re
 
 /* Copies the verified peer certificate's OU and CN. Call after the handshake. */
 int tls_peer_identity(SSL *ssl, struct tls_identity *id) __attribute__((warn_unused_result));
+/* The same from a certificate: -1 when it has no usable CN (a missing OU
+ * leaves role ""). Checks nothing else about it (tls_peer_identity's
+ * handshake has verified it). */
+int tls_cert_identity(const X509 *cert, struct tls_identity *id)
+    __attribute__((warn_unused_result));
 
 /* The last OpenSSL error queue entry as text (clears the queue). */
 const char *tls_last_error(char *buf, size_t len);

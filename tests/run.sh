@@ -5,7 +5,8 @@
 #
 # Usage: tests/run.sh [--quick] [-R REGEX]
 #   --quick    skip the sanitizer tree (build-asan/)
-#   -R REGEX   run only the tests whose names match (passed to ctest)
+#   -R REGEX   run only the tests whose names match (passed to ctest); a
+#              REGEX that matches no test fails the run
 #
 # Phases, each timed:
 #   1. Debian packages (deploy/install-deps.sh)
@@ -17,7 +18,8 @@
 #      $SIKKA_TEST_PGPORT or the first free one from 55433; the database
 #      sikka_template holds the migrated schema (no participants): every
 #      integration test clones it with CREATE DATABASE x TEMPLATE sikka_template
-#   6. ctest in build/, then in build-asan/ (run even when the first failed)
+#   6. ctest in build/, then in build-asan/ (run even when the first failed);
+#      a tree whose ctest runs no test fails
 #
 # The tests see: SIKKA_TEST_PGHOST (the server's unix socket directory),
 # SIKKA_TEST_PGPORT, SIKKA_TEST_PGUSER=postgres (superuser over the socket),
@@ -172,7 +174,10 @@ SIKKA_SOURCE_DIR=$SIKKA_ROOT
 export SIKKA_TEST_PGHOST SIKKA_TEST_PGPORT SIKKA_TEST_PGUSER SIKKA_TEST_TEMPLATE \
     SIKKA_TEST_SWITCH_PASSWORD SIKKA_TEST_READER_PASSWORD SIKKA_TEST_PKI SIKKA_SOURCE_DIR
 
-ctest_args=(--output-on-failure -j2 --timeout 600 ${ctest_filter[@]+"${ctest_filter[@]}"})
+# --no-tests=error: a filter or a build that leaves no test to run is a
+# failure, not a pass
+ctest_args=(--output-on-failure --no-tests=error -j2 --timeout 600
+    ${ctest_filter[@]+"${ctest_filter[@]}"})
 
 begin_phase "ctest build/"
 if ctest --test-dir build "${ctest_args[@]}"; then

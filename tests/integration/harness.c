@@ -269,21 +269,36 @@ bool h_running(struct harness *h)
     return true;
 }
 
-int h_stop(struct harness *h)
+int h_wait_exit(struct harness *h, int timeout_ms)
 {
     CHECK(h->pid > 0, "switch not running");
-    kill(h->pid, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+    int64_t deadline = h_now_ms() + timeout_ms;
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(h->pid, &st, WNOHANG);
+        CHECK(r >= 0, "waitpid %d: %s", (int)h->pid, strerror(errno));
+        if (r == h->pid) {
             h->pid = 0;
             CHECK(WIFEXITED(st), "switch died by signal %d", WTERMSIG(st));
             return WEXITSTATUS(st);
         }
-        usleep(50000);
+        /* still running: the failed CHECK exits, and on_exit_dump kills and
+         * reaps it, so nothing is left behind */
+        CHECK(h_now_ms() < deadline, "switch (pid %d) did not exit within %d ms", (int)h->pid,
+              timeout_ms);
+        /* pace the poll; connections on h->base keep answering meanwhile */
+        if (h->base != NULL)
+            h_pump(h, 20);
+        else
+            usleep(20000);
     }
-    CHECK(false, "switch did not exit within 15 s of SIGTERM");
-    return -1;
+}
+
+int h_stop(struct harness *h)
+{
+    CHECK(h->pid > 0, "switch not running");
+    CHECK(kill(h->pid, SIGTERM) == 0, "SIGTERM to %d: %s", (int)h->pid, strerror(errno));
+    return h_wait_exit(h, 15000);
 }
 
 void h_kill(struct harness *h)
@@ -398,13 +413,28 @@ Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int tim
 
 bool h_silent(struct client *c, int timeout_ms)
 {
-    Envelope *e = client_recv(c, timeout_ms);
-    h_check_strict(e);
-    if (e == NULL)
-        return true;
-    fprintf(stderr, "unexpected frame: %s\n", codec_body_name(e));
-    client_envelope_free(e);
-    return false;
+    /* "Nothing arrives" has no event to wait for: only a bound can decide
+     * it. So the wait is bounded, but it watches the connection the whole
+     * time: a frame or a close ends it at once (and fails), and silence is
+     * only declared once the deadline has passed. client_recv returns early
+     * on either, hence the loop over what is left of the time. */
+    int64_t deadline = h_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - h_now_ms();
+        if (left <= 0)
+            return true;
+        Envelope *e = client_recv(c, (int)left);
+        h_check_strict(e);
+        if (e != NULL) {
+            fprintf(stderr, "unexpected frame: %s\n", codec_body_name(e));
+            client_envelope_free(e);
+            return false;
+        }
+        if (client_is_closed(c)) {
+            fprintf(stderr, "the connection closed: %s\n", client_close_reason(c));
+            return false;
+        }
+    }
 }
 
 /* text with every decimal occurrence of id replaced by "N", into buf. */
@@ -574,6 +604,9 @@ uint64_t h_expect_report(struct client *c, const char *msg_id, Sikka__V1__TxStat
     client_envelope_free(e);
     return id;
 }
+
+static PGresult *vsql(struct harness *h, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static PGresult *vsql(struct harness *h, const char *fmt, va_list ap)
 {

@@ -82,8 +82,12 @@ void h_write_config(struct harness *h);
 
 /* Starts sikka-switch and waits until it accepts connections. */
 void h_start(struct harness *h);
-/* SIGTERM and wait; returns the exit status (CHECKs it exited). */
+/* SIGTERM and h_wait_exit(h, 15000). */
 int h_stop(struct harness *h);
+/* Polls for the switch's exit, running h->base between tries; returns its
+ * exit status. CHECKs that it exits within timeout_ms and not by a signal;
+ * when it does not, the failure kills and reaps it (no stray process). */
+int h_wait_exit(struct harness *h, int timeout_ms);
 /* SIGKILL and reap. */
 void h_kill(struct harness *h);
 bool h_running(struct harness *h);
@@ -105,7 +109,9 @@ struct client *h_connect_files(struct harness *h, const char *cert, const char *
 Envelope *h_recv(struct client *c, int timeout_ms);
 /* Next frame of this body type (other frames are a failure). */
 Envelope *h_expect(struct client *c, Sikka__V1__Envelope__BodyCase body, int timeout_ms);
-/* true when nothing arrives within timeout_ms */
+/* true when nothing arrives within timeout_ms and the connection stays
+ * open; false (saying what came) at the first frame or at a close. A
+ * bounded wait by nature: see harness.c. */
 bool h_silent(struct client *c, int timeout_ms);
 
 /* Sends a credit transfer with the usual fields. Like every h_send_* below,

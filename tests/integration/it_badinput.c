@@ -501,8 +501,13 @@ int main(void)
     CHECK(ctx != NULL, "%s", err);
     struct client *dead = client_connect_sync(frozen, ctx, &o, 5000, err, sizeof(err));
     CHECK(dead != NULL, "%s", err);
-    usleep(1500000);                      /* five heartbeat intervals of silence */
-    Envelope *x = client_recv(dead, 500); /* now let it see what happened */
+    /* the switch pings, hears nothing back and closes it: wait for its log
+     * line (a few heartbeat intervals of 300 ms), then let the client see */
+    int unanswered = h_log_count(&h, "why=\"heartbeat not answered\"");
+    H_WAIT_LOG(&h, 1, 10000, "event=session_closed session=NAYA#");
+    CHECK(h_log_count(&h, "why=\"heartbeat not answered\"") > unanswered,
+          "the frozen peer was closed for another reason");
+    Envelope *x = client_recv(dead, 500);
     while (x != NULL) {
         client_envelope_free(x);
         x = client_recv(dead, 500);

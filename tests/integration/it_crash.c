@@ -122,6 +122,22 @@ static void connect_all(struct harness *h)
     }
 }
 
+static void wait_all_closed(struct harness *h)
+{
+    int64_t deadline = h_now_ms() + 5000;
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < NPAYERS; i++)
+            open += !client_is_closed(payers[i]);
+        for (int i = 0; i < NPAYEES; i++)
+            open += !client_is_closed(payees[i]);
+        if (open == 0)
+            return;
+        CHECK(h_now_ms() < deadline, "%d connections still open 5 s after the kill", open);
+        h_pump(h, 10);
+    }
+}
+
 static void free_all(void)
 {
     for (int i = 0; i < NPAYERS; i++)
@@ -184,8 +200,9 @@ int main(void)
         fprintf(stderr, "   round %d: killing with %d answered, %d in flight\n", round, answered,
                 unanswered);
         h_kill(&h);
-        /* let the clients see the connections die */
-        h_pump(&h, 100);
+        /* let the clients read what the switch sent before it died, up to
+         * the close each of them sees */
+        wait_all_closed(&h);
         free_all();
 
         TEST_STEP("restart, reconnect, retry everything unanswered with the same msg_id");

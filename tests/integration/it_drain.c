@@ -2,8 +2,6 @@
  * retryable message reject (nothing recorded), transfers in flight finish
  * and are answered, the ledger flushes, and the process exits 0. */
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "harness.h"
 
@@ -24,7 +22,7 @@ int main(void)
     uint64_t id = fwd->credit_transfer->transfer_id;
     client_envelope_free(fwd);
     CHECK(kill(h.pid, SIGTERM) == 0);
-    usleep(200000);
+    H_WAIT_LOG(&h, 1, 5000, "event=drain_start");
 
     TEST_STEP("new work is turned away, retryably, while draining");
     struct h_transfer t2 = {
@@ -50,11 +48,10 @@ int main(void)
     client_envelope_free(e);
 
     TEST_STEP("the process exits 0 and the posting is in the ledger");
-    int st = 0;
-    for (int i = 0; i < 100 && waitpid(h.pid, &st, WNOHANG) == 0; i++)
-        usleep(50000);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
-    h.pid = 0;
+    /* drain_timeout_ms is 5 s: a switch still running 10 s on fails the
+     * test, and is killed and reaped on the way out */
+    CHECK_INT(h_wait_exit(&h, 10000), 0);
+    CHECK(h_log_has(&h, "event=drained"), "the drain finished its work before the exit");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = %llu",
                         (unsigned long long)id),
               2);

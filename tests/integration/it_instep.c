@@ -175,8 +175,9 @@ static void reader_is_refused(struct harness *h)
         "SELECT * FROM participant_add('x', 'QQQQ', 'Q Bank', 'bank', 100)",
         "SELECT * FROM participant_set_status('x', 'JAZZ', 'suspended')",
         "SELECT * FROM participant_set_ndc('x', 'JAZZ', 1)",
-        "SELECT * FROM post_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+        /* one statement over two lines (parenthesized: not two elements) */
+        ("SELECT * FROM post_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+         "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"),
         "INSERT INTO ledger_entries DEFAULT VALUES",
         "UPDATE ledger_entries SET amount = amount",
         "DELETE FROM ledger_entries",

@@ -2,7 +2,7 @@
  * settings take effect for the next transfer, a change that needs a restart
  * is refused with the old config kept, and a broken file changes nothing. */
 #include <signal.h>
-#include <unistd.h>
+#include <stdbool.h>
 
 #include "harness.h"
 #include "transfer.h"
@@ -22,10 +22,26 @@ static int64_t timeout_ms(struct client *jazz, struct client *koko, const char *
     return transfer_now_ms() - t0;
 }
 
-static void reload(struct harness *h)
+/* SIGHUP, then waits for the switch to log the outcome it should have:
+ * "event=config_reloaded" when applied, else "event=reload_failed" (either
+ * is logged once the switch is done with the reload). */
+static void reload(struct harness *h, bool applied)
 {
+    static const char *const outcomes[] = {"event=config_reloaded", "event=reload_failed"};
+    int before[2] = {h_log_count(h, outcomes[0]), h_log_count(h, outcomes[1])};
     CHECK(kill(h->pid, SIGHUP) == 0);
-    usleep(300000);
+    int64_t deadline = h_now_ms() + 5000;
+    for (;;) {
+        int now[2] = {h_log_count(h, outcomes[0]), h_log_count(h, outcomes[1])};
+        if (now[0] > before[0] || now[1] > before[1]) {
+            CHECK(now[applied ? 0 : 1] > before[applied ? 0 : 1],
+                  "the reload was %s, expected it %s", applied ? "refused" : "applied",
+                  applied ? "applied" : "refused");
+            return;
+        }
+        CHECK(h_now_ms() < deadline, "no outcome of the reload logged within 5 s");
+        h_pump(h, 20);
+    }
 }
 
 int main(void)
@@ -42,21 +58,21 @@ int main(void)
     CHECK(before >= 2900, "%lld ms", (long long)before);
     h_config(&h, "payee_timeout_ms = 400\n");
     h_write_config(&h);
-    reload(&h);
+    reload(&h, true);
     int64_t after = timeout_ms(jazz, koko, "HUP-2");
     CHECK(after < 1500, "%lld ms after the reload", (long long)after);
 
     TEST_STEP("a setting that needs a restart is refused; the old config stays");
     h_config(&h, "payee_timeout_ms = 3000\nposting_connections = 3\n");
     h_write_config(&h);
-    reload(&h);
+    reload(&h, false);
     after = timeout_ms(jazz, koko, "HUP-3");
     CHECK(after < 1500, "still the old timeout: %lld ms", (long long)after);
 
     TEST_STEP("a broken file is refused; the switch keeps serving");
     h_config(&h, "payee_timeout_ms = forever\n");
     h_write_config(&h);
-    reload(&h);
+    reload(&h, false);
     CHECK(h_running(&h));
     after = timeout_ms(jazz, koko, "HUP-4");
     CHECK(after < 1500, "%lld ms", (long long)after);

@@ -5,6 +5,8 @@
  * memory differing from the ledger, says "not checked" of what it could not
  * check, and catches a planted double posting. Operator actions go through
  * sikka-ctl. */
+#include <errno.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,11 +24,24 @@ static int pay(struct harness *h, struct client *payer, struct client *payee, co
     if (purpose == SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT)
         t.invoice = "INV-77";
     h_send_transfer(payer, &t);
-    Envelope *e = client_recv(payer, 300);
-    if (e == NULL) { /* forwarded: the payee accepts */
-        h_payee_decide(payee, true, NULL);
-        e = h_expect(payer, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
-        client_envelope_free(h_expect(payee, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    /* refused at once (the payer hears) or forwarded (the payee hears, and
+     * accepts): whichever comes first */
+    int64_t deadline = h_now_ms() + 5000;
+    Envelope *e;
+    while ((e = client_recv(payer, 10)) == NULL) {
+        CHECK(!client_is_closed(payer), "%s: %s", msg_id, client_close_reason(payer));
+        Envelope *fwd = client_recv(payee, 0);
+        if (fwd != NULL) {
+            CHECK(fwd->body_case == SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, "%s: payee got %s",
+                  msg_id, codec_body_name(fwd));
+            CHECK(fwd->credit_transfer->transfer_id != 0, "forwarded transfer carries its id");
+            h_send_decision(payee, fwd->credit_transfer->transfer_id, true, NULL);
+            client_envelope_free(fwd);
+            e = h_expect(payer, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
+            client_envelope_free(h_expect(payee, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+            break;
+        }
+        CHECK(h_now_ms() < deadline, "%s: neither answered nor forwarded within 5 s", msg_id);
     }
     CHECK(e->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, "%s", codec_body_name(e));
     int st = e->status_report->status;
@@ -211,8 +226,17 @@ int main(void)
     }
     close(fds[1]);
     int st, answered_during = s_answered;
-    while (waitpid(pid, &st, WNOHANG) == 0)
+    int64_t ctl_deadline = h_now_ms() + 30000;
+    pid_t done;
+    while ((done = waitpid(pid, &st, WNOHANG)) == 0) {
+        if (h_now_ms() >= ctl_deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            CHECK(false, "sikka-ctl window close did not finish within 30 s");
+        }
         pump(&h, 5);
+    }
+    CHECK(done == pid, "waitpid: %s", strerror(errno));
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "window close under traffic");
     char buf[256] = "";
     ssize_t got = read(fds[0], buf, sizeof(buf) - 1);
