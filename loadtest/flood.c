@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "flood.h"
 
 #include <event2/event.h>
@@ -44,13 +45,6 @@ static struct {
     size_t block_len;
     size_t frame_len;
 } F;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void flood_opts_defaults(struct flood_opts *o)
 {
@@ -162,7 +156,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void start(void)
 {
     F.started = true;
-    F.t0_us = now_us();
+    F.t0_us = mono_us();
     fprintf(stderr, "sikka-replay flood: %u sessions of %s connected, flooding (%s) for %.1f s\n",
             F.o->sessions, F.o->participant, flood_mode_name(F.o->mode), F.o->seconds);
     struct timeval tv = {(time_t)F.o->seconds,
@@ -339,7 +333,7 @@ int flood_run(const struct flood_opts *o, struct flood_result *r, char *err, siz
         snprintf(err, errlen, "%s", F.abort_why[0] ? F.abort_why : "the flood never started");
         goto done;
     }
-    r->elapsed_s = (double)(now_us() - F.t0_us) / 1e6;
+    r->elapsed_s = (double)(mono_us() - F.t0_us) / 1e6;
     r->frame_bytes = F.frame_len;
     uint64_t written = 0;
     for (unsigned i = 0; i < o->sessions; i++) {

@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "replay.h"
 
 #include <errno.h>
@@ -133,13 +134,6 @@ static struct {
     FILE *results;
     uint8_t scratch[RP_SCRATCH];
 } E;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const char *replay_mode_name(enum replay_mode m)
 {
@@ -619,7 +613,7 @@ static void complete(uint32_t si, const char *status, const char *reason, uint64
 {
     struct rp_slot *s = &E.slots[si];
     const struct rp_record *rec = &E.recs[s->rec];
-    int64_t now = now_us();
+    int64_t now = mono_us();
     if (rec->kind == RP_TRANSFER)
         slot_unhash(si);
     bool expected = outcome_expected(rec, status, reason);
@@ -708,7 +702,7 @@ static int send_message(uint64_t k, int64_t due_us)
         s->msg_id[0] = '\0';
     }
 
-    int64_t now = now_us();
+    int64_t now = mono_us();
     s->sent_us = now;
     s->measured = due_us >= E.measure_us;
     s->session = sess != NULL ? sess->index : RP_NONE;
@@ -783,7 +777,7 @@ static void arm_tick(int64_t delay_us)
  * batches rather than one wake-up per message). */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    int64_t now = now_us();
+    int64_t now = mono_us();
     int burst = 0;
     bool stalled = false;
     while (more_to_send()) {
@@ -803,13 +797,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         }
         E.next_k++;
         if ((++burst & 63) == 0)
-            now = now_us();
+            now = mono_us();
     }
     if (!more_to_send()) {
         finish_sending();
         return;
     }
-    int64_t wait = due_time(E.next_k) - now_us();
+    int64_t wait = due_time(E.next_k) - mono_us();
     if (burst == RP_SENDS_PER_TICK)
         wait = 0; /* behind: go on right after the loop has read what came in */
     else if (stalled || wait < RP_TICK_MIN_US)
@@ -823,7 +817,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void send_next_closed(void)
 {
     while (more_to_send() && E.outstanding < E.o->closed) {
-        int64_t now = now_us();
+        int64_t now = mono_us();
         if (now >= E.stop_us) {
             E.limit_k = E.next_k;
             break;
@@ -1062,7 +1056,7 @@ static void push_second(int64_t now)
 
 static void on_second(evutil_socket_t fd, short what, void *arg)
 {
-    push_second(now_us());
+    push_second(mono_us());
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -1116,7 +1110,7 @@ static void run_end(void)
     if (E.phase == RP_DONE)
         return;
     E.phase = RP_DONE;
-    push_second(now_us());
+    push_second(mono_us());
     event_base_loopbreak(E.base);
 }
 
@@ -1125,7 +1119,7 @@ static void start_run(void)
     const struct replay_opts *o = E.o;
     evtimer_del(E.deadline);
     E.phase = RP_RUNNING;
-    E.t0_us = now_us();
+    E.t0_us = mono_us();
     E.measure_us = E.t0_us + (int64_t)(o->warmup_s * 1e6);
     E.stop_us = o->duration_s > 0 ? E.measure_us + (int64_t)(o->duration_s * 1e6) : INT64_MAX;
     E.limit_k = o->count > 0 ? o->count : (o->duration_s > 0 ? UINT64_MAX : E.nrecs);

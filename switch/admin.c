@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "admin.h"
 
 #include <arpa/inet.h>
@@ -60,6 +61,7 @@ enum admin_route {
     ADMIN_ROUTE_FEES,
     ADMIN_ROUTE_AUDIT,
     ADMIN_ROUTE_STATUS,
+    ADMIN_ROUTE_HEALTH,
 };
 
 /* The API: segments after /api/v1/, "{code}" a participant code, "{id}" a
@@ -85,6 +87,7 @@ static const struct admin_path {
     {"fees", ADMIN_ROUTE_FEES, EVHTTP_REQ_GET, "GET"},
     {"audit", ADMIN_ROUTE_AUDIT, EVHTTP_REQ_GET, "GET"},
     {"status", ADMIN_ROUTE_STATUS, EVHTTP_REQ_GET, "GET"},
+    {"health", ADMIN_ROUTE_HEALTH, EVHTTP_REQ_GET, "GET"},
 };
 
 /* One request between its arrival and its answer. Owned by this module and
@@ -117,13 +120,6 @@ static struct {
     int port;
     char listen[128];
 } A;
-
-static int64_t admin_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Copies text for an error message or a log line: printable ASCII only (the
  * rest becomes '?', so JSON strings stay valid UTF-8), truncated. */
@@ -222,7 +218,7 @@ static void admin_on_close(struct evhttp_connection *conn, void *arg)
 /* Logs the request's line and frees it. */
 static void admin_done(struct admin_req *ar, int status, const char *why)
 {
-    int64_t us = admin_now_us() - ar->started_us;
+    int64_t us = mono_us() - ar->started_us;
     enum log_level level = status >= 500   ? LOG_LEVEL_ERROR
                            : status >= 400 ? LOG_LEVEL_WARN
                                            : LOG_LEVEL_INFO;
@@ -774,6 +770,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
     case ADMIN_ROUTE_STATUS:
         ops_status(admin_on_ops, ar);
         return;
+    case ADMIN_ROUTE_HEALTH:
+        ops_health(admin_on_ops, ar);
+        return;
     default:
         admin_fail(ar, 500, "route %d has no handler", (int)call->path->route);
         return;
@@ -793,7 +792,7 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     }
     ar->req = req;
     ar->conn = evhttp_request_get_connection(req);
-    ar->started_us = admin_now_us();
+    ar->started_us = mono_us();
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     snprintf(ar->method, sizeof(ar->method), "%s", admin_method_name(cmd));
     snprintf(ar->operator_name, sizeof(ar->operator_name), "-");

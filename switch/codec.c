@@ -309,6 +309,8 @@ const char *codec_body_name(const Envelope *env)
         return "payment_return";
     case SIKKA__V1__ENVELOPE__BODY_STATUS_QUERY:
         return "status_query";
+    case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
+        return "report_ack";
     default:
         return "none";
     }

@@ -59,6 +59,8 @@ const struct config_setting config_settings[] = {
     CFG_STR(admin_listen, "127.0.0.1:8443", false, "admin console, host:port; empty disables"),
     CFG_STR(admin_ca, "", false, "CA for operator certificates; empty means tls_ca"),
     CFG_STR(database_url, NULL, false, "libpq connection string or URI"),
+    CFG_INT(fence_takeover_ms, "10000", 100, 3600000, false,
+            "a switch that lost its fence and finds it held by another this long exits"),
     CFG_INT(payee_timeout_ms, "5000", 10, 20000, true,
             "payee decision deadline (Raast: credit within 20 s); then AB05"),
     CFG_INT(max_amount, "500000000", 1, INT64_MAX, true, "scheme limit per transfer, paisa"),

@@ -44,6 +44,7 @@ struct config {
 
     /* database */
     char *database_url; /* libpq conninfo or URI */
+    int64_t fence_takeover_ms;
 
     /* scheme rules */
     int64_t payee_timeout_ms;

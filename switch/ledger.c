@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "ledger.h"
 
 #include <inttypes.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fence.h"
 #include "log.h"
 #include "participant.h"
 #include "sql.h"
@@ -19,7 +21,8 @@ struct pgarray {
 };
 
 enum col {
-    COL_T_ID = 0,
+    COL_T_NOTIFY = 0, /* forwarded to its payee: an outbox row for the report */
+    COL_T_ID,
     COL_T_KIND,
     COL_T_PAYER,
     COL_T_MSG_ID,
@@ -79,14 +82,13 @@ struct piece {
     size_t n;
 };
 
-static int64_t now_us(void);
-
 /* One posting connection and the batch it is committing. */
 struct poster {
     struct pgconn *conn;
     struct transfer *inflight;
     size_t inflight_n;
     bool inflight_piece; /* the batch is a piece: refused, it splits further */
+    int64_t epoch;       /* the fence epoch it carries */
     int64_t since_us;
 };
 
@@ -120,6 +122,8 @@ static struct {
     struct event *retry_timer;
     bool window_waiting;
     struct pgarray cols[COL_COUNT];
+    char fence_param[24];
+    int64_t holding_since_us; /* when postings began to pause, 0: not */
     struct ledger_stats stats;
 } L;
 
@@ -215,13 +219,6 @@ static void op_free(struct ledger_op *op)
 static void on_kick(evutil_socket_t fd, short what, void *arg);
 static void on_window(evutil_socket_t fd, short what, void *arg);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void on_conn_ready(void *arg)
 {
@@ -323,6 +320,26 @@ void ledger_set_fee_account(int64_t account_id)
     L.fee_account = account_id;
 }
 
+void ledger_kick(void)
+{
+    event_active(L.kick, 0, 0);
+}
+
+/* Postings have been failing for this long: new transfers are turned away. */
+#define UNAVAILABLE_AFTER_US 500000
+
+bool ledger_accepting(void)
+{
+    if (fence_state() != FENCE_HELD)
+        return false;
+    if (L.holding_since_us != 0 && mono_us() - L.holding_since_us > UNAVAILABLE_AFTER_US)
+        return false;
+    for (size_t i = 0; i < L.nposters; i++)
+        if (pgconn_is_ready(L.posters[i].conn))
+            return true;
+    return false;
+}
+
 bool ledger_connected(void)
 {
     return L.nposters > 0 && pgconn_is_ready(L.posters[0].conn);
@@ -396,7 +413,7 @@ static void give_back(struct transfer *list, size_t n, bool piece)
 void ledger_submit(struct transfer *t)
 {
     t->next = NULL;
-    t->queued_us = now_us();
+    t->queued_us = mono_us();
     if (L.queue_tail != NULL)
         L.queue_tail->next = t;
     else
@@ -548,6 +565,7 @@ static int add_transfer(const struct transfer *t)
     bool acsc = t->status == TRANSFER_ACSC;
     struct pgarray *c = L.cols;
     int rc = 0;
+    rc |= arr_text(&c[COL_T_NOTIFY], t->forwarded ? "t" : "f");
     rc |= arr_int(&c[COL_T_ID], (int64_t)t->id);
     rc |= arr_text(&c[COL_T_KIND], kind_name(t->kind));
     rc |= arr_text(&c[COL_T_PAYER], t->payer);
@@ -622,15 +640,18 @@ static int send_list(struct poster *p, struct transfer *list, size_t n, bool pie
             return -1;
         }
     }
-    const char *params[COL_COUNT];
+    const char *params[1 + COL_COUNT];
+    int64_t epoch = fence_epoch();
+    snprintf(L.fence_param, sizeof(L.fence_param), "%" PRId64, epoch);
+    params[0] = L.fence_param;
     for (int i = 0; i < COL_COUNT; i++) {
         if (arr_finish(&L.cols[i]) != 0) {
             log_error("event=ledger_build_failed transfers=%zu why=\"out of memory\"", n);
             return -1;
         }
-        params[i] = L.cols[i].buf;
+        params[1 + i] = L.cols[i].buf;
     }
-    if (pgconn_exec(p->conn, SQL_POST_BATCH, COL_COUNT, params, on_batch_done, p) != 0) {
+    if (pgconn_exec(p->conn, SQL_POST_BATCH, 1 + COL_COUNT, params, on_batch_done, p) != 0) {
         log_warn("event=ledger_send_deferred transfers=%zu conn=%s why=\"database not ready\"", n,
                  pgconn_name(p->conn));
         return -1;
@@ -638,7 +659,8 @@ static int send_list(struct poster *p, struct transfer *list, size_t n, bool pie
     p->inflight = list;
     p->inflight_n = n;
     p->inflight_piece = piece;
-    p->since_us = now_us();
+    p->epoch = epoch;
+    p->since_us = mono_us();
     L.inflight_n += n;
     L.inflight_batches++;
     L.stats.attempts++;
@@ -651,6 +673,8 @@ static void hold(const char *why)
 {
     if (!L.holding) {
         L.holding = true;
+        if (L.holding_since_us == 0)
+            L.holding_since_us = mono_us();
         struct timeval tv = {L.backoff_ms / 1000, (L.backoff_ms % 1000) * 1000};
         evtimer_add(L.retry_timer, &tv);
         log_warn("event=ledger_holding ms=%d queued=%zu why=\"%s\"", L.backoff_ms,
@@ -713,7 +737,7 @@ static bool batch_due(void)
 {
     if (L.opts.window_us == 0 || L.queued >= (size_t)L.opts.batch_max)
         return true;
-    int64_t waited = now_us() - L.queue_head->queued_us;
+    int64_t waited = mono_us() - L.queue_head->queued_us;
     if (waited >= L.opts.window_us)
         return true;
     if (!L.window_waiting) {
@@ -729,6 +753,8 @@ static bool batch_due(void)
  * batches from the queue that are due. */
 static void flush(void)
 {
+    if (fence_state() != FENCE_HELD)
+        return; /* the fence (re)taken kicks the queue again */
     if (flush_op() || L.holding)
         return;
     struct poster *p;
@@ -967,10 +993,11 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
 
     switch (flags) {
     case PGCONN_OK: {
+        L.holding_since_us = 0;
         L.stats.batches++;
         L.stats.transfers += n;
         L.backoff_ms = BACKOFF_MIN_MS;
-        int64_t took = now_us() - p->since_us;
+        int64_t took = mono_us() - p->since_us;
         L.stats.commit_us += (uint64_t)took;
         if (took > 100000)
             log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn), n,
@@ -990,6 +1017,8 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
         break;
     case PGCONN_RETRY:
         L.stats.retried++;
+        if (strstr(error, "SKF01") != NULL)
+            fence_refused(p->epoch);
         log_warn("event=batch_failed_transiently transfers=%zu why=\"%s\" action=retry", n, error);
         give_back(batch, n, piece);
         hold(error);

@@ -120,6 +120,14 @@ void ledger_set_resync_hook(void (*hook)(void));
  * as soon as the batches in flight are through). */
 bool ledger_connected(void);
 
+/* Looks at the queue again now (the fence was retaken). */
+void ledger_kick(void);
+
+/* Transfers are posted promptly: a posting connection is up, the fence is
+ * held and postings are not paused by a failing database. While not, the
+ * router refuses new transfers with a retryable answer. */
+bool ledger_accepting(void);
+
 /* Nothing queued and nothing in flight. */
 bool ledger_idle(void);
 size_t ledger_queued(void);

@@ -18,14 +18,17 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "admin.h"
 #include "config.h"
+#include "fence.h"
 #include "hmap.h"
 #include "idem.h"
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
 #include "ops.h"
+#include "outbox.h"
 #include "participant.h"
 #include "pgconn.h"
 #include "recorder.h"
@@ -51,6 +54,10 @@ static struct {
     struct event *drain_check;
     int64_t drain_deadline_ms;
     bool draining;
+    bool active;          /* holds the fence and serves */
+    struct event *warmup; /* until the database connections are ready */
+    int64_t warmup_since_us;
+    int64_t warmup_logged;
     int exit_code;
 } M;
 
@@ -161,6 +168,14 @@ static void reload(void)
         log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
         return;
     }
+    if (!M.active) {
+        /* a standby has nothing running to reconfigure: it keeps the file
+         * for when it takes over (restart-only settings included) */
+        config_free(M.cfg);
+        M.cfg = next;
+        log_info("event=config_reloaded path=%s role=standby", M.config_path);
+        return;
+    }
     if (config_check_reload(M.cfg, next, err, sizeof(err)) != 0) {
         log_error("event=reload_failed why=\"%s\" action=keep_old_config", err);
         config_free(next);
@@ -266,6 +281,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         reload();
         return;
     }
+    if (!M.active) {
+        /* a standby has nothing in flight: it just stops waiting */
+        log_info("event=standby_stopped why=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        finish_drain(0);
+        return;
+    }
     if (M.draining && sig == SIGINT) {
         log_warn("event=second_interrupt action=exit_now");
         finish_drain(1);
@@ -300,40 +321,45 @@ static int write_pid_file(const char *path)
     return 0;
 }
 
-static int run(void)
+/* The fence is held: load the ledger's state and serve. Runs once, from the
+ * fence's callback; a failure stops the process (exit status 1). */
+static void on_warmup(evutil_socket_t fd, short what, void *arg);
+
+static void become_active(void)
 {
     char err[1024];
     struct recovery_result rec;
     if (recovery_load(M.cfg->database_url, M.cfg->idempotency_cache_seconds,
                       M.cfg->idempotency_cache_max, &rec, err, sizeof(err)) != 0) {
         log_error("event=start_failed why=\"%s\"", err);
-        return 1;
+        goto fail;
     }
     log_info("event=state_recovered participants=%zu window=%" PRId64 " keys=%zu boot=%u",
              rec.participants, rec.window_id, rec.keys, rec.boot_id);
 
     /* posting connections (batches, and the window operations ordered with
-     * them) and one connection for queries */
+     * them; each holds POSTING_KEY shared while it lives, see fence.h), one
+     * for operators and state sync, one for participants' queries */
     M.nledger_db = (size_t)M.cfg->posting_connections;
     for (size_t i = 0; i < M.nledger_db; i++) {
         char name[32];
         snprintf(name, sizeof(name), "ledger-%zu", i);
         M.ledger_db[i] =
             pgconn_new(M.base, name, M.cfg->database_url, sql_ledger_stmts, sql_ledger_nstmts);
-        if (M.ledger_db[i] == NULL)
-            return 1;
+        if (M.ledger_db[i] == NULL || pgconn_set_init(M.ledger_db[i], fence_posting_init_sql) != 0)
+            goto fail;
     }
     M.query_db =
         pgconn_new(M.base, "query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
     M.peer_db =
         pgconn_new(M.base, "peer-query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
     if (M.query_db == NULL || M.peer_db == NULL)
-        return 1;
+        goto fail;
     if (router_init(M.base, rec.boot_id, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
-        sync_init(M.base, M.query_db) != 0)
-        return 1;
+        sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0)
+        goto fail;
     ledger_set_refusal_hook(on_ledger_refusal);
     ledger_set_resync_hook(sync_grace_check_all);
     for (int p = 0; p < 4; p++)
@@ -343,50 +369,121 @@ static int run(void)
     apply_config(M.cfg);
     for (size_t i = 0; i < M.nledger_db; i++)
         if (pgconn_start(M.ledger_db[i]) != 0)
-            return 1;
+            goto fail;
     if (pgconn_start(M.query_db) != 0 || pgconn_start(M.peer_db) != 0)
-        return 1;
+        goto fail;
+    /* the doors open once the database connections are: a participant's
+     * first message is then answered from the ledger, not refused */
+    M.warmup = event_new(M.base, -1, EV_PERSIST, on_warmup, NULL);
+    if (M.warmup == NULL)
+        goto fail;
+    M.warmup_since_us = mono_us();
+    struct timeval step = {0, 10 * 1000};
+    event_add(M.warmup, &step);
+    return;
+fail:
+    M.exit_code = 1;
+    event_base_loopbreak(M.base);
+}
 
+static bool connections_ready(void)
+{
+    bool ledger = false;
+    for (size_t i = 0; i < M.nledger_db; i++)
+        ledger |= pgconn_is_ready(M.ledger_db[i]);
+    return ledger && pgconn_is_ready(M.query_db) && pgconn_is_ready(M.peer_db);
+}
+
+/* Opens the console and the participant port: the switch is in service. */
+static void open_doors(void)
+{
+    char err[512];
     /* the console first: once the participant port accepts, both are up */
     if (admin_start(M.base, M.cfg, err, sizeof(err)) != 0) {
         log_error("event=start_failed why=\"%s\"", err);
-        return 1;
+        goto fail;
     }
     M.listener = listener_new(M.base, M.cfg->listen);
-    if (M.listener == NULL)
-        return 1;
+    M.tick = event_new(M.base, -1, EV_PERSIST, on_tick, NULL);
+    if (M.listener == NULL || M.tick == NULL)
+        goto fail;
+    struct timeval second = {1, 0};
+    event_add(M.tick, &second);
+    if (M.cfg->capture_file[0] != '\0' && recorder_open(M.cfg->capture_file) != 0)
+        goto fail;
+    M.active = true;
+    log_info("event=ready role=active fence_epoch=%" PRId64 " listen=%s port=%d admin_port=%d "
+             "pid=%d",
+             fence_epoch(), M.cfg->listen, listener_port(M.listener), admin_port(), (int)getpid());
+    return;
+fail:
+    M.exit_code = 1;
+    event_base_loopbreak(M.base);
+}
+
+static void on_warmup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    int64_t waited_ms = (mono_us() - M.warmup_since_us) / 1000;
+    if (!connections_ready()) {
+        if (waited_ms / 5000 != M.warmup_logged) {
+            M.warmup_logged = waited_ms / 5000;
+            log_warn("event=waiting_for_database ms=%" PRId64
+                     " why=\"a posting, the query and the peer-query connections must be ready "
+                     "before participants are let in\"",
+                     waited_ms);
+        }
+        return;
+    }
+    event_free(M.warmup);
+    M.warmup = NULL;
+    log_info("event=database_ready ms=%" PRId64, waited_ms);
+    open_doors();
+}
+
+/* Another switch took over: stop at once (no drain: this one may not post). */
+static void on_deposed(void)
+{
+    M.exit_code = 75;
+    event_base_loopbreak(M.base);
+}
+
+static int run(void)
+{
     M.sig_term = evsignal_new(M.base, SIGTERM, on_signal, NULL);
     M.sig_int = evsignal_new(M.base, SIGINT, on_signal, NULL);
     M.sig_hup = evsignal_new(M.base, SIGHUP, on_signal, NULL);
-    M.tick = event_new(M.base, -1, EV_PERSIST, on_tick, NULL);
-    if (M.sig_term == NULL || M.sig_int == NULL || M.sig_hup == NULL || M.tick == NULL) {
+    if (M.sig_term == NULL || M.sig_int == NULL || M.sig_hup == NULL) {
         log_error("event=start_failed why=\"cannot create signal events\"");
         return 1;
     }
     event_add(M.sig_term, NULL);
     event_add(M.sig_int, NULL);
     event_add(M.sig_hup, NULL);
-    struct timeval second = {1, 0};
-    event_add(M.tick, &second);
     if (write_pid_file(M.cfg->pid_file) != 0)
         return 1;
-    if (M.cfg->capture_file[0] != '\0' && recorder_open(M.cfg->capture_file) != 0)
-        return 1;
 
-    log_info("event=ready listen=%s port=%d admin_port=%d pid=%d", M.cfg->listen,
-             listener_port(M.listener), admin_port(), (int)getpid());
+    /* active only with the fence; until then a standby */
+    char host[200] = "", holder[256];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(holder, sizeof(holder), "%s:%d", host, (int)getpid());
+    if (fence_init(M.base, M.cfg->database_url, holder, M.cfg->fence_takeover_ms, become_active,
+                   on_deposed) != 0)
+        return 1;
+    log_info("event=starting role=standby pid=%d why=\"waiting for the fence\"", (int)getpid());
     event_base_dispatch(M.base);
 
     struct router_stats rs;
     struct ledger_stats ls;
     router_get_stats(&rs);
     ledger_get_stats(&ls);
-    log_info(
-        "event=stopped exit=%d received=%" PRIu64 " settled=%" PRIu64 " rejected=%" PRIu64
-        " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64 " mean_commit_us=%" PRIu64
-        " attempts=%" PRIu64 " refused=%" PRIu64 " retried=%" PRIu64,
-        M.exit_code, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches, ls.max_batch,
-        ls.batches ? ls.commit_us / ls.batches : 0, ls.attempts, ls.refused, ls.retried);
+    log_info("event=stopped exit=%d active=%d received=%" PRIu64 " settled=%" PRIu64
+             " rejected=%" PRIu64 " duplicates=%" PRIu64 " batches=%" PRIu64 " max_batch=%" PRIu64
+             " mean_commit_us=%" PRIu64 " attempts=%" PRIu64 " refused=%" PRIu64
+             " retried=%" PRIu64,
+             M.exit_code, M.active, rs.received, rs.settled, rs.rejected, rs.duplicates, ls.batches,
+             ls.max_batch, ls.batches ? ls.commit_us / ls.batches : 0, ls.attempts, ls.refused,
+             ls.retried);
     if (M.cfg->pid_file[0] != '\0')
         unlink(M.cfg->pid_file);
     return M.exit_code;
@@ -403,6 +500,8 @@ static void cleanup(void)
     ledger_free();
     ops_free();
     sync_free();
+    outbox_free();
+    fence_free();
     for (size_t i = 0; i < M.nledger_db; i++)
         pgconn_free(M.ledger_db[i]);
     pgconn_free(M.query_db);
@@ -418,6 +517,8 @@ static void cleanup(void)
         event_free(M.sig_hup);
     if (M.tick)
         event_free(M.tick);
+    if (M.warmup)
+        event_free(M.warmup);
     if (M.drain_check)
         event_free(M.drain_check);
     if (M.ssl_ctx)

@@ -7,9 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "fence.h"
 #include "idem.h"
 #include "ledger.h"
 #include "log.h"
+#include "outbox.h"
 #include "participant.h"
 #include "router.h"
 #include "session.h"
@@ -630,26 +632,54 @@ void ops_reconcile(ops_done done, void *arg)
         on_reconcile(r, NULL, PGCONN_LOST, "the database is not reachable right now");
 }
 
+/* What the switch can do right now, from the ledger's side: "ok" (posting),
+ * "degraded" (postings paused by a failing database: transfers are turned
+ * away retryably), "down" (no posting connection, or the fence not held). */
+static const char *health(void)
+{
+    if (fence_state() != FENCE_HELD || !ledger_connected())
+        return "down";
+    return ledger_accepting() ? "ok" : "degraded";
+}
+
+static json_t *health_json(void)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:b, s:b}", "status", health(), "role",
+                     fence_state() == FENCE_HELD ? "active" : "standby", "fence",
+                     fence_state_name(fence_state()), "fence_epoch", (json_int_t)fence_epoch(),
+                     "ledger_accepting", ledger_accepting(), "ledger_connected", ledger_connected(),
+                     "query_connected", pgconn_is_ready(O.db), "draining", router_draining());
+}
+
+void ops_health(ops_done done, void *arg)
+{
+    done(arg, strcmp(health(), "ok") == 0 ? 200 : 503, health_json());
+}
+
 void ops_status(ops_done done, void *arg)
 {
     struct router_stats rs;
     struct ledger_stats ls;
+    uint64_t resent, acked;
     router_get_stats(&rs);
     ledger_get_stats(&ls);
+    outbox_get_stats(&resent, &acked);
     json_t *counters = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
         (json_int_t)rs.received, "settled", (json_int_t)rs.settled, "rejected",
-        (json_int_t)rs.rejected, "duplicates", (json_int_t)rs.duplicates, "batches",
-        (json_int_t)ls.batches, "batched_transfers", (json_int_t)ls.transfers, "max_batch",
-        (json_int_t)ls.max_batch, "batch_attempts", (json_int_t)ls.attempts, "batches_refused",
-        (json_int_t)ls.refused, "batches_retried", (json_int_t)ls.retried, "state_syncs",
-        (json_int_t)sync_count(), "idempotency_keys", (json_int_t)idem_count());
+        (json_int_t)rs.rejected, "duplicates", (json_int_t)rs.duplicates, "refused_unavailable",
+        (json_int_t)rs.refused_unavailable, "batches", (json_int_t)ls.batches, "batched_transfers",
+        (json_int_t)ls.transfers, "max_batch", (json_int_t)ls.max_batch, "batch_attempts",
+        (json_int_t)ls.attempts, "batches_refused", (json_int_t)ls.refused, "batches_retried",
+        (json_int_t)ls.retried, "state_syncs", (json_int_t)sync_count(), "idempotency_keys",
+        (json_int_t)idem_count(), "notices_resent", (json_int_t)resent, "notices_acknowledged",
+        (json_int_t)acked);
     done(arg, 200,
-         json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "ready", pgconn_is_ready(O.db),
+         json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o, s:o}", "ready", pgconn_is_ready(O.db),
                    "draining", router_draining(), "sessions", (json_int_t)session_count(),
                    "inflight", (json_int_t)router_inflight(), "ledger_queued",
-                   (json_int_t)ledger_queued(), "window", (json_int_t)ledger_window(), "counters",
-                   counters));
+                   (json_int_t)ledger_queued(), "window", (json_int_t)ledger_window(), "health",
+                   health_json(), "counters", counters));
 }
 
 /* ---- scheduled window closes ---- */

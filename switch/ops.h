@@ -83,5 +83,9 @@ void ops_reconcile(ops_done done, void *arg);
 void ops_fees(ops_done done, void *arg);
 void ops_audit(int limit, ops_done done, void *arg);
 void ops_status(ops_done done, void *arg);
+/* {"status": "ok"|"degraded"|"down", "role", "fence", "fence_epoch",
+ * "ledger_accepting", ...}: 200 when ok, else 503 (a load balancer's or a
+ * supervisor's probe). */
+void ops_health(ops_done done, void *arg);
 
 #endif

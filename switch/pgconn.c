@@ -43,6 +43,7 @@ struct pgconn {
     pgconn_ready_cb on_ready;
     void *ready_arg;
     char *listen_sql; /* "LISTEN channel", sent with the prepares */
+    char *init_sql;   /* run on every connect, with the prepares */
     pgconn_notify_cb on_notify;
     void *notify_arg;
 };
@@ -105,6 +106,17 @@ int pgconn_listen(struct pgconn *c, const char *channel, pgconn_notify_cb cb, vo
     snprintf(c->listen_sql, n + 8, "LISTEN %s", channel);
     c->on_notify = cb;
     c->notify_arg = arg;
+    return 0;
+}
+
+int pgconn_set_init(struct pgconn *c, const char *sql)
+{
+    free(c->init_sql);
+    c->init_sql = strdup(sql);
+    if (c->init_sql == NULL) {
+        log_error("event=oom what=pg_init conn=%s", c->name);
+        return -1;
+    }
     return 0;
 }
 
@@ -278,7 +290,7 @@ static int send_prepares(struct pgconn *c)
     struct pgconn_req *r = req_new(c);
     if (r == NULL)
         return -1;
-    r->queries_left = (int)c->nstmts + (c->listen_sql != NULL);
+    r->queries_left = (int)c->nstmts + (c->listen_sql != NULL) + (c->init_sql != NULL);
     for (size_t i = 0; i < c->nstmts; i++) {
         if (PQsendPrepare(c->conn, c->stmts[i].name, c->stmts[i].sql, 0, NULL) != 1) {
             log_error("event=pg_error conn=%s stmt=%s why=\"%s\"", c->name, c->stmts[i].name,
@@ -291,6 +303,12 @@ static int send_prepares(struct pgconn *c)
         PQsendQueryParams(c->conn, c->listen_sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
         log_error("event=pg_error conn=%s why=\"%s: %s\"", c->name, c->listen_sql,
                   PQerrorMessage(c->conn));
+        req_release(c, r);
+        return -1;
+    }
+    if (c->init_sql != NULL &&
+        PQsendQueryParams(c->conn, c->init_sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        log_error("event=pg_error conn=%s why=\"init: %s\"", c->name, PQerrorMessage(c->conn));
         req_release(c, r);
         return -1;
     }
@@ -553,5 +571,6 @@ void pgconn_free(struct pgconn *c)
     free(c->name);
     free(c->conninfo);
     free(c->listen_sql);
+    free(c->init_sql);
     free(c);
 }

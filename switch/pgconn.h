@@ -65,6 +65,12 @@ void pgconn_set_ready_cb(struct pgconn *c, pgconn_ready_cb cb, void *arg);
 int pgconn_listen(struct pgconn *c, const char *channel, pgconn_notify_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
+/* A statement (no parameters, copied) run on every (re)connect with the
+ * prepares, before the ready callback: e.g. taking a session lock every
+ * connection of this kind must hold. It may wait (a lock): the connection
+ * is ready once it has run. Call before pgconn_start. */
+int pgconn_set_init(struct pgconn *c, const char *sql) __attribute__((warn_unused_result));
+
 /* How a failed statement's SQLSTATE is to be treated: PGCONN_FAILED for the
  * request's own fault (classes 22 data exception, 23 integrity constraint,
  * P0 PL/pgSQL raise), PGCONN_RETRY for everything else. */

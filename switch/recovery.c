@@ -142,10 +142,18 @@ int recovery_load(const char *conninfo, int64_t key_seconds, int64_t key_max,
         goto fail;
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         snprintf(err, errlen,
-                 "the database has no Sikka schema: apply schema/ with "
+                 "the database lacks Sikka's schema (up to 005): apply schema/ with "
                  "deploy/migrate.sh first");
         goto fail;
     }
+    PQclear(res);
+    res = NULL;
+    /* positions, window, fees and keys from one snapshot: a posting that
+     * commits meanwhile is either all in what is read or not at all */
+    res = query(db, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL,
+                "starting the recovery snapshot", err, errlen);
+    if (res == NULL)
+        goto fail;
     PQclear(res);
     res = NULL;
     if (load_participants(db, out, err, errlen) != 0)
@@ -184,6 +192,11 @@ int recovery_load(const char *conninfo, int64_t key_seconds, int64_t key_max,
 
     if (preload_keys(db, key_seconds, key_max, out, err, errlen) != 0)
         goto fail;
+    res = query(db, "COMMIT", 0, NULL, "ending the recovery snapshot", err, errlen);
+    if (res == NULL)
+        goto fail;
+    PQclear(res);
+    res = NULL;
 
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);

@@ -9,6 +9,7 @@
 #include "idem.h"
 #include "ledger.h"
 #include "log.h"
+#include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
 #include "session.h"
@@ -278,8 +279,14 @@ static Sikka__V1__TxStatus wire_status(enum transfer_status s)
 static void send_report(uint64_t session_id, const struct outcome *o, bool to_payee)
 {
     struct session *s = session_find(session_id);
+    if (s == NULL && to_payee) {
+        /* the payee's session is gone: another of its sessions hears it
+         * (and if none, the outbox keeps it for the next one) */
+        struct participant *p = participant_find(o->creditor_agent);
+        s = p != NULL ? session_pick(p) : NULL;
+    }
     if (s == NULL)
-        return; /* gone: the outcome waits in the index for a retry */
+        return; /* gone: the outcome waits in the index (or the outbox) */
     Sikka__V1__StatusReport sr = SIKKA__V1__STATUS_REPORT__INIT;
     sr.transfer_id = o->transfer_id;
     sr.original_msg_id = (char *)o->msg_id;
@@ -296,6 +303,7 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     sr.fee = o->fee;
     sr.original_transfer_id = o->original_id;
     sr.settled_at_ms = o->settled_ms;
+    sr.to_payee = to_payee && o->query_id == NULL;
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT;
     env.status_report = &sr;
@@ -315,6 +323,38 @@ static int64_t party_fee(enum transfer_kind kind, int64_t fee, const char *fee_p
 static int64_t fee_for(const struct transfer *t, const char *party)
 {
     return party_fee(t->kind, t->fee, t->fee_payer, party);
+}
+
+void router_send_notice(struct session *s, PGresult *res, int row)
+{
+    /* sql.c OUTBOX_COLUMNS */
+    struct outcome o = {0};
+    o.transfer_id = strtoull(PQgetvalue(res, row, 0), NULL, 10);
+    enum transfer_kind kind = strcmp(PQgetvalue(res, row, 1), "return") == 0
+                                  ? TRANSFER_KIND_RETURN
+                                  : TRANSFER_KIND_TRANSFER;
+    o.status = strcmp(PQgetvalue(res, row, 2), "ACSC") == 0 ? TRANSFER_ACSC : TRANSFER_RJCT;
+    o.reason = PQgetvalue(res, row, 3);
+    o.debtor_agent = PQgetvalue(res, row, 4);
+    o.creditor_agent = PQgetvalue(res, row, 5);
+    o.msg_id = PQgetvalue(res, row, 6);
+    o.end_to_end_id = PQgetvalue(res, row, 7);
+    o.amount = strtoll(PQgetvalue(res, row, 8), NULL, 10);
+    o.fee = party_fee(kind, strtoll(PQgetvalue(res, row, 9), NULL, 10), PQgetvalue(res, row, 12),
+                      o.creditor_agent);
+    o.original_id = strtoull(PQgetvalue(res, row, 10), NULL, 10);
+    o.settled_ms = strtoll(PQgetvalue(res, row, 11), NULL, 10);
+    o.text = PQgetvalue(res, row, 13);
+    send_report(s->id, &o, true);
+}
+
+static void handle_report_ack(struct session *s, const Sikka__V1__ReportAck *ack)
+{
+    if (ack->n_transfer_ids == 0 || ack->n_transfer_ids > 1000) {
+        session_reject(s, "FF01", "a report_ack names 1..1000 transfer ids", NULL, 0);
+        return;
+    }
+    outbox_ack(s->participant, ack->transfer_ids, ack->n_transfer_ids);
 }
 
 static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
@@ -604,6 +644,15 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
     if (R.draining) {
         session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
                        msg_id, 0);
+        return NULL;
+    }
+    if (!ledger_accepting()) {
+        /* nothing is recorded: turned away at once rather than held past the
+         * payer's own timeout while the database is gone */
+        session_reject(s, "NARR",
+                       "the ledger is unavailable right now; send the same msg_id again shortly",
+                       msg_id, 0);
+        R.stats.refused_unavailable++;
         return NULL;
     }
     struct transfer *t = transfer_alloc();
@@ -1091,6 +1140,9 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_STATUS_QUERY:
         handle_status_query(s, env->status_query);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
+        handle_report_ack(s, env->report_ack);
         break;
     default: {
         char text[120];

@@ -77,9 +77,14 @@ struct router_stats {
     uint64_t received;
     uint64_t settled;
     uint64_t rejected;
-    uint64_t duplicates; /* retries answered from the index */
+    uint64_t duplicates;          /* retries answered from the index */
+    uint64_t refused_unavailable; /* turned away while the ledger was unavailable */
 };
 void router_get_stats(struct router_stats *out);
+
+/* Sends the payee's settlement notice held in row `row` of an outbox query
+ * (sql.c OUTBOX_COLUMNS) to s, as a StatusReport with to_payee. */
+void router_send_notice(struct session *s, PGresult *res, int row);
 
 /* The function the ledger calls when a transfer is durable (or refused). */
 ledger_done_cb router_ledger_callback(void);

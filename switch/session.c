@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "session.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
 #include "router.h"
@@ -97,13 +99,6 @@ int session_module_init(struct event_base *base, SSL_CTX *ctx)
         return -1;
     }
     return 0;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static bool eq_addr(const struct hnode *n, const void *key)
@@ -716,6 +711,8 @@ static void on_handshake(struct session *s)
     /* the welcome: with TLS 1.3 the participant's side of the handshake ends
      * before ours, so this first frame tells it the session is registered */
     send_ping(s);
+    /* settlement notices its participant has not acknowledged yet */
+    outbox_resend(s);
     process_input(s);
 }
 

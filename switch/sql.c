@@ -9,10 +9,11 @@
  * ('fee'). */
 static const char post_batch_sql[] =
     "SELECT kind, id, stored_id, status, reason, reason_text, same_request, fee, fee_payer, "
-    "at_ms FROM post_batch($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], "
-    "$13::text[], $14::text[], $15::text[], $16::integer[], $17::text[], $18::text[], "
-    "$19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[], $24::bigint[])";
+    "at_ms FROM post_batch($1::bigint, $2::boolean[], $3::bigint[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], "
+    "$13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[], $18::integer[], "
+    "$19::text[], $20::text[], $21::bigint[], $22::text[], $23::text[], $24::text[], "
+    "$25::text[], $26::bigint[])";
 
 /* the position balances (of every participant) */
 #define BALANCES_SQL "SELECT a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"
@@ -31,8 +32,10 @@ const struct pgconn_stmt sql_ledger_stmts[] = {
 };
 const size_t sql_ledger_nstmts = sizeof(sql_ledger_stmts) / sizeof(sql_ledger_stmts[0]);
 
-const char sql_check_schema[] = "SELECT to_regproc('public.post_batch') IS NOT NULL AND "
-                                "to_regclass('public.ledger_entries') IS NOT NULL";
+/* the newest migration this switch needs is applied */
+const char sql_check_schema[] =
+    "SELECT to_regprocedure('public.fence_acquire(bigint,text)') IS NOT NULL AND "
+    "to_regclass('public.payee_outbox') IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";
@@ -66,6 +69,13 @@ const char sql_preload_keys[] =
     "AND finished_at > now() - make_interval(secs => $1::double precision) "
     "ORDER BY id DESC LIMIT $2::bigint";
 
+/* A payee's settlement notice, from the outbox (router_send_notice). */
+#define OUTBOX_COLUMNS                                                                             \
+    "t.id, t.kind, t.status, coalesce(t.reason, ''), t.payer, t.payee, t.msg_id, "                 \
+    "t.end_to_end_id, t.amount, t.fee, coalesce(t.original_id, 0), "                               \
+    "(extract(epoch FROM t.finished_at) * 1000)::bigint, coalesce(t.fee_payer, ''), "              \
+    "coalesce(t.reason_text, '')"
+
 /* What a status query or a returned transfer needs of a stored transfer. */
 #define TRANSFER_OUTCOME_COLUMNS                                                                   \
     "t.id, t.kind, t.status, coalesce(t.reason, ''), t.payer, t.payee, t.msg_id, "                 \
@@ -95,6 +105,16 @@ const struct pgconn_stmt sql_query_stmts[] = {
     /* $1 operator, $2 code, $3 ndc */
     {SQL_PARTICIPANT_NDC,
      "SELECT ndc, coalesce(ndc_grace, -1) FROM participant_set_ndc($1, $2, $3::bigint)"},
+    /* $1 payee, $2 ids -> how many rows went */
+    {SQL_OUTBOX_ACK, "SELECT payee_outbox_ack($1, $2::bigint[])"},
+    /* $1 payee, $2 most rows: its notices still unacknowledged */
+    {SQL_OUTBOX_PAYEE, "SELECT " OUTBOX_COLUMNS " FROM payee_outbox o JOIN transfers t ON "
+                       "t.id = o.transfer_id WHERE o.payee = $1 ORDER BY o.transfer_id "
+                       "LIMIT $2::integer"},
+    /* $1 seconds, $2 most rows: every payee's notices older than that */
+    {SQL_OUTBOX_STALE, "SELECT " OUTBOX_COLUMNS " FROM payee_outbox o JOIN transfers t ON "
+                       "t.id = o.transfer_id WHERE o.created_at < now() - make_interval(secs => "
+                       "$1::double precision) ORDER BY o.transfer_id LIMIT $2::integer"},
     /* $1 code, $2 the cap the switch reserves under -> the grace left, -1 for none */
     {SQL_END_GRACE, "SELECT coalesce(participant_end_ndc_grace($1, $2::bigint), -1)"},
     /* the scheme's state the switch follows: participants, then one row

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "hmap.h"
 #include "log.h"
 #include "msg.h"
 #include "tls.h"
@@ -29,6 +30,79 @@ enum client_state {
 };
 
 static const char *const client_state_names[] = {"connecting", "open", "closed"};
+
+#define CLIENT_ACK_MAX      1000  /* ids in one ReportAck (the switch's limit) */
+#define CLIENT_SEEN_DEFAULT 65536 /* client_notices_new(0) */
+#define CLIENT_SEEN_OWN     4096  /* a client's own memory, when not given one */
+
+/* The settlement notices handed to the application, the most recent
+ * `capacity` of them: a ring of nodes in a hash map. */
+struct seen_notice {
+    struct hnode node;
+    uint64_t id;
+};
+struct client_notices {
+    struct hmap map;
+    struct seen_notice *ring;
+    size_t capacity, next, count;
+    uint64_t repeats;
+};
+
+struct client_notices *client_notices_new(size_t capacity)
+{
+    if (capacity == 0)
+        capacity = CLIENT_SEEN_DEFAULT;
+    struct client_notices *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    n->ring = calloc(capacity, sizeof(*n->ring));
+    if (n->ring == NULL || hmap_init(&n->map, capacity) != 0) {
+        free(n->ring);
+        free(n);
+        return NULL;
+    }
+    n->capacity = capacity;
+    return n;
+}
+
+void client_notices_free(struct client_notices *n)
+{
+    if (n == NULL)
+        return;
+    hmap_destroy(&n->map);
+    free(n->ring);
+    free(n);
+}
+
+uint64_t client_notices_repeats(const struct client_notices *n)
+{
+    return n == NULL ? 0 : n->repeats;
+}
+
+static bool seen_eq(const struct hnode *n, const void *key)
+{
+    return hmap_entry(n, struct seen_notice, node)->id == *(const uint64_t *)key;
+}
+
+/* Records id; false when it was recorded already (a repeat). */
+static bool seen_first(struct client_notices *n, uint64_t id)
+{
+    uint64_t h = hmap_hash_u64(id);
+    if (hmap_find(&n->map, h, seen_eq, &id) != NULL) {
+        n->repeats++;
+        return false;
+    }
+    struct seen_notice *slot = &n->ring[n->next];
+    if (n->count == n->capacity)
+        hmap_remove(&n->map, &slot->node);
+    else
+        n->count++;
+    slot->id = id;
+    if (hmap_insert(&n->map, &slot->node, h) != 0)
+        n->count--;
+    n->next = (n->next + 1) % n->capacity;
+    return true;
+}
 
 /* One received frame waiting for client_recv. Owns env, which was unpacked
  * with protobuf-c's default allocator because it outlives the read callback. */
@@ -55,6 +129,11 @@ struct client {
     bool free_scheduled; /* client_free came while depth > 0 */
     bool timed_out;      /* the blocking wait's timer fired */
     bool ready;          /* the peer's first frame arrived */
+    bool manual_acks;
+    struct client_notices *notices; /* not owned unless own_notices */
+    bool own_notices;
+    uint64_t acks[CLIENT_ACK_MAX]; /* notices to acknowledge after this read */
+    size_t nacks;
     char close_reason[256];
     struct arena arena; /* per-frame memory on the callback path, reset after each */
     max_align_t arena_mem[CLIENT_ARENA_BYTES / sizeof(max_align_t)];
@@ -93,6 +172,8 @@ static void client_destroy(struct client *c)
         free(f);
     }
     arena_reset(&c->arena);
+    if (c->own_notices)
+        client_notices_free(c->notices);
     if (c->timer != NULL)
         event_free(c->timer);
     log_debug("client=%s event=freed", c->name);
@@ -166,6 +247,36 @@ static int client_enqueue(struct client *c, Envelope *env)
     return 0;
 }
 
+/* Sends the acknowledgements collected (ReportAck). */
+static void client_send_acks(struct client *c)
+{
+    if (c->nacks == 0 || c->bev == NULL)
+        return;
+    Sikka__V1__ReportAck ack = SIKKA__V1__REPORT_ACK__INIT;
+    ack.transfer_ids = c->acks;
+    ack.n_transfer_ids = c->nacks;
+    Envelope env = SIKKA__V1__ENVELOPE__INIT;
+    env.body_case = SIKKA__V1__ENVELOPE__BODY_REPORT_ACK;
+    env.report_ack = &ack;
+    if (codec_write(bufferevent_get_output(c->bev), &env) < 0)
+        log_warn("client=%s event=ack_not_sent notices=%zu why=\"cannot queue\"", c->name,
+                 c->nacks);
+    c->nacks = 0;
+}
+
+int client_ack(struct client *c, const uint64_t *transfer_ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->nacks == CLIENT_ACK_MAX)
+            client_send_acks(c);
+        c->acks[c->nacks++] = transfer_ids[i];
+    }
+    if (c->bev == NULL)
+        return -1;
+    client_send_acks(c);
+    return 0;
+}
+
 /* Takes the frame of body length len off in and acts on it. Returns -1 when
  * reading must stop (the connection was closed). */
 static int client_handle_frame(struct client *c, struct evbuffer *in, size_t len)
@@ -190,8 +301,28 @@ static int client_handle_frame(struct client *c, struct evbuffer *in, size_t len
         if (c->on_event != NULL && !c->free_scheduled)
             c->on_event(c, CLIENT_READY, "", c->arg);
     }
-    bool queue =
-        env != NULL && env->body_case != SIKKA__V1__ENVELOPE__BODY_HEARTBEAT && c->on_frame == NULL;
+    /* a settlement notice: acknowledged after this read, a repeat dropped */
+    bool repeat = false;
+    if (env != NULL && env->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT &&
+        env->status_report->to_payee && env->status_report->transfer_id != 0) {
+        uint64_t id = env->status_report->transfer_id;
+        if (c->notices == NULL) {
+            c->notices = client_notices_new(CLIENT_SEEN_OWN);
+            c->own_notices = c->notices != NULL;
+            if (c->notices == NULL)
+                log_error("client=%s event=oom what=notice_memory (repeats not dropped)", c->name);
+        }
+        repeat = c->notices != NULL && !seen_first(c->notices, id);
+        if (!c->manual_acks || repeat) {
+            if (c->nacks == CLIENT_ACK_MAX)
+                client_send_acks(c);
+            c->acks[c->nacks++] = id;
+        }
+        if (repeat)
+            log_debug("client=%s event=notice_repeated transfer=%" PRIu64, c->name, id);
+    }
+    bool queue = env != NULL && !repeat && env->body_case != SIKKA__V1__ENVELOPE__BODY_HEARTBEAT &&
+                 c->on_frame == NULL;
     if (queue)
         owned = sikka__v1__envelope__unpack(NULL, len, body);
     evbuffer_drain(in, CODEC_HEADER_BYTES + len);
@@ -208,6 +339,8 @@ static int client_handle_frame(struct client *c, struct evbuffer *in, size_t len
         rc = -1;
     } else if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT) {
         rc = client_answer_heartbeat(c, env->heartbeat);
+    } else if (repeat) {
+        rc = 0; /* handed over before; acknowledged again */
     } else if (!queue) {
         c->on_frame(c, env, c->arg);
     } else if (owned == NULL) {
@@ -241,6 +374,8 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         if (client_handle_frame(c, in, len) != 0)
             break;
     }
+    if (c->state != CLIENT_STATE_CLOSED)
+        client_send_acks(c);
     client_release(c);
 }
 
@@ -366,6 +501,8 @@ struct client *client_open(struct event_base *base, SSL_CTX *ctx, const struct c
     c->base = base;
     c->state = CLIENT_STATE_CONNECTING;
     c->max_frame = opts->max_frame != 0 ? opts->max_frame : CODEC_DEFAULT_MAX_FRAME;
+    c->manual_acks = opts->manual_acks;
+    c->notices = opts->notices;
     const char *host = opts->host != NULL ? opts->host : "";
     snprintf(c->name, sizeof(c->name), "%s:%d#%lu", host, opts->port, ++client_seq);
     /* a frame unpacks into little more than its own size (the schema has

@@ -47,6 +47,8 @@
 
 #include "codec.h"
 
+struct client_notices;
+
 struct client_opts {
     const char *host; /* switch address, e.g. "127.0.0.1" */
     int port;
@@ -59,6 +61,18 @@ struct client_opts {
      * session, which with TLS 1.3 is after our side of the handshake ends.
      * client_connect_sync waits for it; CLIENT_READY reports it. */
     bool await_ready;
+    /* Settlement notices (StatusReport with to_payee) are acknowledged by
+     * the library (ReportAck) once handed to the application — to the frame
+     * callback, or queued for client_recv — and a notice seen before (the
+     * switch sends unacknowledged ones again on every reconnect) is dropped
+     * by transfer id. Set manual_acks to acknowledge with client_ack
+     * yourself, after crediting durably. */
+    bool manual_acks;
+    /* The memory of notices seen: pass one client_notices to every
+     * connection of one participant to one scheme (reconnects, several
+     * sessions, another switch address) so a notice resent on any of them
+     * is recognised. NULL: the connection keeps its own (4096 notices). */
+    struct client_notices *notices;
 };
 
 enum client_event {
@@ -97,6 +111,17 @@ int client_send_raw(struct client *c, const void *data, size_t len)
  * -1 when the connection is closed. */
 int client_set_reading(struct client *c, bool on) __attribute__((warn_unused_result));
 
+/* Acknowledges settlement notices (manual_acks). -1 when it cannot queue. */
+int client_ack(struct client *c, const uint64_t *transfer_ids, size_t n)
+    __attribute__((warn_unused_result));
+
+/* Remembers the last `capacity` settlement notices (0: 65536) by transfer
+ * id. Owned by the caller; outlives every client given it. */
+struct client_notices *client_notices_new(size_t capacity);
+void client_notices_free(struct client_notices *n);
+/* Notices dropped as repeats of ones seen before. */
+uint64_t client_notices_repeats(const struct client_notices *n);
+
 /* Bytes queued for sending and not yet written to the socket. */
 size_t client_output_pending(const struct client *c);
 
@@ -105,7 +130,10 @@ bool client_is_closed(const struct client *c);
 /* Why the connection closed ("" while open). */
 const char *client_close_reason(const struct client *c);
 
-/* Closes (flushing nothing more) and frees. NULL is fine. */
+/* Closes (flushing nothing more) and frees. NULL is fine. Acknowledgements
+ * not yet written are lost with the connection: the switch sends those
+ * notices again on the participant's next connection, where a shared
+ * client_notices drops them as repeats. */
 void client_free(struct client *c);
 
 /* Blocking: connect and wait for the handshake (with opts->await_ready, for

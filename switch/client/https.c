@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "https.h"
 
 #include <errno.h>
@@ -28,18 +29,11 @@ struct https_conn {
     int64_t deadline_ms;
 };
 
-static int64_t https_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for `events` (or in error) or the deadline passes. */
 static int https_wait(int fd, short events, int64_t deadline_ms, char *err, size_t errlen)
 {
     for (;;) {
-        int64_t left = deadline_ms - https_now_ms();
+        int64_t left = deadline_ms - mono_ms();
         if (left <= 0) {
             snprintf(err, errlen, "timed out");
             return -1;
@@ -146,7 +140,7 @@ static void https_alert(struct https_conn *c, const char *host, int port, char *
 {
     char buf[256], what[300], why[512];
     int64_t deadline = c->deadline_ms;
-    int64_t soon = https_now_ms() + 200;
+    int64_t soon = mono_ms() + 200;
     if (soon < c->deadline_ms)
         c->deadline_ms = soon;
     snprintf(what, sizeof(what), "the TLS session with %s port %d", host, port);
@@ -249,7 +243,7 @@ int https_request(SSL_CTX *ctx, const char *host, int port, const char *method, 
     long long content_length = -1;
     char what[300];
     memset(resp, 0, sizeof(*resp));
-    c.deadline_ms = https_now_ms() + (timeout_ms > 0 ? timeout_ms : HTTPS_DEFAULT_TIMEOUT_MS);
+    c.deadline_ms = mono_ms() + (timeout_ms > 0 ? timeout_ms : HTTPS_DEFAULT_TIMEOUT_MS);
     ERR_clear_error();
 
     c.fd = https_dial(host, port, c.deadline_ms, err, errlen);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "client.h"
 #include "log.h"
@@ -163,13 +164,6 @@ static void usage_listen(FILE *out)
             "  --quiet               print nothing on stdout\n"
             "\n%s",
             common_usage);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* One line on stdout, flushed at once: scripts read these as they come. */

@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -160,6 +161,8 @@ void h_init(struct harness *h, const char *name)
     mkdir(h->workdir, 0700);
     snprintf(h->config_path, sizeof(h->config_path), "%s/sikka.conf", h->workdir);
     snprintf(h->log_path, sizeof(h->log_path), "%s/switch.log", h->workdir);
+    h->notices = client_notices_new(0);
+    CHECK(h->notices != NULL, "out of memory");
     h->base = event_base_new();
     CHECK(h->base != NULL);
 }
@@ -333,6 +336,8 @@ void h_cleanup(struct harness *h)
     if (h->base != NULL)
         event_base_free(h->base);
     h->base = NULL;
+    client_notices_free(h->notices);
+    h->notices = NULL;
     finished = true;
 }
 
@@ -353,6 +358,7 @@ struct client *h_connect_files(struct harness *h, const char *cert, const char *
         .key = key,
         .ca = h_pki(h, "ca.crt", ca, sizeof(ca)),
         .await_ready = true,
+        .notices = h->notices,
     };
     SSL_CTX *ctx = client_ssl_ctx(&o, err, errlen);
     if (ctx == NULL)
@@ -737,9 +743,7 @@ bool h_log_has(struct harness *h, const char *needle)
 
 int64_t h_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 
 void h_pump(struct harness *h, int ms)

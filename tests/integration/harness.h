@@ -49,6 +49,11 @@ struct harness {
     pid_t pid;
     PGconn *db;
     struct event_base *base;
+    /* The notices the test's participants have seen, shared by every
+     * h_connect like one participant process reconnecting: a notice the
+     * switch sends again because a closed connection never acknowledged it
+     * is dropped as a repeat (transfer ids are unique per database). */
+    struct client_notices *notices;
 };
 
 /* Creates the test database (from the template, with the template's own

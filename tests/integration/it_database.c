@@ -35,11 +35,13 @@ struct row {
     const char *fee_payer; /* "NULL" for none */
 };
 
-/* SELECT kind, id, fee, fee_payer FROM post_batch(<one transfer>) */
+/* SELECT kind, id, fee, fee_payer FROM post_batch(<one transfer>), under the
+ * fence's current epoch, no payee notice */
 static void post_batch_sql(char *sql, size_t len, const struct row *r)
 {
     snprintf(sql, len,
-             "SELECT kind, id, fee, fee_payer FROM post_batch('{%d}', '{transfer}', '{%s}', "
+             "SELECT kind, id, fee, fee_payer FROM post_batch((SELECT epoch FROM switch_fence), "
+             "'{f}', '{%d}', '{transfer}', '{%s}', "
              "'{%s}', ARRAY[repeat('ab', 32)], '{E%d}', '{%s}', '{A}', '{B}', '{%lld}', "
              "'{%lld}', '{%s}', '{PKR}', '{%s}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', "
              "'{NULL}', '{NULL}', '{%s}', '{%s}', '{%s}', '{0}')",

@@ -103,7 +103,11 @@ static int64_t post(struct harness *h, const struct tx *t, size_t n)
     char sql[16384], err[1024];
     size_t pos = 0;
     const size_t len = sizeof(sql);
-    put(sql, len, &pos, "SELECT kind, id, fee, fee_payer FROM post_batch(ARRAY[");
+    /* the fence's current epoch; no payee notices */
+    put(sql, len, &pos,
+        "SELECT kind, id, fee, fee_payer FROM post_batch((SELECT epoch FROM switch_fence), "
+        "array_fill(false, ARRAY[%zu]), ARRAY[",
+        n);
     for (size_t i = 0; i < n; i++)
         put(sql, len, &pos, "%s%lld", i ? "," : "", (long long)t[i].id);
     put(sql, len, &pos, "]::bigint[], ");

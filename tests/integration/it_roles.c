@@ -61,9 +61,11 @@ static const struct table_line tables[] = {
     {"fee_schedule", {P_SELECT, P_SELECT, 0}},
     {"ledger_entries", {P_SELECT, P_SELECT, 0}},
     {"participants", {P_SELECT, P_SELECT, 0}},
+    {"payee_outbox", {P_SELECT, P_SELECT, 0}},      /* 005: the payees' unacknowledged notices */
     {"schema_migrations", {P_SELECT, P_SELECT, 0}}, /* deploy/migrate.sh's bookkeeping */
     {"settlement_windows", {P_SELECT, P_SELECT, 0}},
     {"switch_boots", {P_SELECT, P_SELECT, 0}},
+    {"switch_fence", {P_SELECT, P_SELECT, 0}}, /* 005: the active switch's epoch */
     {"transfers", {P_SELECT, P_SELECT, 0}},
     {"window_positions", {P_SELECT, P_SELECT, 0}},
 };
@@ -74,11 +76,18 @@ struct function_line {
 };
 
 static const struct function_line functions[] = {
-    /* the switch's writes */
+    /* the switch's writes: postings only through the fenced post_batch (005),
+     * which calls 004's (now the owner's alone) */
+    {"post_batch(bigint, boolean[], bigint[], text[], text[], text[], text[], text[], text[], "
+     "text[], text[], bigint[], bigint[], text[], text[], text[], text[], integer[], text[], "
+     "text[], bigint[], text[], text[], text[], text[], bigint[])",
+     {true, false, false}},
     {"post_batch(bigint[], text[], text[], text[], text[], text[], text[], text[], text[], "
      "bigint[], bigint[], text[], text[], text[], text[], integer[], text[], text[], bigint[], "
      "text[], text[], text[], text[], bigint[])",
-     {true, false, false}},
+     {false, false, false}},
+    {"fence_acquire(bigint, text)", {true, false, false}},
+    {"payee_outbox_ack(text, bigint[])", {true, false, false}},
     {"switch_boot_register(text, integer)", {true, false, false}},
     {"participant_end_ndc_grace(text, bigint)", {true, false, false}},
     /* operator actions, audited; the switch runs them for its admin console */
@@ -402,8 +411,32 @@ static void check_schema_and_database(struct harness *h)
     PQclear(r);
 }
 
+/* The advisory locks the switch's fence and posting connections take
+ * (schema/005), granted to the switch alone; the transaction-scoped ones it
+ * does not use stay refused. */
+static const struct {
+    const char *signature;
+    bool execute;
+} builtins_switch[] = {
+    {"pg_try_advisory_lock(bigint)", true},
+    {"pg_advisory_lock(bigint)", true},
+    {"pg_advisory_unlock(bigint)", true},
+    {"pg_advisory_lock_shared(bigint)", true},
+    {"pg_advisory_unlock_shared(bigint)", true},
+    {"pg_advisory_xact_lock(bigint)", false},
+    {"lo_create(oid)", false},
+};
+
 static void check_builtins(struct harness *h)
 {
+    for (size_t f = 0; f < N_OF(builtins_switch); f++) {
+        const char *n = logins[ROLE_SWITCH].name;
+        bool may = h_sql_int(h, "SELECT has_function_privilege('%s', '%s', 'EXECUTE')::integer", n,
+                             builtins_switch[f].signature) != 0;
+        if (may != builtins_switch[f].execute)
+            problem("%s %s execute %s; the matrix says %s", n, may ? "may" : "may not",
+                    builtins_switch[f].signature, builtins_switch[f].execute ? "yes" : "no");
+    }
     static const enum role refused_to[] = {ROLE_READER, ROLE_ANYONE};
     for (size_t f = 0; f < N_OF(builtins_refused); f++)
         for (size_t i = 0; i < N_OF(refused_to); i++) {
