@@ -525,8 +525,7 @@ static bool answered_by_index(struct session *s, struct transfer *t)
             log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
                      log_quote(t->msg_id, qm, sizeof(qm)), orig->id);
         } else {
-            session_reject(s, "NARR", "too many retries of this msg_id in flight", t->msg_id,
-                           orig->id);
+            session_refuse(s, "too many retries of this msg_id in flight", t->msg_id, orig->id);
         }
     } else {
         recorder_transfer(t, 0, NULL, true);
@@ -546,13 +545,13 @@ static bool admit(struct session *s, struct transfer *t)
 {
     t->id = next_transfer_id();
     if (t->id == 0) {
-        session_reject(s, "NARR", "switch cannot assign transfer ids; retry later", t->msg_id, 0);
+        session_refuse(s, "switch cannot assign transfer ids; retry later", t->msg_id, 0);
         transfer_release(t);
         return false;
     }
     t->idem = idem_add_inflight(t);
     if (t->idem == NULL) {
-        session_reject(s, "NARR", "switch out of memory; retry", t->msg_id, 0);
+        session_refuse(s, "switch out of memory; retry", t->msg_id, 0);
         transfer_release(t);
         return false;
     }
@@ -642,22 +641,20 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
 {
     const char *msg_id = echoable_id(peer_msg_id);
     if (R.draining) {
-        session_reject(s, "NARR", "the switch is shutting down; retry the same msg_id shortly",
-                       msg_id, 0);
+        session_refuse(s, "the switch is shutting down; retry the same msg_id shortly", msg_id, 0);
         return NULL;
     }
     if (!ledger_accepting()) {
         /* nothing is recorded: turned away at once rather than held past the
          * payer's own timeout while the database is gone */
-        session_reject(s, "NARR",
-                       "the ledger is unavailable right now; send the same msg_id again shortly",
+        session_refuse(s, "the ledger is unavailable right now; send the same msg_id again shortly",
                        msg_id, 0);
         R.stats.refused_unavailable++;
         return NULL;
     }
     struct transfer *t = transfer_alloc();
     if (t == NULL) {
-        session_reject(s, "NARR", "switch out of memory; retry", msg_id, 0);
+        session_refuse(s, "switch out of memory; retry", msg_id, 0);
         return NULL;
     }
     t->received_ms = transfer_now_ms();
@@ -711,8 +708,7 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
         returns_unlink(t);
         struct session *s = session_find(t->payer_session);
         if (s != NULL) {
-            session_reject(s, "NARR", "the ledger cannot be read right now; retry", t->msg_id,
-                           t->id);
+            session_refuse(s, "the ledger cannot be read right now; retry", t->msg_id, t->id);
             session_inflight_add(s, -1);
         }
         idem_remove(t->idem);
@@ -910,7 +906,7 @@ static void on_query_result(void *arg, PGresult *res, enum pgconn_flags flags, c
     if (flags != PGCONN_OK) {
         log_error("event=status_query_failed participant=%s why=\"%s\"", q->participant, error);
         if (s != NULL)
-            session_reject(s, "NARR", "the ledger cannot be read right now; retry", q->msg_id,
+            session_refuse(s, "the ledger cannot be read right now; retry", q->msg_id,
                            q->transfer_id);
         free(q);
         return;
@@ -974,15 +970,14 @@ static void handle_status_query(struct session *s, const Sikka__V1__StatusQuery 
         return;
     }
     if (!session_query_begin(s)) {
-        session_reject(s, "NARR",
-                       "too many status queries waiting for the ledger; send it again later",
+        session_refuse(s, "too many status queries waiting for the ledger; send it again later",
                        sq->msg_id, sq->transfer_id);
         return;
     }
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
         session_query_end(s->id);
-        session_reject(s, "NARR", "switch out of memory; retry", sq->msg_id, sq->transfer_id);
+        session_refuse(s, "switch out of memory; retry", sq->msg_id, sq->transfer_id);
         return;
     }
     q->session = s->id;
@@ -1120,8 +1115,8 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
             send_report(t->payee_session, &o, true);
         struct session *ps = session_find(t->payer_session);
         if (ps != NULL)
-            session_reject(ps, "NARR", "the switch could not record this transfer; retry",
-                           t->msg_id, t->id);
+            session_refuse(ps, "the switch could not record this transfer; retry", t->msg_id,
+                           t->id);
     }
     transfer_release(t);
 }

@@ -406,10 +406,11 @@ int session_send(struct session *s, const Envelope *env)
     return 0;
 }
 
-void session_reject(struct session *s, const char *reason, const char *text, const char *ref_msg_id,
-                    uint64_t ref_transfer_id)
+static void send_reject(struct session *s, const char *reason, const char *text,
+                        const char *ref_msg_id, uint64_t ref_transfer_id, bool retry)
 {
     Sikka__V1__MessageReject mr = SIKKA__V1__MESSAGE_REJECT__INIT;
+    mr.retry = retry;
     mr.reason = (char *)reason;
     mr.text = (char *)text;
     mr.ref_msg_id = (char *)(ref_msg_id != NULL ? ref_msg_id : "");
@@ -433,14 +434,26 @@ void session_reject(struct session *s, const char *reason, const char *text, con
         char q[200], m[80];
         s->rejects_logged++;
         log_warn("event=message_rejected session=%s msg_id=%s transfer=%" PRIu64
-                 " reason=%s text=%s",
+                 " reason=%s retry=%s text=%s",
                  s->label,
                  ref_msg_id != NULL && ref_msg_id[0] ? log_quote(ref_msg_id, m, sizeof(m)) : "-",
-                 ref_transfer_id, reason, log_quote(text, q, sizeof(q)));
+                 ref_transfer_id, reason, retry ? "yes" : "no", log_quote(text, q, sizeof(q)));
     } else {
         s->rejects_unlogged++;
     }
     (void)session_send(s, &env);
+}
+
+void session_reject(struct session *s, const char *reason, const char *text, const char *ref_msg_id,
+                    uint64_t ref_transfer_id)
+{
+    send_reject(s, reason, text, ref_msg_id, ref_transfer_id, false);
+}
+
+void session_refuse(struct session *s, const char *text, const char *ref_msg_id,
+                    uint64_t ref_transfer_id)
+{
+    send_reject(s, "NARR", text, ref_msg_id, ref_transfer_id, true);
 }
 
 struct session *session_pick(struct participant *p)
@@ -578,7 +591,7 @@ static bool within_rate(struct session *s, const Envelope *env)
              "rate limit: %s may send %" PRId64 " transfers a second (bursts of %" PRId64
              "); send it again later",
              s->participant->code, S.opts.participant_rate, S.opts.participant_burst);
-    session_reject(s, "NARR", text, msg_id, 0);
+    session_refuse(s, text, msg_id, 0);
     return false;
 }
 

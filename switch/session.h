@@ -132,6 +132,10 @@ int session_send(struct session *s, const Envelope *env);
 /* Sends a MessageReject (admi.002). */
 void session_reject(struct session *s, const char *reason, const char *text, const char *ref_msg_id,
                     uint64_t ref_transfer_id);
+/* A MessageReject NARR with retry set: nothing was recorded for the message;
+ * the participant sends it again (same msg_id) after a pause. */
+void session_refuse(struct session *s, const char *text, const char *ref_msg_id,
+                    uint64_t ref_transfer_id);
 
 /* Closes now (flush=false) or once queued output is written (flush=true). */
 void session_close(struct session *s, bool flush, const char *why);
