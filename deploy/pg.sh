@@ -5,7 +5,9 @@
 # Usage:
 #   deploy/pg.sh init DATADIR PORT     create the cluster (or update its settings)
 #   deploy/pg.sh start DATADIR         start it and wait until it accepts connections
-#   deploy/pg.sh stop DATADIR          fast shutdown (no-op when stopped)
+#   deploy/pg.sh stop DATADIR [MODE]   shut down, MODE fast (the default) or immediate
+#                                      (no checkpoint: crash recovery at the next start);
+#                                      a no-op when stopped
 #   deploy/pg.sh status DATADIR        running or not, pid, port, socket dir (exit 3: not running)
 #   deploy/pg.sh psql DATADIR [ARG...] psql as the superuser postgres over the unix socket
 #   deploy/pg.sh setup-db DATADIR DBNAME SECRETS_FILE
@@ -250,7 +252,9 @@ cmd_start() {
 }
 
 cmd_stop() {
-    [[ $# -eq 1 ]] || usage
+    [[ $# -eq 1 || $# -eq 2 ]] || usage
+    local mode=${2:-fast}
+    [[ $mode == fast || $mode == immediate ]] || die "stop: mode is fast or immediate, got \"$mode\""
     local abs_dir
     abs_dir=$(abs_datadir "$1")
     if [[ ! -e $abs_dir/PG_VERSION ]]; then
@@ -262,8 +266,8 @@ cmd_stop() {
         echo "pg: not running"
         return 0
     fi
-    pg_ctl stop -m fast -w -t 60 -s
-    echo "pg: stopped"
+    pg_ctl stop -m "$mode" -w -t 60 -s
+    echo "pg: stopped ($mode)"
 }
 
 cmd_status() {
