@@ -28,6 +28,8 @@
 #                         the CRL (after deploy/pki.sh revoke CODE)
 #   deploy/ha.sh leader   print one line, "NODE PG_PORT PATRONI_PID POSTMASTER_PID",
 #                         of the current Patroni leader (for failover tests)
+#   deploy/ha.sh active   print one line, "SWITCH PID PORT ADMIN_PORT", of the
+#                         switch that serves (exit 3 when none does)
 #   deploy/ha.sh pguri    print, as the last line, a read-only multi-host libpq URI
 #                         over both nodes for sikka_reader (prefers the standby)
 #   deploy/ha.sh watchdog NODE
@@ -946,6 +948,19 @@ cmd_reload() {
     ((sent)) || die "no sikka-switch of the HA stack runs (deploy/ha.sh up)"
 }
 
+cmd_active() {
+    local n pid
+    for n in "${switches[@]}"; do
+        pid=$(switch_pid "$n") || continue
+        if [[ $(listener_pid "$(switch_listen "$n")") == "$pid" ]]; then
+            echo "$n $pid ${port[SWITCH$n]} ${port[ADMIN$n]}"
+            return 0
+        fi
+    done
+    echo "no sikka-switch of the HA stack serves" >&2
+    return 3
+}
+
 cmd_leader() {
     local json leader patroni postmaster
     json=$(cluster_json) || die "no Patroni REST API answers (deploy/ha.sh up)"
@@ -962,7 +977,7 @@ if [[ $# -eq 2 && $1 == watchdog && " ${nodes[*]} " == *" $2 "* ]]; then
 fi
 [[ $# -eq 1 ]] || usage
 case $1 in
-up | down | status | reload | leader | pguri) ;;
+up | down | status | reload | leader | active | pguri) ;;
 *) usage ;;
 esac
 
@@ -972,7 +987,7 @@ pguri)
     reader_uri
     exit 0
     ;;
-leader | status)
+leader | active | status)
     "cmd_$1"
     exit
     ;;
