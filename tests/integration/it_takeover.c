@@ -19,18 +19,31 @@
  *
  * The payers are stopped (SIGSTOP) while no switch serves and resumed once
  * B serves and the payees are back, so that a payer's retry never reaches
- * B before its payee has reconnected (that would be a rejection, AB08). */
+ * B before its payee has reconnected (that would be a rejection, AB08).
+ *
+ * Then sikka-replay runs against the pair (--connect B,A, A back as the
+ * standby): B is frozen (SIGSTOP) until transfers are in flight on its
+ * sessions, then killed; A takes over. The run reopens every session on A,
+ * sends again what was in flight, and reports it: reconnects, resent, the
+ * longest gap between ACSCs spanning the kill, every settlement notified to
+ * its payee; `sikka-replay verify` finds every ACSC posted exactly once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <time.h>
+
 #include "fence.h"
 #include "harness.h"
 
 #ifndef SIKKA_WALLET_BIN
 #error "SIKKA_WALLET_BIN must be defined by the build"
+#endif
+#ifndef SIKKA_REPLAY_BIN
+#error "SIKKA_REPLAY_BIN must be defined by the build"
 #endif
 
 static struct harness h;
@@ -98,6 +111,48 @@ static pid_t wallet_start(struct wallet *w, const char *name, const char *code,
 }
 #define WALLET_START(w, name, code, ...)                                                           \
     wallet_start((w), (name), (code), (const char *const[]){__VA_ARGS__, NULL})
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Starts `sikka-replay ARGS...` like a wallet (its output in w's files). */
+static pid_t replay_start(struct wallet *w, const char *name, const char *const *args)
+{
+    snprintf(w->out, sizeof(w->out), "%s/replay-%s.out", h.workdir, name);
+    snprintf(w->err, sizeof(w->err), "%s/replay-%s.err", h.workdir, name);
+    const char *argv[48] = {"sikka-replay"};
+    size_t n = 1;
+    fprintf(stderr, "   $ sikka-replay");
+    for (size_t i = 0; args[i] != NULL; i++) {
+        CHECK(n < 47);
+        argv[n++] = args[i];
+        fprintf(stderr, " %s", args[i]);
+    }
+    fprintf(stderr, "\n");
+    argv[n] = NULL;
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int out = open(w->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(w->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || err < 0)
+            _exit(126);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(SIKKA_REPLAY_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    w->pid = pid;
+    CHECK(nstarted < sizeof(started) / sizeof(started[0]));
+    started[nstarted++] = pid;
+    return pid;
+}
+#define REPLAY_START(w, name, ...)                                                                 \
+    replay_start((w), (name), (const char *const[]){__VA_ARGS__, NULL})
 
 /* What a wallet wrote to a file so far. */
 static const char *slurp(const char *path)
@@ -214,6 +269,142 @@ static void check_posted_once(const char *msg_id, uint64_t id)
               2);
 }
 
+static double json_num(json_t *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", path);
+    json_t *v = o;
+    for (char *part = strtok(buf, "."); part != NULL; part = strtok(NULL, "."))
+        v = json_object_get(v, part);
+    CHECK(json_is_number(v), "JSON has no number at %s", path);
+    return json_number_value(v);
+}
+
+/* The number after the last "outstanding " in sikka-replay's live lines,
+ * and how many live lines there are; -1 when none yet. */
+static long live_outstanding(const char *path, int *lines)
+{
+    const char *text = slurp(path), *last = NULL;
+    *lines = 0;
+    for (const char *p = text; (p = strstr(p, " outstanding ")) != NULL; p++) {
+        last = p;
+        (*lines)++;
+    }
+    return last != NULL ? strtol(last + 13, NULL, 10) : -1;
+}
+
+static void test_replay(int port_a, int port_b)
+{
+    /* h is B, the active switch; A is dead */
+    char cap[300], results[300], json[300], list[64], reader[512];
+    snprintf(cap, sizeof(cap), "%s/takeover.cap", h.workdir);
+    snprintf(results, sizeof(results), "%s/takeover.tsv", h.workdir);
+    snprintf(json, sizeof(json), "%s/takeover.json", h.workdir);
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", port_b, port_a);
+
+    TEST_STEP("A comes back as B's standby");
+    h_swap_peer(&h);
+    int waiting = h_log_count(&h, "event=fence_waiting");
+    int ready = h_log_count(&h, "event=ready role=active");
+    h_swap_peer(&h);
+    h_start_peer(&h);
+    h_swap_peer(&h);
+    H_WAIT_LOG(&h, waiting + 1, 10000, "event=fence_waiting");
+    h_swap_peer(&h);
+
+    TEST_STEP("sikka-replay --connect B,A at 150/s; B frozen with transfers in flight, then "
+              "killed; A takes over");
+    struct wallet gen, run, verify;
+    REPLAY_START(&gen, "gen", "gen", "-o", cap, "--count", "20000", "--seed", "9", "--retry-rate",
+                 "0.05", "--reject-rate", "0", "--malformed-rate", "0");
+    CHECK_INT(wallet_wait(&gen, 30000), 0);
+    int64_t settled0 = h_sql_int(&h, "SELECT count(*) FROM transfers WHERE status = 'ACSC'");
+    REPLAY_START(&run, "run", "run", cap, "--connect", list, "--pki", h.pki, "--rate", "150",
+                 "--duration", "8", "--sessions", "2", "--json", json, "--results", results);
+    int64_t deadline = h_now_ms() + 15000;
+    while (h_sql_int(&h, "SELECT count(*) FROM transfers WHERE status = 'ACSC'") < settled0 + 100) {
+        CHECK(h_now_ms() < deadline, "the replay settles nothing through B:\n%s", slurp(run.err));
+        h_pump(&h, 20);
+    }
+    int64_t stop_wall = wall_ms();
+    CHECK(kill(h.pid, SIGSTOP) == 0);
+    int lines_at_stop, lines;
+    (void)live_outstanding(run.err, &lines_at_stop);
+    deadline = h_now_ms() + 10000;
+    for (;;) {
+        long outstanding = live_outstanding(run.err, &lines);
+        if (lines > lines_at_stop && outstanding >= 20)
+            break;
+        CHECK(h_now_ms() < deadline, "no transfers piling up in flight on the frozen B:\n%s",
+              slurp(run.err));
+        h_pump(&h, 20);
+    }
+    int64_t kill_wall = wall_ms();
+    h_kill(&h);
+    h_swap_peer(&h);
+    CHECK_INT(h.port, port_a);
+    H_WAIT_LOG(&h, ready + 1, 15000, "event=ready role=active");
+    int rc = wallet_wait(&run, 60000);
+    fprintf(stderr, "%s", slurp(run.out));
+    CHECK(rc == 0, "sikka-replay run exited %d:\n%s", rc, slurp(run.err));
+
+    TEST_STEP("the report: sessions reopened on A, in-flight transfers sent again, the outage "
+              "as the longest ACSC gap, every settlement notified");
+    json_error_t jerr;
+    json_t *j = json_load_file(json, 0, &jerr);
+    CHECK(j != NULL, "%s: %s", json, jerr.text);
+    double sessions = json_num(j, "sessions");
+    CHECK(sessions == 12, "%g sessions", sessions);
+    CHECK(json_num(j, "connection_failures") >= sessions, "every session was lost");
+    CHECK(json_num(j, "reconnects") >= sessions, "every session was opened again: %g",
+          json_num(j, "reconnects"));
+    CHECK_INT(json_num(j, "sessions_down"), 0);
+    CHECK(json_num(j, "resent") >= 20, "what was in flight on B went again: %g",
+          json_num(j, "resent"));
+    CHECK_INT(json_num(j, "no_answer"), 0);
+    CHECK_INT(json_num(j, "acsc_without_notice"), 0);
+    CHECK(json_num(j, "payee_notices") > 0);
+    double gap = json_num(j, "max_acsc_gap_ms"), from = json_num(j, "gap_from_ms"),
+           to = json_num(j, "gap_to_ms");
+    fprintf(stderr,
+            "   longest ACSC gap %.1f ms, from %.0f to %.0f (frozen at %lld, killed at %lld)\n",
+            gap, from, to, (long long)stop_wall, (long long)kill_wall);
+    /* no ACSC can come between the freeze and A's takeover */
+    CHECK(from <= (double)kill_wall && to >= (double)kill_wall, "the gap spans the kill");
+    CHECK(gap >= (double)(kill_wall - stop_wall), "the gap covers the freeze");
+    /* every outcome is a settlement, or (a payer's retry reaching A before
+     * the payee's session came back) AB08 */
+    json_t *outcomes = json_object_get(j, "outcomes");
+    size_t i;
+    json_t *oc;
+    json_array_foreach(outcomes, i, oc)
+    {
+        const char *status = json_string_value(json_object_get(oc, "status"));
+        const char *reason = json_string_value(json_object_get(oc, "reason"));
+        fprintf(stderr, "   outcome %s %s: %lld\n", status, reason,
+                (long long)json_integer_value(json_object_get(oc, "count")));
+        CHECK(strcmp(status, "ACSC") == 0 ||
+                  (strcmp(status, "RJCT") == 0 && strcmp(reason, "AB08") == 0),
+              "unexpected outcome %s %s", status, reason);
+    }
+    json_decref(j);
+
+    TEST_STEP("verify: every ACSC the run saw is in the ledger exactly once");
+    const char *rpw = h_env("SIKKA_TEST_READER_PASSWORD");
+    snprintf(reader, sizeof(reader),
+             "host=127.0.0.1 port=%s user=sikka_reader password=%s dbname=%s",
+             h_env("SIKKA_TEST_PGPORT"), rpw, h.dbname);
+    CHECK(setenv("SIKKA_DB_URI", reader, 1) == 0);
+    REPLAY_START(&verify, "verify", "verify", "--results", results);
+    rc = wallet_wait(&verify, 60000);
+    fprintf(stderr, "%s", slurp(verify.out));
+    CHECK_INT(rc, 0);
+    CHECK(strstr(slurp(verify.out), "verify: OK") != NULL);
+    unlink(cap);
+    unlink(results);
+    unlink(json);
+}
+
 int main(void)
 {
     char line[128];
@@ -223,7 +414,10 @@ int main(void)
      * however long the steps take: it only exits as deposed after a minute.
      * The payment held at MEZN must not time out before A dies. */
     h_config(&h, "fence_takeover_ms = 60000\n"
-                 "payee_timeout_ms = 20000\n");
+                 "payee_timeout_ms = 20000\n"
+                 "max_amount = 1000000000\n");
+    /* room for the replay's supplier invoices (up to 2M PKR each) */
+    PQclear(h_sql(&h, "UPDATE participants SET ndc = 100000000000000 WHERE status = 'active'"));
 
     TEST_STEP("A is active, B (same database) waits as its standby");
     h_start(&h);
@@ -355,8 +549,10 @@ int main(void)
         acsc_lines++;
     CHECK_INT(acsc_lines, 2);
     CHECK(h_log_has(&h, "event=outbox_resent session=KOKO#"));
-
     client_free(mezn);
+
+    test_replay(port_a, port_b);
+
     h_cleanup(&h);
     fprintf(stderr, "PASS\n");
     return 0;
