@@ -448,17 +448,24 @@ static int slots_init(uint32_t n, char *err, size_t errlen)
     return 0;
 }
 
-/* The oldest outstanding transfer with this key, or RP_NONE. */
-static uint32_t slot_find(uint16_t payer, const char *msg_id)
+/* The oldest outstanding transfer with this key (with on_wire, the oldest
+ * that is on a connection, not waiting to be sent again), or RP_NONE. */
+static uint32_t slot_find_as(uint16_t payer, const char *msg_id, bool on_wire)
 {
     uint32_t h = key_hash(payer, msg_id);
     uint32_t found = RP_NONE;
     for (uint32_t i = E.buckets[h & E.bucket_mask]; i != RP_NONE; i = E.slots[i].next) {
         const struct rp_slot *s = &E.slots[i];
-        if (s->hash == h && E.recs[s->rec].payer == payer && strcmp(s->msg_id, msg_id) == 0)
+        if (s->hash == h && E.recs[s->rec].payer == payer && strcmp(s->msg_id, msg_id) == 0 &&
+            (!on_wire || !s->waiting))
             found = i; /* inserted at the head: the last match is the oldest */
     }
     return found;
+}
+
+static uint32_t slot_find(uint16_t payer, const char *msg_id)
+{
+    return slot_find_as(payer, msg_id, false);
 }
 
 static void slot_unhash(uint32_t si)
@@ -1197,6 +1204,17 @@ static void on_forward(struct rp_session *sess, const Sikka__V1__CreditTransfer 
 static void on_message_reject(struct rp_session *sess, const Sikka__V1__MessageReject *mr)
 {
     uint32_t si = RP_NONE;
+    if (mr->ref_msg_id[0] != '\0' && mr->retry) {
+        /* nothing was recorded: the same message again, after a pause (the
+         * one refused is on a connection; one waiting already goes again) */
+        E.r->refused_retryably++;
+        si = slot_find_as(sess->participant, mr->ref_msg_id, true);
+        if (si != RP_NONE)
+            rq_retry(si);
+        else
+            E.r->unmatched++;
+        return;
+    }
     if (mr->ref_msg_id[0] != '\0') {
         si = slot_find(sess->participant, mr->ref_msg_id);
     } else if (mr->ref_transfer_id == 0 && sess->mal_head != RP_NONE) {
@@ -1208,12 +1226,6 @@ static void on_message_reject(struct rp_session *sess, const Sikka__V1__MessageR
     }
     if (si == RP_NONE) {
         E.r->unmatched++; /* e.g. about a decision of ours that came too late */
-        return;
-    }
-    if (mr->retry && E.slots[si].sent && !E.slots[si].waiting) {
-        /* nothing was recorded: the same message again, after a pause */
-        E.r->refused_retryably++;
-        rq_retry(si);
         return;
     }
     complete(si, "MSGREJ", mr->reason, mr->ref_transfer_id);
