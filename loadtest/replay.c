@@ -1568,8 +1568,10 @@ static int open_sessions(char *err, size_t errlen)
     uint32_t n = 0;
     for (size_t i = 0; i < E.nparts; i++) {
         struct rp_participant *p = &E.parts[i];
-        snprintf(p->cert, sizeof(p->cert), "%s/%s.crt", o->pki, p->code);
-        snprintf(p->key, sizeof(p->key), "%s/%s.key", o->pki, p->code);
+        char code[MSG_AGENT_LEN + 1]; /* a copy: p->code and p->cert share E */
+        memcpy(code, p->code, sizeof(code));
+        snprintf(p->cert, sizeof(p->cert), "%s/%s.crt", o->pki, code);
+        snprintf(p->key, sizeof(p->key), "%s/%s.key", o->pki, code);
         snprintf(p->ca, sizeof(p->ca), "%s/ca.crt", o->pki);
         struct client_opts co = {.cert = p->cert, .key = p->key, .ca = p->ca};
         char why[512];

@@ -457,11 +457,14 @@ static int pay_until_answered(struct wallet *w, struct wallet_conn *wc, const En
                     return WALLET_EXIT_FAILED;
                 }
                 snprintf(last, sizeof(last), "cannot connect: %s", err);
+                left = deadline - mono_ms();
+                if (left <= 0)
+                    break;
                 int wait = client_backoff_next(&backoff);
                 fprintf(stderr,
                         "sikka-wallet pay: cannot connect to %s: %s; trying again in %d ms\n",
                         w->connect, err, wait);
-                wallet_pause(wc, wait);
+                wallet_pause(wc, wait < left ? wait : left);
                 continue;
             }
             if (sends > 0)
@@ -819,16 +822,19 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
             if (l.done)
                 break;
             if (!connected_once && (tls_failed || mono_ms() >= first_deadline)) {
-                fprintf(stderr, "sikka-wallet listen: cannot connect to %s as %s: %s\n", w->connect,
-                        w->participant, budget <= 0 ? "timed out" : err);
+                fprintf(stderr,
+                        "sikka-wallet listen: cannot connect to %s as %s within %d ms: %s\n",
+                        w->connect, w->participant, timeout_ms, err[0] != '\0' ? err : "timed out");
                 l.exit_code = WALLET_EXIT_FAILED;
                 break;
             }
-            int wait = client_backoff_next(&backoff);
+            int64_t wait = client_backoff_next(&backoff);
+            if (!connected_once && first_deadline - mono_ms() < wait)
+                wait = first_deadline - mono_ms();
             fprintf(stderr,
-                    "sikka-wallet listen: cannot connect to %s: %s; trying again in %d ms\n",
-                    w->connect, err, wait);
-            wallet_pause(&wc, wait);
+                    "sikka-wallet listen: cannot connect to %s: %s; trying again in %lld ms\n",
+                    w->connect, err, (long long)wait);
+            wallet_pause(&wc, wait > 0 ? wait : 0);
             continue;
         }
         if (connected_once)
