@@ -452,8 +452,8 @@ static int pay_until_answered(struct wallet *w, struct wallet_conn *wc, const En
             if (wallet_connect(w, wc, left, &tls_failed, err, sizeof(err)) != 0) {
                 if (tls_failed) {
                     /* a certificate refused now will not be accepted later */
-                    fprintf(stderr, "sikka-wallet pay: cannot connect to %s as %s: %s\n",
-                            w->connect, w->participant, err);
+                    fprintf(stderr, "sikka-wallet pay: cannot connect as %s: %s\n", w->participant,
+                            err);
                     return WALLET_EXIT_FAILED;
                 }
                 snprintf(last, sizeof(last), "cannot connect: %s", err);
@@ -461,9 +461,9 @@ static int pay_until_answered(struct wallet *w, struct wallet_conn *wc, const En
                 if (left <= 0)
                     break;
                 int wait = client_backoff_next(&backoff);
-                fprintf(stderr,
-                        "sikka-wallet pay: cannot connect to %s: %s; trying again in %d ms\n",
-                        w->connect, err, wait);
+                /* err names every address tried */
+                fprintf(stderr, "sikka-wallet pay: cannot connect: %s; trying again in %d ms\n",
+                        err, wait);
                 wallet_pause(wc, wait < left ? wait : left);
                 continue;
             }
@@ -822,18 +822,20 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
             if (l.done)
                 break;
             if (!connected_once && (tls_failed || mono_ms() >= first_deadline)) {
-                fprintf(stderr,
-                        "sikka-wallet listen: cannot connect to %s as %s within %d ms: %s\n",
-                        w->connect, w->participant, timeout_ms, err[0] != '\0' ? err : "timed out");
+                if (tls_failed)
+                    fprintf(stderr, "sikka-wallet listen: cannot connect as %s: %s\n",
+                            w->participant, err);
+                else
+                    fprintf(stderr, "sikka-wallet listen: cannot connect as %s within %d ms: %s\n",
+                            w->participant, timeout_ms, err[0] != '\0' ? err : "timed out");
                 l.exit_code = WALLET_EXIT_FAILED;
                 break;
             }
             int64_t wait = client_backoff_next(&backoff);
             if (!connected_once && first_deadline - mono_ms() < wait)
                 wait = first_deadline - mono_ms();
-            fprintf(stderr,
-                    "sikka-wallet listen: cannot connect to %s: %s; trying again in %lld ms\n",
-                    w->connect, err, (long long)wait);
+            fprintf(stderr, "sikka-wallet listen: cannot connect: %s; trying again in %lld ms\n",
+                    err, (long long)wait);
             wallet_pause(&wc, wait > 0 ? wait : 0);
             continue;
         }
