@@ -1402,10 +1402,11 @@ static void on_event(struct client *c, enum client_event ev, const char *why, vo
         log_warn("event=session_lost participant=%s session=%u address=%s why=\"%s\"", code,
                  sess->index, name, why);
         /* what it had in flight goes again, on another session */
-        if (!evtimer_pending(E.sweep, NULL)) {
-            struct timeval now = {0, 0};
-            evtimer_add(E.sweep, &now);
-        }
+        struct timeval now = {0, 0};
+        if (!evtimer_pending(E.sweep, NULL) && evtimer_add(E.sweep, &now) != 0)
+            log_error("event=replay_failed why=\"cannot arm the sweep: what was in flight on "
+                      "session %u is not sent again\"",
+                      sess->index);
     }
     session_schedule_reopen(sess);
 }
