@@ -9,6 +9,18 @@
 #   as_root CMD...    run CMD as root: directly when we are root, else through sudo
 #   close_extra_fds   close every descriptor above 2 in this (sub)shell, so that a
 #                     daemon started from it holds no lock or pipe of its caller
+#   pid_of PIDFILE NAME
+#                     print the pid in PIDFILE when that process runs and is NAME
+#   stop_pid PIDFILE NAME TIMEOUT
+#                     SIGTERM to that process, SIGKILL after TIMEOUT seconds
+#   secret_get KEY FILE
+#                     KEY's value in the KEY=VALUE file FILE, or nothing
+#   secrets_ensure FILE KEY...
+#                     give every KEY missing from FILE a random, URI-safe value
+#                     (appended; other lines are kept), FILE mode 600
+#   write_switch_config DEST NAME=VALUE...
+#                     DEST (mode 600) from deploy/sikka.conf.example with each
+#                     NAME set to VALUE
 
 SIKKA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 export SIKKA_ROOT
@@ -42,4 +54,81 @@ close_extra_fds() {
             exec {fd}>&-
         fi
     done
+}
+
+pid_of() {
+    local pid comm
+    [[ -s $1 ]] || return 1
+    pid=$(head -n 1 -- "$1")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "${2:0:15}" ]] || return 1
+    echo "$pid"
+}
+
+stop_pid() {
+    local pid i
+    if pid=$(pid_of "$1" "$2"); then
+        echo "stopping $2 (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < $3 * 5; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "$2 (pid $pid) still running after $3 s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        fi
+    fi
+    rm -f -- "$1"
+}
+
+secret_get() {
+    [[ -f $2 ]] || return 0
+    sed -n "s/^$1=//p" "$2" | tail -n 1 | tr -d "\"'"
+}
+
+secrets_ensure() {
+    local file=$1 key
+    shift
+    mkdir -p -- "$(dirname -- "$file")"
+    (
+        umask 077
+        if [[ ! -s $file ]]; then
+            printf '# Passwords of the database roles (deploy/pg.sh setup-db, deploy/ha.sh).\n' >"$file"
+        fi
+    )
+    chmod 600 -- "$file"
+    for key in "$@"; do
+        [[ -n $(secret_get "$key" "$file") ]] && continue
+        printf '%s=%s\n' "$key" "$(openssl rand -hex 24)" >>"$file"
+        note "wrote $key to $file"
+    done
+    for key in "$@"; do
+        [[ $(secret_get "$key" "$file") =~ ^[A-Za-z0-9_.~-]+$ ]] ||
+            die "$file: $key must be URI-safe (letters, digits, _ . ~ -)"
+    done
+}
+
+# The values go through the environment, not argv: ps would show a password.
+write_switch_config() {
+    local dest=$1
+    shift
+    (
+        umask 077
+        for kv in "$@"; do
+            export "SIKKA_CONF_${kv%%=*}=${kv#*=}"
+        done
+        awk '
+        BEGIN { for (k in ENVIRON) if (k ~ /^SIKKA_CONF_/) want[substr(k, 12)] = ENVIRON[k] }
+        match($0, /^[a-z_]+[ \t]*=/) {
+            name = $0; sub(/[ \t]*=.*/, "", name)
+            if (name in want) { printf "%s = \"%s\"\n", name, want[name]; done[name] = 1; next }
+        }
+        { print }
+        END { for (k in want) if (!(k in done)) printf "%s = \"%s\"\n", k, want[k] }
+        ' "$SIKKA_ROOT/deploy/sikka.conf.example" >"$dest.tmp"
+    )
+    mv -- "$dest.tmp" "$dest"
 }

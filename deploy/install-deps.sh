@@ -2,7 +2,12 @@
 # deploy/install-deps.sh — installs the Debian 12 packages Sikka needs to build,
 # run its local stack and test, when they are missing.
 #
-# Usage: deploy/install-deps.sh [EXTRA_PACKAGE...]
+# Usage: deploy/install-deps.sh [--ha] [EXTRA_PACKAGE...]
+#
+#   --ha   also the high-availability stack's packages (deploy/ha.sh): Patroni
+#          with its etcd client library, the etcd server and etcdctl, curl and
+#          jq for the health checks. Nothing else pulls them: tests/run.sh and
+#          deploy/local.sh do not need them.
 #
 # Checks every package with dpkg-query first and calls apt-get (as root, or
 # through sudo) only when something is missing; `apt-get update` runs only then.
@@ -13,11 +18,19 @@
 #
 # Installing postgresql-15 makes Debian create and start a "main" cluster on
 # port 5432. Sikka never uses it: deploy/pg.sh runs private clusters.
+# Likewise etcd-server (--ha) starts Debian's etcd service where systemd runs,
+# on 127.0.0.1:2379 and 2380; deploy/ha.sh runs its own etcd on other ports.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+ha_packages=()
+if [[ ${1:-} == --ha ]]; then
+    shift
+    ha_packages=(patroni python3-etcd python3-psycopg2 etcd-server etcd-client curl jq)
+fi
 
 packages=(
     build-essential cmake pkg-config
@@ -25,6 +38,7 @@ packages=(
     libssl-dev openssl libjansson-dev
     postgresql-15 postgresql-client-15
     ca-certificates procps iproute2
+    "${ha_packages[@]}"
     "$@"
 )
 

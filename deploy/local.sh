@@ -52,36 +52,6 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-# pid_of PIDFILE NAME: the pid in PIDFILE when that process runs and is NAME.
-pid_of() {
-    local pid comm
-    [[ -s $1 ]] || return 1
-    pid=$(head -n 1 -- "$1")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "${2:0:15}" ]] || return 1
-    echo "$pid"
-}
-
-# stop_pid PIDFILE NAME TIMEOUT: SIGTERM, then SIGKILL after TIMEOUT seconds.
-stop_pid() {
-    local pid i
-    if pid=$(pid_of "$1" "$2"); then
-        echo "stopping $2 (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < $3 * 5; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "$2 (pid $pid) still running after $3 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-        fi
-    fi
-    rm -f -- "$1"
-}
-
 # The running switch's pid: ours, or the one its pid_file names.
 switch_pid() {
     pid_of "$launch_pid_file" sikka-switch || pid_of "$switch_pid_file" sikka-switch
@@ -111,27 +81,15 @@ listening() {
 # write_config: var/sikka.conf from the example, with this stack's values.
 write_config() {
     local pw
-    pw=$(sed -n 's/^SIKKA_SWITCH_PASSWORD=//p' "$secrets" | tail -n 1)
+    pw=$(secret_get SIKKA_SWITCH_PASSWORD "$secrets")
     [[ -n $pw ]] || die "$secrets: no SIKKA_SWITCH_PASSWORD"
-    (
-        umask 077
-        SIKKA_CONF_listen=$listen_addr \
-            SIKKA_CONF_admin_listen=$admin_addr \
-            SIKKA_CONF_database_url="postgresql://sikka_switch:$pw@127.0.0.1:$pg_port/$db" \
-            SIKKA_CONF_log_file=$switch_log \
-            SIKKA_CONF_tls_crl=$pki/crl.pem \
-            SIKKA_CONF_pid_file=$switch_pid_file \
-            awk '
-            BEGIN { for (k in ENVIRON) if (k ~ /^SIKKA_CONF_/) want[substr(k, 12)] = ENVIRON[k] }
-            match($0, /^[a-z_]+[ \t]*=/) {
-                name = $0; sub(/[ \t]*=.*/, "", name)
-                if (name in want) { printf "%s = \"%s\"\n", name, want[name]; done[name] = 1; next }
-            }
-            { print }
-            END { for (k in want) if (!(k in done)) printf "%s = \"%s\"\n", k, want[k] }
-            ' deploy/sikka.conf.example >"$conf.tmp"
-    )
-    mv -- "$conf.tmp" "$conf"
+    write_switch_config "$conf" \
+        "listen=$listen_addr" \
+        "admin_listen=$admin_addr" \
+        "database_url=postgresql://sikka_switch:$pw@127.0.0.1:$pg_port/$db" \
+        "log_file=$switch_log" \
+        "tls_crl=$pki/crl.pem" \
+        "pid_file=$switch_pid_file"
     echo "wrote $conf"
 }
 

@@ -5,12 +5,18 @@
 # Usage:
 #   deploy/pg.sh init DATADIR PORT     create the cluster (or update its settings)
 #   deploy/pg.sh start DATADIR         start it and wait until it accepts connections
-#   deploy/pg.sh stop DATADIR          fast shutdown (no-op when stopped)
+#   deploy/pg.sh stop DATADIR [MODE]   shut down, MODE fast (the default) or immediate
+#                                      (no checkpoint: crash recovery at the next start);
+#                                      a no-op when stopped
 #   deploy/pg.sh status DATADIR        running or not, pid, port, socket dir (exit 3: not running)
 #   deploy/pg.sh psql DATADIR [ARG...] psql as the superuser postgres over the unix socket
 #   deploy/pg.sh setup-db DATADIR DBNAME SECRETS_FILE
 #                                      LOGIN roles sikka_switch and sikka_reader (passwords
 #                                      kept in SECRETS_FILE), database DBNAME, migrations
+#   deploy/pg.sh setup-db-on DBNAME SECRETS_FILE PSQL_OPTION...
+#                                      the same on any running server that psql reaches as
+#                                      a superuser with PSQL_OPTIONs (-h -p -U, no -d), e.g.
+#                                      the Patroni leader of deploy/ha.sh
 #   deploy/pg.sh destroy DATADIR       stop and delete the cluster, data and socket dir
 #   deploy/pg.sh sockdir DATADIR       print the unix socket directory
 #   deploy/pg.sh port DATADIR          print the port
@@ -250,7 +256,9 @@ cmd_start() {
 }
 
 cmd_stop() {
-    [[ $# -eq 1 ]] || usage
+    [[ $# -eq 1 || $# -eq 2 ]] || usage
+    local mode=${2:-fast}
+    [[ $mode == fast || $mode == immediate ]] || die "stop: mode is fast or immediate, got \"$mode\""
     local abs_dir
     abs_dir=$(abs_datadir "$1")
     if [[ ! -e $abs_dir/PG_VERSION ]]; then
@@ -262,8 +270,8 @@ cmd_stop() {
         echo "pg: not running"
         return 0
     fi
-    pg_ctl stop -m fast -w -t 60 -s
-    echo "pg: stopped"
+    pg_ctl stop -m "$mode" -w -t 60 -s
+    echo "pg: stopped ($mode)"
 }
 
 cmd_status() {
@@ -297,38 +305,25 @@ cmd_psql() {
     exec "$pgbin/psql" -X -h "$sock" -p "$port" -U postgres "$@"
 }
 
-# secret KEY FILE: KEY's value in FILE, or nothing.
-secret() {
-    [[ -f $2 ]] || return 0
-    sed -n "s/^$1=//p" "$2" | tail -n 1 | tr -d "\"'"
-}
-
 cmd_setup_db() {
     [[ $# -eq 3 ]] || usage
     local datadir=$1 db=$2 secrets=$3
-    [[ $db =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "database name must be lower-case sql identifier, got \"$db\""
     cmd_start "$datadir" >/dev/null
+    setup_db_on "$db" "$secrets" -h "$sock" -p "$port" -U postgres
+}
 
+# setup_db_on DBNAME SECRETS_FILE PSQL_OPTION...: the roles, the database and
+# the migrations on the server that the psql options reach as a superuser.
+setup_db_on() {
+    local db=$1 secrets=$2
+    shift 2
+    [[ $db =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "database name must be lower-case sql identifier, got \"$db\""
+    secrets_ensure "$secrets" SIKKA_SWITCH_PASSWORD SIKKA_READER_PASSWORD
     local switch_pw reader_pw
-    switch_pw=$(secret SIKKA_SWITCH_PASSWORD "$secrets")
-    reader_pw=$(secret SIKKA_READER_PASSWORD "$secrets")
-    if [[ -z $switch_pw || -z $reader_pw ]]; then
-        : "${switch_pw:=$(openssl rand -hex 24)}"
-        : "${reader_pw:=$(openssl rand -hex 24)}"
-        mkdir -p -- "$(dirname -- "$secrets")"
-        (
-            umask 077
-            printf '# Written by deploy/pg.sh setup-db: passwords of the database roles.\n' >"$secrets.tmp"
-            printf 'SIKKA_SWITCH_PASSWORD=%s\nSIKKA_READER_PASSWORD=%s\n' "$switch_pw" "$reader_pw" >>"$secrets.tmp"
-        )
-        mv -- "$secrets.tmp" "$secrets"
-        echo "pg: wrote passwords to $secrets"
-    fi
-    chmod 600 -- "$secrets"
-    [[ $switch_pw =~ ^[A-Za-z0-9_.~-]+$ && $reader_pw =~ ^[A-Za-z0-9_.~-]+$ ]] ||
-        die "$secrets: passwords must be URI-safe (letters, digits, _ . ~ -)"
+    switch_pw=$(secret_get SIKKA_SWITCH_PASSWORD "$secrets")
+    reader_pw=$(secret_get SIKKA_READER_PASSWORD "$secrets")
 
-    local psql=("$pgbin/psql" -X -q -w -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres)
+    local psql=("$pgbin/psql" -X -q -w -v ON_ERROR_STOP=1 "$@")
     # passwords go through stdin, not the command line (ps would show them)
     "${psql[@]}" -d postgres <<EOF
 \\set switch_pw '$switch_pw'
@@ -348,7 +343,7 @@ SELECT format('GRANT CONNECT ON DATABASE %I TO sikka_switch, sikka_reader', :'db
 \\gexec
 EOF
     # the migrations grant each role what it may do (schema/004)
-    "$SIKKA_ROOT/deploy/migrate.sh" -h "$sock" -p "$port" -U postgres -d "$db"
+    "$SIKKA_ROOT/deploy/migrate.sh" "$@" -d "$db"
     echo "pg: database $db ready (roles sikka_switch, sikka_reader; passwords in $secrets)"
 }
 
@@ -379,6 +374,10 @@ stop) cmd_stop "$@" ;;
 status) cmd_status "$@" ;;
 psql) cmd_psql "$@" ;;
 setup-db) cmd_setup_db "$@" ;;
+setup-db-on)
+    [[ $# -ge 2 ]] || usage
+    setup_db_on "$@"
+    ;;
 destroy) cmd_destroy "$@" ;;
 sockdir)
     [[ $# -eq 1 ]] || usage

@@ -299,8 +299,10 @@ int fence_init(struct event_base *base, const char *conninfo, const char *holder
 
 void fence_free(void)
 {
+    /* the connection first: its queued statements fail into callbacks
+     * that may still arm the timer */
+    pgconn_free(F.conn);
     if (F.timer != NULL)
         event_free(F.timer);
-    pgconn_free(F.conn);
     memset(&F, 0, sizeof(F));
 }

@@ -459,9 +459,18 @@ int ledger_run_op(const char *stmt, int nparams, const char *const *values, ledg
     return 0;
 }
 
+/* Statements still in flight when the switch stops (a deposed switch does
+ * not drain) fail into their callbacks after ledger_free: they do nothing. */
+static bool ledger_closed(void)
+{
+    return L.kick == NULL;
+}
+
 static void on_op_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     (void)arg;
+    if (ledger_closed())
+        return;
     struct ledger_op *op = L.op_inflight;
     L.op_inflight = NULL;
     if (flags == PGCONN_LOST) {
@@ -486,6 +495,8 @@ static void on_op_done(void *arg, PGresult *res, enum pgconn_flags flags, const 
 static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     (void)arg;
+    if (ledger_closed())
+        return;
     L.resync_inflight = false;
     if (flags != PGCONN_OK) {
         log_error("event=ledger_resync_failed why=\"%s\" action=retry", error);
@@ -981,6 +992,8 @@ static void split(struct transfer *batch, size_t n)
 
 static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
+    if (ledger_closed())
+        return; /* in doubt; the next switch's retries find what committed */
     struct poster *p = arg;
     struct transfer *batch = p->inflight;
     size_t n = p->inflight_n;

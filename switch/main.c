@@ -441,11 +441,17 @@ static void on_warmup(evutil_socket_t fd, short what, void *arg)
     open_doors();
 }
 
-/* Another switch took over: stop at once (no drain: this one may not post). */
+/* Another switch took over: stop at once, as a fence would. Nothing is
+ * drained or flushed to the database (this switch may not post); what was
+ * in flight is in doubt and the new active's retries resolve it by key.
+ * The log is written line by line; the capture file is closed. */
 static void on_deposed(void)
 {
-    M.exit_code = 75;
-    event_base_loopbreak(M.base);
+    log_error("event=stopped exit=75 why=\"fenced: another switch is active\"");
+    recorder_close();
+    if (M.cfg->pid_file[0] != '\0')
+        unlink(M.cfg->pid_file);
+    _exit(75);
 }
 
 static int run(void)

@@ -11,11 +11,13 @@
 #include "session.h"
 #include "sql.h"
 
-#define ACK_FLUSH_MS  50
-#define ACK_FLUSH_AT  500
-#define RESEND_LIMIT  "10000"
-#define SWEEP_LIMIT   "10000"
-#define ACK_BATCH_MAX 64 /* payees with acknowledgements waiting */
+#define ACK_FLUSH_MS    50
+#define ACK_FLUSH_AT    500
+#define ACK_RETRY_MS    500     /* while the database cannot take them */
+#define ACK_KEPT_MAX    1000000 /* ids kept meanwhile (8 MB); beyond, resending covers */
+#define RESEND_LIMIT    "10000"
+#define RESEND_RETRY_MS 1000 /* a session's resend while the database is away */
+#define SWEEP_LIMIT     "10000"
 
 /* Acknowledgements of one payee waiting to be applied. */
 struct pending_acks {
@@ -29,28 +31,111 @@ static struct {
     struct pgconn *db;
     struct event *flush_timer;
     struct event *sweep_timer;
-    struct pending_acks acks[ACK_BATCH_MAX];
-    size_t nacks;
+    struct pending_acks *acks; /* one per payee that acknowledged, grown as needed */
+    size_t nacks, acks_cap;
+    size_t kept;       /* ids in acks[] */
+    bool waiting_said; /* "waiting for the database" logged for this outage */
     bool sweeping;
-    uint64_t resent, acked;
+    uint64_t resent, acked, dropped;
 } O;
+
+static void arm_flush(int ms)
+{
+    if (!evtimer_pending(O.flush_timer, NULL)) {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(O.flush_timer, &tv);
+    }
+}
+
+/* Queues ids for payee; false when they had to be dropped (the notices are
+ * then simply sent again and acknowledged again). */
+static bool keep_acks(const char *payee, const uint64_t *ids, size_t n)
+{
+    if (O.kept + n > ACK_KEPT_MAX) {
+        O.dropped += n;
+        log_warn("event=outbox_acks_dropped payee=%s ids=%zu kept=%zu why=\"too many waiting for "
+                 "the database\" action=resend_later",
+                 payee, n, O.kept);
+        return false;
+    }
+    struct pending_acks *a = NULL;
+    for (size_t i = 0; i < O.nacks && a == NULL; i++)
+        if (strcmp(O.acks[i].payee, payee) == 0)
+            a = &O.acks[i];
+    if (a == NULL) {
+        if (O.nacks == O.acks_cap) {
+            size_t cap = O.acks_cap ? 2 * O.acks_cap : 16;
+            struct pending_acks *grown = realloc(O.acks, cap * sizeof(*grown));
+            if (grown == NULL) {
+                log_error("event=oom what=outbox_ack payee=%s action=resend_later", payee);
+                return false;
+            }
+            O.acks = grown;
+            O.acks_cap = cap;
+        }
+        a = &O.acks[O.nacks++];
+        memset(a, 0, sizeof(*a));
+        snprintf(a->payee, sizeof(a->payee), "%s", payee);
+    }
+    if (a->n + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 64;
+        while (cap < a->n + n)
+            cap *= 2;
+        uint64_t *grown = realloc(a->ids, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_error("event=oom what=outbox_ack payee=%s action=resend_later", payee);
+            return false;
+        }
+        a->ids = grown;
+        a->cap = cap;
+    }
+    memcpy(a->ids + a->n, ids, n * sizeof(*ids));
+    a->n += n;
+    O.kept += n;
+    return true;
+}
+
+/* Callbacks of statements still queued when the switch stops run after
+ * outbox_free (pgconn_free fails them): then they only free their own. */
+static bool outbox_closed(void)
+{
+    return O.flush_timer == NULL;
+}
 
 static void on_acked(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct pending_acks *batch = arg;
-    if (flags != PGCONN_OK)
-        /* the rows stay: the notices are sent again, acknowledged again */
-        log_warn("event=outbox_ack_failed payee=%s ids=%zu why=\"%s\"", batch->payee, batch->n,
-                 error);
-    else
+    if (outbox_closed()) {
+        /* the rows stay: sent again on the payee's next connection */
+    } else if (flags == PGCONN_OK) {
         O.acked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    } else {
+        /* in doubt or refused: applying them again is harmless */
+        log_warn("event=outbox_ack_failed payee=%s ids=%zu why=\"%s\" action=retry", batch->payee,
+                 batch->n, error);
+        if (keep_acks(batch->payee, batch->ids, batch->n))
+            arm_flush(ACK_RETRY_MS);
+    }
     free(batch->ids);
     free(batch);
 }
 
-/* Sends every payee's waiting acknowledgements, one call per payee. */
+/* Sends every payee's waiting acknowledgements, one call per payee; keeps
+ * them while the database cannot take them. */
 static void flush_acks(void)
 {
+    if (O.kept == 0)
+        return;
+    if (!pgconn_is_ready(O.db)) {
+        if (!O.waiting_said)
+            log_warn("event=outbox_acks_waiting ids=%zu why=\"database not ready\" "
+                     "action=retry_every_%dms",
+                     O.kept, ACK_RETRY_MS);
+        O.waiting_said = true;
+        arm_flush(ACK_RETRY_MS);
+        return;
+    }
+    O.waiting_said = false;
     for (size_t i = 0; i < O.nacks; i++) {
         struct pending_acks *a = &O.acks[i];
         if (a->n == 0)
@@ -60,12 +145,11 @@ static void flush_acks(void)
         char *arr = malloc(len);
         struct pending_acks *batch = malloc(sizeof(*batch));
         if (arr == NULL || batch == NULL) {
-            log_error("event=oom what=outbox_ack payee=%s ids=%zu action=resend_later", a->payee,
-                      a->n);
+            log_error("event=oom what=outbox_ack payee=%s ids=%zu action=retry", a->payee, a->n);
             free(arr);
             free(batch);
-            a->n = 0;
-            continue;
+            arm_flush(ACK_RETRY_MS);
+            return;
         }
         size_t o = 0;
         arr[o++] = '{';
@@ -73,18 +157,19 @@ static void flush_acks(void)
             o += (size_t)snprintf(arr + o, len - o, "%s%" PRIu64, k ? "," : "", a->ids[k]);
         arr[o++] = '}';
         arr[o] = '\0';
-        *batch = *a; /* the batch takes the ids; a starts afresh */
+        *batch = *a; /* on success the batch takes the ids and a starts afresh */
+        const char *params[] = {a->payee, arr};
+        int rc = pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, batch);
+        free(arr);
+        if (rc != 0) {
+            /* pgconn said why; the ids stay in a for the next try */
+            free(batch);
+            arm_flush(ACK_RETRY_MS);
+            return;
+        }
+        O.kept -= a->n;
         a->ids = NULL;
         a->n = a->cap = 0;
-        const char *params[] = {batch->payee, arr};
-        if (pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, batch) != 0) {
-            log_warn("event=outbox_ack_deferred payee=%s ids=%zu why=\"database not ready\" "
-                     "action=resend_later",
-                     batch->payee, batch->n);
-            free(batch->ids);
-            free(batch);
-        }
-        free(arr);
     }
 }
 
@@ -98,39 +183,12 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 
 void outbox_ack(const struct participant *p, const uint64_t *ids, size_t n)
 {
-    struct pending_acks *a = NULL;
-    for (size_t i = 0; i < O.nacks && a == NULL; i++)
-        if (strcmp(O.acks[i].payee, p->code) == 0)
-            a = &O.acks[i];
-    if (a == NULL) {
-        if (O.nacks == ACK_BATCH_MAX)
-            flush_acks(); /* every slot's ids go; the slots are reused */
-        if (O.nacks == ACK_BATCH_MAX)
-            O.nacks = 0;
-        a = &O.acks[O.nacks++];
-        memset(a, 0, sizeof(*a));
-        snprintf(a->payee, sizeof(a->payee), "%s", p->code);
-    }
-    if (a->n + n > a->cap) {
-        size_t cap = a->cap ? a->cap : 64;
-        while (cap < a->n + n)
-            cap *= 2;
-        uint64_t *grown = realloc(a->ids, cap * sizeof(*grown));
-        if (grown == NULL) {
-            log_error("event=oom what=outbox_ack payee=%s action=resend_later", p->code);
-            return;
-        }
-        a->ids = grown;
-        a->cap = cap;
-    }
-    memcpy(a->ids + a->n, ids, n * sizeof(*ids));
-    a->n += n;
-    if (a->n >= ACK_FLUSH_AT) {
+    if (!keep_acks(p->code, ids, n))
+        return;
+    if (O.kept >= ACK_FLUSH_AT)
         flush_acks();
-    } else if (!evtimer_pending(O.flush_timer, NULL)) {
-        struct timeval tv = {0, ACK_FLUSH_MS * 1000};
-        evtimer_add(O.flush_timer, &tv);
-    }
+    else
+        arm_flush(ACK_FLUSH_MS);
 }
 
 /* A session asked for its payee's notices: the session id, so that a
@@ -142,8 +200,10 @@ struct resend {
 static void on_payee_notices(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct resend *r = arg;
-    struct session *s = session_find(r->session);
+    struct session *s = outbox_closed() ? NULL : session_find(r->session);
     free(r);
+    if (outbox_closed())
+        return;
     if (flags != PGCONN_OK) {
         log_warn("event=outbox_resend_failed session=%s why=\"%s\" action=next_sweep",
                  s != NULL ? s->label : "-", error);
@@ -157,6 +217,17 @@ static void on_payee_notices(void *arg, PGresult *res, enum pgconn_flags flags, 
     log_info("event=outbox_resent session=%s notices=%d", s->label, PQntuples(res));
 }
 
+static void on_resend_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct resend *r = arg;
+    struct session *s = session_find(r->session);
+    free(r);
+    if (s != NULL)
+        outbox_resend(s);
+}
+
 void outbox_resend(struct session *s)
 {
     struct resend *r = malloc(sizeof(*r));
@@ -168,9 +239,13 @@ void outbox_resend(struct session *s)
     const char *params[] = {s->participant->code, RESEND_LIMIT};
     if (pgconn_exec(O.db, SQL_OUTBOX_PAYEE, 2, params, on_payee_notices, r) != 0) {
         log_warn("event=outbox_resend_deferred session=%s why=\"database not ready\" "
-                 "action=next_sweep",
-                 s->label);
-        free(r);
+                 "action=retry_in_%dms",
+                 s->label, RESEND_RETRY_MS);
+        struct timeval tv = {RESEND_RETRY_MS / 1000, (RESEND_RETRY_MS % 1000) * 1000};
+        if (event_base_once(O.base, -1, EV_TIMEOUT, on_resend_retry, r, &tv) != 0) {
+            log_error("event=oom what=outbox_resend session=%s action=next_sweep", s->label);
+            free(r);
+        }
     }
 }
 
@@ -183,6 +258,8 @@ static void arm_sweep(void)
 static void on_stale(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     (void)arg;
+    if (outbox_closed())
+        return;
     O.sweeping = false;
     arm_sweep();
     if (flags != PGCONN_OK) {
@@ -245,6 +322,7 @@ void outbox_free(void)
 {
     for (size_t i = 0; i < O.nacks; i++)
         free(O.acks[i].ids);
+    free(O.acks);
     if (O.flush_timer != NULL)
         event_free(O.flush_timer);
     if (O.sweep_timer != NULL)
