@@ -13,7 +13,8 @@
  * preallocated for the most messages that may be outstanding, with a hash
  * index on (payer, msg_id) to match StatusReports and forwarded transfers.
  * Received frames are unpacked in the client's arena. Nothing on the hot
- * path calls malloc.
+ * path calls malloc but the table of notified transfer ids, which doubles
+ * now and then.
  *
  * Modes:
  *   REPLAY_RATE    open loop at a fixed rate (wrk2's model): message k is
