@@ -29,6 +29,14 @@
 #define RP_OUTPUT_CAP          (1 << 20) /* a session with this much unsent is backed up */
 #define RP_SCRATCH             (CODEC_DEFAULT_MAX_FRAME + 64)
 #define RP_DEFAULT_OUTSTANDING 200000
+#define RP_RESEND_MIN_US       100000  /* a message sent again: after 100 ms, ... */
+#define RP_RESEND_MAX_US       2000000 /* ... doubling per attempt up to 2 s */
+#define RP_RESEND_TICK_US      20000   /* how often the resend queue is looked at */
+#define RP_REOPEN_MIN_MS       100     /* a closed session: opened again after 100 ms, */
+#define RP_REOPEN_MAX_MS       2000    /* doubling up to 2 s (jittered) */
+#define RP_NOTICE_GRACE_S      5       /* all answered: wait this long for payee notices */
+#define RP_NOTICED             1       /* notice table: the payee was notified ACSC */
+#define RP_PAYER_ACSC          2       /* notice table: the payer saw ACSC */
 
 enum rp_kind {
     RP_TRANSFER = 0,
@@ -54,35 +62,50 @@ struct rp_record {
 
 /* One outstanding message. Owned by the table E.slots; free ones are chained
  * through `next`, as are those sharing a hash bucket and a session's
- * malformed frames awaiting their MessageReject. */
+ * malformed frames awaiting their MessageReject. Messages waiting to be sent
+ * (again) are also in the resend queue, doubly linked through rprev/rnext. */
 struct rp_slot {
     int64_t due_us;
-    int64_t sent_us;
+    int64_t sent_us;   /* the first send */
+    int64_t resend_us; /* waiting: not before */
     uint32_t rec;
     uint32_t loop;
     uint32_t next;
     uint32_t session;
+    uint32_t sess_epoch; /* the session's epoch when sent on it */
     uint32_t hash;
+    uint32_t rprev, rnext;
+    uint16_t attempts; /* times queued to be sent again */
     bool used;
     bool measured;
+    bool waiting; /* in the resend queue, on no session */
+    bool sent;    /* was written to a session at least once */
     char msg_id[MSG_ID_MAX + 1];
 };
 
 struct rp_participant {
     char code[MSG_AGENT_LEN + 1];
     SSL_CTX *ctx;
+    struct client_notices *notices; /* shared by its sessions and their reconnections */
+    char cert[4096], key[4096], ca[4096];
     uint32_t first_session;
     uint32_t nsessions;
     uint32_t rr;
 };
 
-/* One connection. Owns its client. */
+/* One connection, opened again whenever it closes. Owns its client (NULL
+ * between connections) and its reopen timer. */
 struct rp_session {
     struct client *c;
+    struct event *reopen;
+    struct client_backoff backoff;
     uint16_t participant;
+    uint16_t addr; /* index in E.addrs of the address it is (or was last) on */
     uint32_t index;
-    bool connected; /* TLS is up and the switch's welcome arrived */
-    bool closed;
+    uint32_t epoch;    /* connections opened so far: slots sent on an older one are orphans */
+    bool connected;    /* TLS is up and the switch's welcome arrived */
+    bool closed;       /* no connection, or one still connecting */
+    bool was_ready;    /* some connection of it was ready once */
     uint32_t mal_head; /* FIFO of malformed frames awaiting their FF01 */
     uint32_t mal_tail;
 };
@@ -113,10 +136,25 @@ static struct {
     size_t blob_len, blob_cap;
     int64_t first_offset, span_us;
 
+    struct client_addrs addrs; /* the switch addresses; current: the one that worked last */
+    char last_close[1024];     /* why a session last closed */
+    uint64_t rng;
+
     struct rp_slot *slots;
     uint32_t nslots;
     uint32_t free_head;
     uint32_t outstanding;
+    uint32_t rq_head, rq_tail; /* the resend queue */
+
+    /* transfer ids a payer saw settle and their payees were notified of */
+    uint64_t *ntab_keys;
+    uint8_t *ntab_flags;
+    size_t ntab_cap, ntab_n;
+    bool ntab_failed;
+    uint64_t pending_notices; /* payer saw ACSC, payee not notified yet */
+    uint64_t notice_repeats;  /* repeats past the client library's memory */
+    bool notice_grace;        /* all answered; waiting for the last notices */
+    int64_t last_acsc_us, last_acsc_wall_ms;
     uint32_t *buckets;
     uint32_t bucket_mask;
 
@@ -127,7 +165,7 @@ static struct {
     bool sending_done;
     int64_t first_send_us, last_send_us, last_answer_us;
 
-    struct event *tick, *second, *deadline, *sigint, *sigterm;
+    struct event *tick, *second, *deadline, *sigint, *sigterm, *resend, *sweep;
     struct hdr *interval;
     uint64_t sec_sent, sec_answered, sec_errors;
     size_t seconds_cap;
@@ -150,8 +188,9 @@ const char *replay_mode_name(enum replay_mode m)
 void replay_opts_defaults(struct replay_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    snprintf(o->host, sizeof(o->host), "127.0.0.1");
-    o->port = 7443;
+    char err[128];
+    if (client_addrs_parse("127.0.0.1:7443", &o->addrs, err, sizeof(err)) != 0)
+        log_error("event=defaults_failed why=\"%s\"", err); /* a constant: cannot happen */
     o->sessions = 1;
     o->mode = REPLAY_SPEED;
     o->speed = 1;
@@ -405,20 +444,28 @@ static int slots_init(uint32_t n, char *err, size_t errlen)
     for (uint32_t i = 0; i < n; i++)
         E.slots[i].next = i + 1 < n ? i + 1 : RP_NONE;
     E.free_head = 0;
+    E.rq_head = E.rq_tail = RP_NONE;
     return 0;
 }
 
-/* The oldest outstanding transfer with this key, or RP_NONE. */
-static uint32_t slot_find(uint16_t payer, const char *msg_id)
+/* The oldest outstanding transfer with this key (with on_wire, the oldest
+ * that is on a connection, not waiting to be sent again), or RP_NONE. */
+static uint32_t slot_find_as(uint16_t payer, const char *msg_id, bool on_wire)
 {
     uint32_t h = key_hash(payer, msg_id);
     uint32_t found = RP_NONE;
     for (uint32_t i = E.buckets[h & E.bucket_mask]; i != RP_NONE; i = E.slots[i].next) {
         const struct rp_slot *s = &E.slots[i];
-        if (s->hash == h && E.recs[s->rec].payer == payer && strcmp(s->msg_id, msg_id) == 0)
+        if (s->hash == h && E.recs[s->rec].payer == payer && strcmp(s->msg_id, msg_id) == 0 &&
+            (!on_wire || !s->waiting))
             found = i; /* inserted at the head: the last match is the oldest */
     }
     return found;
+}
+
+static uint32_t slot_find(uint16_t payer, const char *msg_id)
+{
+    return slot_find_as(payer, msg_id, false);
 }
 
 static void slot_unhash(uint32_t si)
@@ -428,6 +475,65 @@ static void slot_unhash(uint32_t si)
         link = &E.slots[*link].next;
     if (*link == si)
         *link = E.slots[si].next;
+}
+
+/* ---------------------------------------------------------------- sending again */
+
+static void rq_remove(uint32_t si)
+{
+    struct rp_slot *s = &E.slots[si];
+    if (s->rprev != RP_NONE)
+        E.slots[s->rprev].rnext = s->rnext;
+    else
+        E.rq_head = s->rnext;
+    if (s->rnext != RP_NONE)
+        E.slots[s->rnext].rprev = s->rprev;
+    else
+        E.rq_tail = s->rprev;
+    s->waiting = false;
+}
+
+static void arm_resend(int64_t delay_us)
+{
+    if (E.resend == NULL || evtimer_pending(E.resend, NULL))
+        return;
+    struct timeval tv = {(time_t)(delay_us / 1000000), (suseconds_t)(delay_us % 1000000)};
+    if (evtimer_add(E.resend, &tv) != 0)
+        log_error("event=replay_failed why=\"cannot arm the resend timer\"");
+}
+
+/* Queues message si to be sent (again) on any session of its payer, not
+ * before delay_us from now. It keeps its key in the index meanwhile, so an
+ * answer or a forward still finds it. */
+static void rq_push(uint32_t si, int64_t delay_us)
+{
+    struct rp_slot *s = &E.slots[si];
+    if (s->waiting)
+        rq_remove(si);
+    s->waiting = true;
+    s->resend_us = mono_us() + delay_us;
+    s->rnext = RP_NONE;
+    s->rprev = E.rq_tail;
+    if (E.rq_tail != RP_NONE)
+        E.slots[E.rq_tail].rnext = si;
+    else
+        E.rq_head = si;
+    E.rq_tail = si;
+    arm_resend(delay_us < RP_RESEND_TICK_US ? delay_us : RP_RESEND_TICK_US);
+}
+
+/* Queues a message that went out and got no final answer: after 100 ms,
+ * doubling with each attempt, up to 2 s. */
+static void rq_retry(uint32_t si)
+{
+    struct rp_slot *s = &E.slots[si];
+    int shift = s->attempts < 5 ? s->attempts : 5;
+    int64_t delay = (int64_t)RP_RESEND_MIN_US << shift;
+    if (delay > RP_RESEND_MAX_US)
+        delay = RP_RESEND_MAX_US;
+    if (s->attempts < UINT16_MAX)
+        s->attempts++;
+    rq_push(si, delay);
 }
 
 static void slot_release(uint32_t si)
@@ -608,14 +714,126 @@ static void send_next_closed(void);
 static void finish_sending(void);
 static void run_end(void);
 
+/* ---------------------------------------------------------------- notices */
+
+static size_t ntab_slot(uint64_t id, size_t cap)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
+}
+
+static int ntab_grow(void)
+{
+    size_t cap = E.ntab_cap != 0 ? E.ntab_cap * 2 : (size_t)1 << 16;
+    uint64_t *keys = calloc(cap, sizeof(*keys));
+    uint8_t *flags = calloc(cap, sizeof(*flags));
+    if (keys == NULL || flags == NULL) {
+        free(keys);
+        free(flags);
+        return -1;
+    }
+    for (size_t i = 0; i < E.ntab_cap; i++) {
+        if (E.ntab_keys[i] == 0)
+            continue;
+        size_t j = ntab_slot(E.ntab_keys[i], cap);
+        while (keys[j] != 0)
+            j = (j + 1) & (cap - 1);
+        keys[j] = E.ntab_keys[i];
+        flags[j] = E.ntab_flags[i];
+    }
+    free(E.ntab_keys);
+    free(E.ntab_flags);
+    E.ntab_keys = keys;
+    E.ntab_flags = flags;
+    E.ntab_cap = cap;
+    return 0;
+}
+
+/* Adds flag to what is known of transfer id; returns what was known before
+ * (0: nothing), or -1 when the table cannot grow (said once; the notice
+ * counts are then incomplete). */
+static int ntab_mark(uint64_t id, uint8_t flag)
+{
+    if (E.ntab_failed)
+        return -1;
+    if (2 * (E.ntab_n + 1) > E.ntab_cap && ntab_grow() != 0) {
+        E.ntab_failed = true;
+        log_error("event=oom what=notice_table entries=%zu why=\"payee notice counts stop here\"",
+                  E.ntab_n);
+        return -1;
+    }
+    size_t j = ntab_slot(id, E.ntab_cap);
+    while (E.ntab_keys[j] != 0 && E.ntab_keys[j] != id)
+        j = (j + 1) & (E.ntab_cap - 1);
+    if (E.ntab_keys[j] == 0) {
+        E.ntab_keys[j] = id;
+        E.ntab_n++;
+    }
+    int before = E.ntab_flags[j];
+    E.ntab_flags[j] |= flag;
+    return before;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A payer saw transfer id settle: its payee should hear it too; and the
+ * stretch since the previous ACSC. */
+static void payer_settled(uint64_t id, int64_t now_us)
+{
+    struct replay_result *r = E.r;
+    int64_t wall = wall_ms();
+    if (E.last_acsc_us != 0 && (uint64_t)(now_us - E.last_acsc_us) > r->max_acsc_gap_us) {
+        r->max_acsc_gap_us = (uint64_t)(now_us - E.last_acsc_us);
+        r->gap_from_ms = E.last_acsc_wall_ms;
+        r->gap_to_ms = wall;
+    }
+    E.last_acsc_us = now_us;
+    E.last_acsc_wall_ms = wall;
+    if (id == 0)
+        return;
+    int before = ntab_mark(id, RP_PAYER_ACSC);
+    if (before >= 0 && (before & (RP_PAYER_ACSC | RP_NOTICED)) == 0)
+        E.pending_notices++;
+}
+
+/* Ends the run once everything is answered and every settlement the payers
+ * saw has reached its payee, or waits RP_NOTICE_GRACE_S more for those
+ * notices (the deadline then ends it, counting what is missing). */
+static void maybe_end(void)
+{
+    if (!E.sending_done || E.outstanding != 0 || E.phase != RP_DRAINING)
+        return;
+    if (E.pending_notices == 0) {
+        run_end();
+        return;
+    }
+    if (E.notice_grace)
+        return;
+    E.notice_grace = true;
+    evtimer_del(E.deadline);
+    struct timeval tv = {RP_NOTICE_GRACE_S, 0};
+    if (evtimer_add(E.deadline, &tv) != 0) {
+        log_error("event=replay_failed why=\"cannot arm the notice deadline\"");
+        run_end();
+    }
+}
+
 /* Message si ended with status (ACSC, RJCT, MSGREJ or NONE) and reason. */
 static void complete(uint32_t si, const char *status, const char *reason, uint64_t transfer_id)
 {
     struct rp_slot *s = &E.slots[si];
     const struct rp_record *rec = &E.recs[s->rec];
     int64_t now = mono_us();
+    if (s->waiting)
+        rq_remove(si);
     if (rec->kind == RP_TRANSFER)
         slot_unhash(si);
+    if (strcmp(status, "ACSC") == 0 && E.phase != RP_DONE)
+        payer_settled(transfer_id, now);
     bool expected = outcome_expected(rec, status, reason);
     bool answered = strcmp(status, "NONE") != 0;
     if (s->measured) {
@@ -647,8 +865,7 @@ static void complete(uint32_t si, const char *status, const char *reason, uint64
     slot_release(si);
     /* a closed loop refills in refill(), after the callback: refilling here
      * could recurse through sends that fail at once */
-    if (E.sending_done && E.outstanding == 0 && E.phase != RP_DONE)
-        run_end();
+    maybe_end();
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -672,6 +889,29 @@ static struct rp_session *session_for(struct rp_participant *p, bool *any_open)
     return NULL;
 }
 
+/* Writes message si to sess (its key is already in the index). */
+static int slot_write(uint32_t si, struct rp_session *sess)
+{
+    struct rp_slot *s = &E.slots[si];
+    const struct rp_record *rec = &E.recs[s->rec];
+    size_t len;
+    const uint8_t *frame = frame_for(rec, s->msg_id, &len);
+    if (client_send_raw(sess->c, frame, len) != 0)
+        return -1;
+    s->session = sess->index;
+    s->sess_epoch = sess->epoch;
+    s->sent = true;
+    if (rec->kind == RP_MALFORMED) {
+        s->next = RP_NONE;
+        if (sess->mal_tail != RP_NONE)
+            E.slots[sess->mal_tail].next = si;
+        else
+            sess->mal_head = si;
+        sess->mal_tail = si;
+    }
+    return 0;
+}
+
 /* Sends message k, due at due_us. 1: sent (or failed for good and
  * accounted), 0: must wait (no free slot, or the payer's sessions are all
  * backed up). */
@@ -690,6 +930,9 @@ static int send_message(uint64_t k, int64_t due_us)
     E.free_head = s->next;
     E.outstanding++;
     s->used = true;
+    s->waiting = false;
+    s->sent = false;
+    s->attempts = 0;
     s->rec = (uint32_t)(k % E.nrecs);
     s->loop = (uint32_t)(k / E.nrecs);
     s->due_us = due_us;
@@ -726,25 +969,61 @@ static int send_message(uint64_t k, int64_t due_us)
         r->warmup_sent++;
     }
 
-    size_t len;
-    const uint8_t *frame = frame_for(rec, s->msg_id, &len);
-    if (sess == NULL || client_send_raw(sess->c, frame, len) != 0) {
-        /* every session of this payer is gone: it ends unanswered */
-        complete(si, "NONE", "CONN", 0);
-        return 1;
-    }
     if (rec->kind == RP_TRANSFER) {
         uint32_t *head = &E.buckets[s->hash & E.bucket_mask];
         s->next = *head;
         *head = si;
-    } else {
-        if (sess->mal_tail != RP_NONE)
-            E.slots[sess->mal_tail].next = si;
-        else
-            sess->mal_head = si;
-        sess->mal_tail = si;
+    }
+    if (sess == NULL || slot_write(si, sess) != 0) {
+        /* every session of this payer is being opened again: it goes out
+         * as soon as one is back */
+        rq_push(si, 0);
     }
     return 1;
+}
+
+/* Sends message si again (or for the first time, if it had to wait) on a
+ * session of its payer. 0 sent; -1 none can take it now. */
+static int slot_resend(uint32_t si)
+{
+    struct rp_slot *s = &E.slots[si];
+    const struct rp_record *rec = &E.recs[s->rec];
+    bool any_open;
+    struct rp_session *sess = session_for(&E.parts[rec->payer], &any_open);
+    if (sess == NULL)
+        return -1;
+    bool again = s->sent;
+    rq_remove(si);
+    if (slot_write(si, sess) != 0) {
+        rq_push(si, RP_RESEND_TICK_US);
+        return -1;
+    }
+    if (again)
+        E.r->resent++;
+    return 0;
+}
+
+static void on_resend(evutil_socket_t fd, short what, void *arg)
+{
+    if (E.phase != RP_RUNNING && E.phase != RP_DRAINING)
+        return;
+    int64_t now = mono_us();
+    for (uint32_t si = E.rq_head, next; si != RP_NONE; si = next) {
+        next = E.slots[si].rnext;
+        if (E.slots[si].resend_us <= now)
+            (void)slot_resend(si);
+    }
+    if (E.rq_head != RP_NONE)
+        arm_resend(RP_RESEND_TICK_US);
+}
+
+/* A session is back: what waits for it goes now. */
+static void kick_resend(void)
+{
+    if (E.rq_head != RP_NONE && E.resend != NULL) {
+        evtimer_del(E.resend);
+        arm_resend(0);
+    }
 }
 
 static bool more_to_send(void)
@@ -843,11 +1122,35 @@ static void on_closed_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- receiving */
 
+/* A settlement notice to us as the payee (the client library acknowledged
+ * it and dropped it if its memory held it already). */
+static void on_payee_notice(const Sikka__V1__StatusReport *sr)
+{
+    if (sr->status != SIKKA__V1__TX_STATUS__ACSC || sr->transfer_id == 0)
+        return;
+    int before = ntab_mark(sr->transfer_id, RP_NOTICED);
+    if (before < 0)
+        return;
+    if (before & RP_NOTICED) {
+        E.notice_repeats++; /* seen before the library's memory turned over */
+        return;
+    }
+    E.r->payee_notices++;
+    if (before & RP_PAYER_ACSC) {
+        E.pending_notices--;
+        maybe_end();
+    }
+}
+
 static void on_report(struct rp_session *sess, const Sikka__V1__StatusReport *sr)
 {
     const struct rp_participant *p = &E.parts[sess->participant];
     if (sr->kind != SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT)
         return;
+    if (sr->to_payee) {
+        on_payee_notice(sr);
+        return;
+    }
     if (strcmp(sr->debtor_agent, p->code) != 0)
         return; /* the confirmation a payee gets: nothing of ours to end */
     uint32_t si = slot_find(sess->participant, sr->original_msg_id);
@@ -901,6 +1204,17 @@ static void on_forward(struct rp_session *sess, const Sikka__V1__CreditTransfer 
 static void on_message_reject(struct rp_session *sess, const Sikka__V1__MessageReject *mr)
 {
     uint32_t si = RP_NONE;
+    if (mr->ref_msg_id[0] != '\0' && mr->retry) {
+        /* nothing was recorded: the same message again, after a pause (the
+         * one refused is on a connection; one waiting already goes again) */
+        E.r->refused_retryably++;
+        si = slot_find_as(sess->participant, mr->ref_msg_id, true);
+        if (si != RP_NONE)
+            rq_retry(si);
+        else
+            E.r->unmatched++;
+        return;
+    }
     if (mr->ref_msg_id[0] != '\0') {
         si = slot_find(sess->participant, mr->ref_msg_id);
     } else if (mr->ref_transfer_id == 0 && sess->mal_head != RP_NONE) {
@@ -935,8 +1249,23 @@ static void session_ready(struct rp_session *sess)
     if (sess->connected)
         return;
     sess->connected = true;
-    if (++E.connected == E.nsessions)
+    client_backoff_reset(&sess->backoff);
+    /* the others reopen here first */
+    E.addrs.current = sess->addr;
+    if (sess->was_ready) {
+        char name[300];
+        E.r->reconnects++;
+        log_warn("event=session_reopened participant=%s session=%u address=%s",
+                 E.parts[sess->participant].code, sess->index,
+                 client_addr_name(&E.addrs.addr[sess->addr], name, sizeof(name)));
+        kick_resend();
+        return;
+    }
+    sess->was_ready = true;
+    if (E.phase == RP_CONNECTING && ++E.connected == E.nsessions)
         start_run();
+    else
+        kick_resend();
 }
 
 static void on_frame(struct client *c, const Envelope *env, void *arg)
@@ -975,12 +1304,66 @@ static void abort_run(const char *fmt, ...)
     event_base_loopbreak(E.base);
 }
 
-/* Ends every message still outstanding on a session that closed. */
-static void fail_session_slots(const struct rp_session *sess)
+/* Sends again what was in flight on sessions that closed: every message
+ * written to a connection that is gone and not answered. One pass over the
+ * table for all the sessions that closed since the last one (a takeover
+ * closes them all at once). */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-    for (uint32_t i = 0; i < E.nslots; i++)
-        if (E.slots[i].used && E.slots[i].session == sess->index)
-            complete(i, "NONE", "CONN", 0);
+    if (E.phase != RP_RUNNING && E.phase != RP_DRAINING)
+        return;
+    for (uint32_t i = 0; i < E.nslots; i++) {
+        struct rp_slot *s = &E.slots[i];
+        if (!s->used || s->waiting || !s->sent || s->session == RP_NONE)
+            continue;
+        const struct rp_session *sess = &E.sessions[s->session];
+        if (sess->closed || sess->epoch != s->sess_epoch)
+            rq_retry(i);
+    }
+}
+
+static int session_open(struct rp_session *sess, char *err, size_t errlen);
+
+static void on_reopen(evutil_socket_t fd, short what, void *arg)
+{
+    struct rp_session *sess = arg;
+    char why[512];
+    if (E.phase == RP_DONE)
+        return;
+    if (session_open(sess, why, sizeof(why)) != 0) {
+        log_error("event=session_reopen_failed participant=%s session=%u why=\"%s\"",
+                  E.parts[sess->participant].code, sess->index, why);
+        snprintf(E.last_close, sizeof(E.last_close), "%s", why);
+        int ms = client_backoff_next(&sess->backoff);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        if (evtimer_add(sess->reopen, &tv) != 0)
+            log_error("event=replay_failed why=\"cannot arm a reopen timer\"");
+    }
+}
+
+/* Opens sess again after its backoff (jittered, so that sessions closed
+ * together do not all come back in the same instant): on the address
+ * another session found working, else on the next one. */
+static void session_schedule_reopen(struct rp_session *sess)
+{
+    if (E.addrs.current != sess->addr)
+        sess->addr = (uint16_t)E.addrs.current;
+    else
+        sess->addr = (uint16_t)((sess->addr + 1) % E.addrs.n);
+    int ms = client_backoff_next(&sess->backoff);
+    E.rng = E.rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int half = ms / 2;
+    ms = half + (int)((E.rng >> 33) % (uint64_t)(ms - half + 1));
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (sess->reopen == NULL) {
+        sess->reopen = evtimer_new(E.base, on_reopen, sess);
+        if (sess->reopen == NULL) {
+            log_error("event=oom what=reopen_timer session=%u", sess->index);
+            return;
+        }
+    }
+    if (evtimer_add(sess->reopen, &tv) != 0)
+        log_error("event=replay_failed why=\"cannot arm a reopen timer\"");
 }
 
 static void on_event(struct client *c, enum client_event ev, const char *why, void *arg)
@@ -993,29 +1376,39 @@ static void on_event(struct client *c, enum client_event ev, const char *why, vo
         session_ready(sess);
         return;
     }
+    bool was_connected = sess->connected;
+    bool tls_failed = client_tls_failed(c);
     sess->closed = true;
-    if (E.phase == RP_CONNECTING) {
+    sess->connected = false;
+    sess->mal_head = sess->mal_tail = RP_NONE;
+    client_free(c); /* takes effect once this callback returns */
+    sess->c = NULL;
+    if (E.phase == RP_DONE)
+        return;
+    if (tls_failed && !sess->was_ready) {
+        /* a certificate refused: trying again changes nothing */
         abort_run("%s session %u: %s", code, sess->index, why);
         return;
     }
-    if (E.phase == RP_DONE)
-        return;
-    struct replay_result *r = E.r;
-    if (r->connection_failures++ == 0)
-        snprintf(r->first_failure, sizeof(r->first_failure), "%s session %u: %s", code, sess->index,
-                 why);
-    log_warn("event=session_lost participant=%s session=%u why=\"%s\"", code, sess->index, why);
-    sess->mal_head = sess->mal_tail = RP_NONE;
-    fail_session_slots(sess);
-    if (r->connection_failures == E.nsessions && !E.sending_done) {
-        /* nothing left to send through: end now rather than count every
-         * remaining message as unanswered */
-        log_error("event=replay_stopped why=\"every session is lost\"");
-        E.limit_k = E.next_k;
-        finish_sending();
-        return;
+    char name[300];
+    client_addr_name(&E.addrs.addr[sess->addr], name, sizeof(name));
+    snprintf(E.last_close, sizeof(E.last_close), "%s session %u, %s: %s", code, sess->index, name,
+             why);
+    if (was_connected && E.phase != RP_CONNECTING) {
+        struct replay_result *r = E.r;
+        if (r->connection_failures++ == 0)
+            snprintf(r->first_failure, sizeof(r->first_failure), "%s session %u: %s", code,
+                     sess->index, why);
+        log_warn("event=session_lost participant=%s session=%u address=%s why=\"%s\"", code,
+                 sess->index, name, why);
+        /* what it had in flight goes again, on another session */
+        struct timeval now = {0, 0};
+        if (!evtimer_pending(E.sweep, NULL) && evtimer_add(E.sweep, &now) != 0)
+            log_error("event=replay_failed why=\"cannot arm the sweep: what was in flight on "
+                      "session %u is not sent again\"",
+                      sess->index);
     }
-    refill();
+    session_schedule_reopen(sess);
 }
 
 /* ---------------------------------------------------------------- the clock */
@@ -1046,10 +1439,10 @@ static void push_second(int64_t now)
     if (E.o->live)
         fprintf(stderr,
                 "sikka-replay: %6.1fs sent %" PRIu64 " answered %" PRIu64 " rate %" PRIu64
-                "/s p99 %.2fms errors %" PRIu64 " outstanding %u%s\n",
+                "/s p99 %.2fms errors %" PRIu64 " outstanding %u%s%s\n",
                 s->t, r->total_sent, r->answered, E.sec_sent,
                 (double)hdr_percentile(r->corrected, 99) / 1000.0, r->errors, E.outstanding,
-                s->warmup ? " (warmup)" : "");
+                s->warmup ? " (warmup)" : "", E.rq_head != RP_NONE ? " (sending again)" : "");
     hdr_reset(E.interval);
     E.sec_sent = E.sec_answered = E.sec_errors = 0;
 }
@@ -1062,8 +1455,8 @@ static void on_second(evutil_socket_t fd, short what, void *arg)
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     if (E.phase == RP_CONNECTING) {
-        abort_run("only %zu of %zu sessions connected within %.0f s", E.connected, E.nsessions,
-                  E.o->connect_timeout_s);
+        abort_run("only %zu of %zu sessions connected within %.0f s%s%s", E.connected, E.nsessions,
+                  E.o->connect_timeout_s, E.last_close[0] != '\0' ? "; last: " : "", E.last_close);
         return;
     }
     /* draining: whatever is still outstanding will not be answered in time */
@@ -1099,7 +1492,7 @@ static void finish_sending(void)
         return;
     E.phase = RP_DRAINING;
     if (E.outstanding == 0) {
-        run_end();
+        maybe_end(); /* ends now, or waits a little for payee notices */
         return;
     }
     arm_deadline(E.o->drain_s);
@@ -1134,6 +1527,28 @@ static void start_run(void)
 
 /* ---------------------------------------------------------------- setup */
 
+/* Opens a connection for sess on its address. */
+static int session_open(struct rp_session *sess, char *err, size_t errlen)
+{
+    struct rp_participant *p = &E.parts[sess->participant];
+    const struct client_addr *a = &E.addrs.addr[sess->addr];
+    struct client_opts co = {.host = a->host,
+                             .port = a->port,
+                             .cert = p->cert,
+                             .key = p->key,
+                             .ca = p->ca,
+                             .await_ready = true,
+                             .notices = p->notices};
+    sess->c = client_open(E.base, p->ctx, &co, err, errlen);
+    if (sess->c == NULL)
+        return -1;
+    sess->epoch++;
+    sess->closed = false;
+    sess->connected = false;
+    client_set_callbacks(sess->c, on_frame, on_event, sess);
+    return 0;
+}
+
 static int open_sessions(char *err, size_t errlen)
 {
     const struct replay_opts *o = E.o;
@@ -1154,20 +1569,24 @@ static int open_sessions(char *err, size_t errlen)
     uint32_t n = 0;
     for (size_t i = 0; i < E.nparts; i++) {
         struct rp_participant *p = &E.parts[i];
-        char cert[4096], key[4096], ca[4096];
-        snprintf(cert, sizeof(cert), "%s/%s.crt", o->pki, p->code);
-        snprintf(key, sizeof(key), "%s/%s.key", o->pki, p->code);
-        snprintf(ca, sizeof(ca), "%s/ca.crt", o->pki);
-        struct client_opts co = {.host = o->host,
-                                 .port = o->port,
-                                 .cert = cert,
-                                 .key = key,
-                                 .ca = ca,
-                                 .await_ready = true};
+        char code[MSG_AGENT_LEN + 1]; /* a copy: p->code and p->cert share E */
+        memcpy(code, p->code, sizeof(code));
+        snprintf(p->cert, sizeof(p->cert), "%s/%s.crt", o->pki, code);
+        snprintf(p->key, sizeof(p->key), "%s/%s.key", o->pki, code);
+        snprintf(p->ca, sizeof(p->ca), "%s/ca.crt", o->pki);
+        struct client_opts co = {.cert = p->cert, .key = p->key, .ca = p->ca};
         char why[512];
         p->ctx = client_ssl_ctx(&co, why, sizeof(why));
         if (p->ctx == NULL) {
             snprintf(err, errlen, "participant %s: %s (see --pki)", p->code, why);
+            return -1;
+        }
+        /* one memory of notices per participant, as one payee process
+         * would keep: a notice sent again on another session or after a
+         * reconnect is dropped as a repeat */
+        p->notices = client_notices_new(0);
+        if (p->notices == NULL) {
+            snprintf(err, errlen, "out of memory for participant %s", p->code);
             return -1;
         }
         p->first_session = n;
@@ -1176,13 +1595,13 @@ static int open_sessions(char *err, size_t errlen)
             struct rp_session *s = &E.sessions[n];
             s->participant = (uint16_t)i;
             s->index = n;
+            s->addr = (uint16_t)E.addrs.current;
             s->mal_head = s->mal_tail = RP_NONE;
-            s->c = client_open(E.base, p->ctx, &co, why, sizeof(why));
-            if (s->c == NULL) {
+            client_backoff_init(&s->backoff, RP_REOPEN_MIN_MS, RP_REOPEN_MAX_MS);
+            if (session_open(s, why, sizeof(why)) != 0) {
                 snprintf(err, errlen, "participant %s: %s", p->code, why);
                 return -1;
             }
-            client_set_callbacks(s->c, on_frame, on_event, s);
         }
     }
     return 0;
@@ -1190,12 +1609,20 @@ static int open_sessions(char *err, size_t errlen)
 
 static void teardown(void)
 {
-    for (size_t i = 0; i < E.nsessions; i++)
+    for (size_t i = 0; i < E.nsessions; i++) {
         client_free(E.sessions[i].c);
-    for (size_t i = 0; i < E.nparts; i++)
+        if (E.sessions[i].reopen != NULL)
+            event_free(E.sessions[i].reopen);
+    }
+    for (size_t i = 0; i < E.nparts; i++) {
         if (E.parts[i].ctx != NULL)
             SSL_CTX_free(E.parts[i].ctx);
-    struct event **evs[] = {&E.tick, &E.second, &E.deadline, &E.sigint, &E.sigterm};
+        client_notices_free(E.parts[i].notices);
+    }
+    free(E.ntab_keys);
+    free(E.ntab_flags);
+    struct event **evs[] = {&E.tick,    &E.second, &E.deadline, &E.sigint,
+                            &E.sigterm, &E.resend, &E.sweep};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (*evs[i] != NULL)
             event_free(*evs[i]);
@@ -1243,6 +1670,8 @@ int replay_run(const struct replay_opts *o, struct replay_result *r, char *err, 
     E.o = o;
     E.r = r;
     E.phase = RP_CONNECTING;
+    E.addrs = o->addrs;
+    E.rng = (uint64_t)mono_us();
     err[0] = '\0';
     int rc = -1;
     r->mode = o->mode;
@@ -1308,9 +1737,11 @@ int replay_run(const struct replay_opts *o, struct replay_result *r, char *err, 
     E.deadline = evtimer_new(E.base, on_deadline, NULL);
     E.sigint = evsignal_new(E.base, SIGINT, on_signal, NULL);
     E.sigterm = evsignal_new(E.base, SIGTERM, on_signal, NULL);
+    E.resend = evtimer_new(E.base, on_resend, NULL);
+    E.sweep = evtimer_new(E.base, on_sweep, NULL);
     if (E.tick == NULL || E.second == NULL || E.deadline == NULL || E.sigint == NULL ||
-        E.sigterm == NULL || evsignal_add(E.sigint, NULL) != 0 ||
-        evsignal_add(E.sigterm, NULL) != 0) {
+        E.sigterm == NULL || E.resend == NULL || E.sweep == NULL ||
+        evsignal_add(E.sigint, NULL) != 0 || evsignal_add(E.sigterm, NULL) != 0) {
         snprintf(err, errlen, "cannot create the loop's events");
         goto done;
     }
@@ -1330,6 +1761,13 @@ int replay_run(const struct replay_opts *o, struct replay_result *r, char *err, 
         goto done;
     }
     r->sessions = (unsigned)E.nsessions;
+    for (size_t i = 0; i < E.nsessions; i++)
+        r->sessions_down += !E.sessions[i].connected;
+    /* settled for the payer, never heard of by the payee */
+    r->acsc_without_notice = E.pending_notices;
+    r->payee_notice_repeats = E.notice_repeats;
+    for (size_t i = 0; i < E.nparts; i++)
+        r->payee_notice_repeats += client_notices_repeats(E.parts[i].notices);
 
     /* whatever is still outstanding got no answer within the drain time */
     for (size_t i = 0; i < E.nsessions; i++)

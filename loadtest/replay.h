@@ -13,7 +13,8 @@
  * preallocated for the most messages that may be outstanding, with a hash
  * index on (payer, msg_id) to match StatusReports and forwarded transfers.
  * Received frames are unpacked in the client's arena. Nothing on the hot
- * path calls malloc.
+ * path calls malloc but the table of notified transfer ids, which doubles
+ * now and then.
  *
  * Modes:
  *   REPLAY_RATE    open loop at a fixed rate (wrk2's model): message k is
@@ -27,6 +28,20 @@
  *                  (across all sessions), sending the next one whenever an
  *                  answer arrives; corrected = uncorrected.
  *
+ * A switch pair: --connect names one or several switch addresses. Every
+ * session that closes is opened again, to the next address (or to the one
+ * another session found working), after a backoff (100 ms doubling to 2 s,
+ * jittered); the run only gives up on a session at its end. Messages that
+ * were in flight on a closed session, and transfers the switch refused with
+ * a MessageReject marked retry (nothing recorded), are sent again with the
+ * same msg_id and the same bytes after a pause (100 ms doubling to 2 s per
+ * message) until the end of the run; the switch answers such a retry with
+ * its first answer. The payee side shares one client_notices per
+ * participant across its sessions and reconnections (repeats are dropped)
+ * and counts the settlement notices (StatusReport to_payee) by transfer
+ * id, so the report can say which transfers a payer saw settle and whose
+ * payee never heard it, and the longest stretch without any ACSC.
+ *
  * The capture is looped when --count or --duration asks for more than it
  * holds; loop k > 0 appends "~<k in base 36>" to every msg_id (and --run-id
  * adds "-<id>"), so keys stay unique. A struct replay_result is owned by
@@ -39,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "hdr.h"
 
 #define REPLAY_RUN_ID_MAX   12
@@ -53,10 +69,9 @@ enum replay_mode {
 
 struct replay_opts {
     const char *capture;
-    char host[256];
-    int port;
-    const char *pki;   /* <pki>/<CODE>.crt/.key and <pki>/ca.crt */
-    unsigned sessions; /* per participant */
+    struct client_addrs addrs; /* the switch, or a switch pair */
+    const char *pki;           /* <pki>/<CODE>.crt/.key and <pki>/ca.crt */
+    unsigned sessions;         /* per participant */
     enum replay_mode mode;
     double rate;       /* REPLAY_RATE: messages per second */
     double speed;      /* REPLAY_SPEED: factor */
@@ -128,6 +143,19 @@ struct replay_result {
     uint64_t unmatched;           /* reports or rejects matching nothing outstanding */
     uint64_t connection_failures; /* sessions that closed during the run */
     char first_failure[256];
+    /* reconnection (a switch pair) */
+    uint64_t reconnects;        /* sessions opened again after they had been ready */
+    uint64_t refused_retryably; /* MessageRejects marked retry: sent again later */
+    uint64_t resent;            /* sends of a message already sent (same msg_id, same bytes) */
+    unsigned sessions_down;     /* sessions not connected when the run ended */
+    /* the payees' settlement notices (the whole run, warmup included) */
+    uint64_t payee_notices;        /* distinct transfer ids notified ACSC to their payee */
+    uint64_t payee_notice_repeats; /* notices dropped as repeats of ones seen */
+    uint64_t acsc_without_notice;  /* a payer saw ACSC, its payee was never notified */
+    /* availability: the longest time between two consecutive ACSCs seen by
+     * payers, and the wall clock (Unix ms) of the ACSC before and after it */
+    uint64_t max_acsc_gap_us;
+    int64_t gap_from_ms, gap_to_ms;
     struct replay_outcome outcomes[REPLAY_MAX_OUTCOMES];
     size_t noutcomes;
     struct hdr *corrected;   /* us, measured messages */
@@ -136,11 +164,13 @@ struct replay_result {
     size_t nseconds;
 };
 
-/* Defaults: 1 session, speed 1, drain 10 s, connect timeout 15 s, live line. */
+/* Defaults: 127.0.0.1:7443, 1 session, speed 1, drain 10 s, connect
+ * timeout 15 s, live line. */
 void replay_opts_defaults(struct replay_opts *o);
 
 /* Runs the whole thing. Returns 0 when the run took place (its result may
- * still hold failures: see connection_failures and errors), -1 when it
+ * still hold failures: see errors, sessions_down, acsc_without_notice), -1
+ * when it
  * could not (capture, certificates, connections, memory), with why in err. */
 int replay_run(const struct replay_opts *o, struct replay_result *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -42,6 +43,20 @@ static size_t distribution_points(const struct hdr *h, double *out, size_t max)
     }
     out[n++] = 100.0;
     return n;
+}
+
+/* Unix ms as ISO 8601 UTC with milliseconds, into buf. */
+static const char *report_wall(int64_t unix_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    char base[24];
+    if (gmtime_r(&t, &tm) == NULL || strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        snprintf(buf, len, "%" PRId64 " ms", unix_ms);
+        return buf;
+    }
+    snprintf(buf, len, "%s.%03dZ", base, (int)(unix_ms % 1000));
+    return buf;
 }
 
 /* ---------------------------------------------------------------- text */
@@ -96,6 +111,22 @@ void report_text(FILE *out, const struct replay_result *r, const struct report_v
     fprintf(out, "  connections        %u sessions, %" PRIu64 " lost during the run%s%s\n",
             r->sessions, r->connection_failures, r->connection_failures ? ": " : "",
             r->first_failure);
+    fprintf(out,
+            "  reconnection       %" PRIu64 " sessions reopened, %u down at the end; %" PRIu64
+            " refused to retry, %" PRIu64 " sent again\n",
+            r->reconnects, r->sessions_down, r->refused_retryably, r->resent);
+    fprintf(out,
+            "  payee notices      %" PRIu64 " settled transfers notified, %" PRIu64
+            " repeats dropped, %" PRIu64 " settled but never notified%s\n",
+            r->payee_notices, r->payee_notice_repeats, r->acsc_without_notice,
+            r->acsc_without_notice > 0 ? "  <-- FAIL" : "");
+    fprintf(out, "  longest ACSC gap   %.3f ms", ms(r->max_acsc_gap_us));
+    if (r->max_acsc_gap_us > 0) {
+        char from[32], to[32];
+        fprintf(out, " (from %s to %s)", report_wall(r->gap_from_ms, from, sizeof(from)),
+                report_wall(r->gap_to_ms, to, sizeof(to)));
+    }
+    fputc('\n', out);
 
     fprintf(out, "\n  outcome               count    share  expected\n");
     for (size_t i = 0; i < r->noutcomes; i++) {
@@ -197,6 +228,17 @@ int report_json(const char *path, const struct replay_result *r, const struct re
                                   "unknown", (json_int_t)r->unknown_forwards));
     json_object_set_new(o, "connection_failures", json_integer((json_int_t)r->connection_failures));
     json_object_set_new(o, "first_failure", json_string(r->first_failure));
+    json_object_set_new(o, "reconnects", json_integer((json_int_t)r->reconnects));
+    json_object_set_new(o, "sessions_down", json_integer((json_int_t)r->sessions_down));
+    json_object_set_new(o, "refused_retryably", json_integer((json_int_t)r->refused_retryably));
+    json_object_set_new(o, "resent", json_integer((json_int_t)r->resent));
+    json_object_set_new(o, "payee_notices", json_integer((json_int_t)r->payee_notices));
+    json_object_set_new(o, "payee_notice_repeats",
+                        json_integer((json_int_t)r->payee_notice_repeats));
+    json_object_set_new(o, "acsc_without_notice", json_integer((json_int_t)r->acsc_without_notice));
+    json_object_set_new(o, "max_acsc_gap_ms", json_real(ms(r->max_acsc_gap_us)));
+    json_object_set_new(o, "gap_from_ms", json_integer((json_int_t)r->gap_from_ms));
+    json_object_set_new(o, "gap_to_ms", json_integer((json_int_t)r->gap_to_ms));
     json_t *outcomes = json_array();
     for (size_t i = 0; i < r->noutcomes; i++) {
         const struct replay_outcome *oc = &r->outcomes[i];
@@ -465,6 +507,20 @@ int report_html(const char *path, const struct replay_result *r, const struct re
         html_row(f, "mode", "recorded timing x%g (%.1f/s)", r->speed, r->requested_rate);
     html_row(f, "sessions", "%u for %u participants, %" PRIu64 " lost", r->sessions,
              r->participants, r->connection_failures);
+    html_row(f, "reconnection",
+             "%" PRIu64 " sessions reopened, %u down at the end; %" PRIu64
+             " refused to retry, %" PRIu64 " sent again",
+             r->reconnects, r->sessions_down, r->refused_retryably, r->resent);
+    html_row(f, "payee notices",
+             "%" PRIu64 " settled transfers notified, %" PRIu64 " repeats dropped, %" PRIu64
+             " settled but never notified",
+             r->payee_notices, r->payee_notice_repeats, r->acsc_without_notice);
+    char from[32] = "-", to[32] = "-";
+    if (r->max_acsc_gap_us > 0) {
+        report_wall(r->gap_from_ms, from, sizeof(from));
+        report_wall(r->gap_to_ms, to, sizeof(to));
+    }
+    html_row(f, "longest ACSC gap", "%.3f ms (from %s to %s)", ms(r->max_acsc_gap_us), from, to);
     html_row(f, "measured", "%.2f s, %" PRIu64 " sent, %" PRIu64 " answered", r->elapsed_s, r->sent,
              r->answered);
     html_row(f, "rate", "achieved %.1f/s sent, %.1f/s answered", r->achieved_rate, r->throughput);

@@ -14,6 +14,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "cli.h"
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "msg.h"
@@ -129,6 +131,7 @@ struct client {
     bool free_scheduled; /* client_free came while depth > 0 */
     bool timed_out;      /* the blocking wait's timer fired */
     bool ready;          /* the peer's first frame arrived */
+    bool tls_failed;     /* closed by a TLS error before that (client_tls_failed) */
     bool manual_acks;
     struct client_notices *notices; /* not owned unless own_notices */
     bool own_notices;
@@ -423,6 +426,10 @@ static bool client_describe_failure(struct client *c, short what, char *why, siz
         ERR_error_string_n(ssl_err, text, sizeof(text));
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+        /* before the switch's first frame, a TLS error is one side
+         * refusing the other's certificate (with TLS 1.3 the switch's
+         * alert comes after our side of the handshake ended) */
+        c->tls_failed = !c->ready;
         if (connecting && vr != X509_V_OK)
             snprintf(why, len, "TLS handshake failed: %s (server certificate: %s)", text,
                      X509_verify_cert_error_string(vr));
@@ -621,6 +628,11 @@ const char *client_close_reason(const struct client *c)
     return c->close_reason;
 }
 
+bool client_tls_failed(const struct client *c)
+{
+    return c->tls_failed;
+}
+
 void client_free(struct client *c)
 {
     if (c == NULL)
@@ -697,28 +709,198 @@ static bool client_flushed(const struct client *c)
     return c->state == CLIENT_STATE_CLOSED || client_output_pending(c) == 0;
 }
 
-struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
-                                   const struct client_opts *opts, int timeout_ms, char *err,
-                                   size_t errlen)
+/* client_connect_sync, saying a timeout without the address (the callers
+ * add it) and whether the failure was a TLS one. */
+static struct client *client_connect_one(struct event_base *base, SSL_CTX *ctx,
+                                         const struct client_opts *opts, int timeout_ms,
+                                         bool *tls_failed, char *err, size_t errlen)
 {
+    *tls_failed = false;
     struct client *c = client_open(base, ctx, opts, err, errlen);
     if (c == NULL)
         return NULL;
     /* c has not been handed out yet, so nothing can free it during the wait */
     if (client_wait(c, timeout_ms, opts->await_ready ? client_ready : client_settled) !=
         CLIENT_WAIT_DONE) {
-        snprintf(err, errlen, "timed out after %d ms connecting to %s:%d", timeout_ms, opts->host,
-                 opts->port);
+        snprintf(err, errlen, "timed out after %d ms", timeout_ms);
         log_warn("client=%s event=connect_failed why=\"timed out after %d ms\"", c->name,
                  timeout_ms);
     } else if (c->state != CLIENT_STATE_OPEN) {
         /* client_close has logged why */
         snprintf(err, errlen, "%s", c->close_reason);
+        *tls_failed = c->tls_failed;
     } else {
         return c;
     }
     client_free(c);
     return NULL;
+}
+
+struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
+                                   const struct client_opts *opts, int timeout_ms, char *err,
+                                   size_t errlen)
+{
+    bool tls_failed;
+    struct client *c = client_connect_one(base, ctx, opts, timeout_ms, &tls_failed, err, errlen);
+    if (c == NULL && strncmp(err, "timed out after ", 16) == 0) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, " connecting to %s:%d", opts->host, opts->port);
+    }
+    return c;
+}
+
+/* ---- several switch addresses ---- */
+
+/* One item of a list, blanks around it already trimmed: text[0..len). */
+static int client_addr_parse(const char *text, size_t len, struct client_addr *a, char *err,
+                             size_t errlen)
+{
+    char item[300], why[400];
+    if (len == 0) {
+        snprintf(err, errlen, "an empty address in the list");
+        return -1;
+    }
+    if (len >= sizeof(item)) {
+        snprintf(err, errlen, "\"%.40s...\" is too long for an address", text);
+        return -1;
+    }
+    memcpy(item, text, len);
+    item[len] = '\0';
+    if (cli_parse_addr(item, a->host, sizeof(a->host), &a->port, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (strpbrk(a->host, "[] \t") != NULL) {
+        snprintf(err, errlen, "\"%s\" has no usable host", item);
+        return -1;
+    }
+    /* "::1:7443" reads both ways; "[::1]:7443" only one */
+    if (item[0] != '[' && strchr(a->host, ':') != NULL) {
+        snprintf(err, errlen, "\"%s\": an IPv6 address goes in brackets, [%s]:%d", item, a->host,
+                 a->port);
+        return -1;
+    }
+    return 0;
+}
+
+static bool client_is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+int client_addrs_parse(const char *text, struct client_addrs *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = text;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma != NULL ? comma : p + strlen(p);
+        while (p < end && client_is_blank(*p))
+            p++;
+        const char *last = end;
+        while (last > p && client_is_blank(last[-1]))
+            last--;
+        if (out->n == CLIENT_ADDRS_MAX) {
+            snprintf(err, errlen, "more than %d switch addresses", CLIENT_ADDRS_MAX);
+            goto fail;
+        }
+        struct client_addr *a = &out->addr[out->n];
+        if (client_addr_parse(p, (size_t)(last - p), a, err, errlen) != 0)
+            goto fail;
+        for (size_t i = 0; i < out->n; i++) {
+            if (out->addr[i].port == a->port && strcmp(out->addr[i].host, a->host) == 0) {
+                char name[300];
+                snprintf(err, errlen, "%s is listed twice",
+                         client_addr_name(a, name, sizeof(name)));
+                goto fail;
+            }
+        }
+        out->n++;
+        if (comma == NULL)
+            return 0;
+        p = comma + 1;
+    }
+fail:
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+const char *client_addr_name(const struct client_addr *a, char *buf, size_t len)
+{
+    snprintf(buf, len, strchr(a->host, ':') != NULL ? "[%s]:%d" : "%s:%d", a->host, a->port);
+    return buf;
+}
+
+struct client *client_connect_any_sync(struct event_base *base, SSL_CTX *ctx,
+                                       const struct client_opts *opts, struct client_addrs *addrs,
+                                       int per_address_ms, int timeout_ms, bool *tls_failed,
+                                       char *err, size_t errlen)
+{
+    char why[512], name[300], q[600];
+    size_t used = 0;
+    int tried = 0;
+    bool all_tls = true;
+    if (tls_failed != NULL)
+        *tls_failed = false;
+    err[0] = '\0';
+    int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : INT64_MAX;
+    for (size_t k = 0; k < addrs->n; k++) {
+        size_t i = (addrs->current + k) % addrs->n;
+        int64_t wait = per_address_ms;
+        if (deadline != INT64_MAX) {
+            int64_t left = deadline - mono_ms();
+            if (left <= 0)
+                break;
+            if (wait < 0 || wait > left)
+                wait = left;
+        }
+        struct client_opts o = *opts;
+        o.host = addrs->addr[i].host;
+        o.port = addrs->addr[i].port;
+        client_addr_name(&addrs->addr[i], name, sizeof(name));
+        bool tls = false;
+        struct client *c = client_connect_one(base, ctx, &o, (int)wait, &tls, why, sizeof(why));
+        tried++;
+        if (c != NULL) {
+            if (i != addrs->current)
+                log_info("client=%s event=switch_address address=%s was=%s", c->name, name,
+                         client_addr_name(&addrs->addr[addrs->current], why, sizeof(why)));
+            addrs->current = i;
+            return c;
+        }
+        all_tls = all_tls && tls;
+        if (used < errlen) {
+            int m =
+                snprintf(err + used, errlen - used, "%s%s: %s", used > 0 ? "; " : "", name, why);
+            used += m > 0 ? (size_t)m : 0;
+        }
+    }
+    if (tried == 0)
+        snprintf(err, errlen, "no time left to try any of %zu switch addresses", addrs->n);
+    if (tls_failed != NULL)
+        *tls_failed = tried > 0 && all_tls;
+    log_warn("event=connect_failed addresses=%zu tried=%d why=%s", addrs->n, tried,
+             log_quote(err, q, sizeof(q)));
+    return NULL;
+}
+
+void client_backoff_init(struct client_backoff *b, int min_ms, int max_ms)
+{
+    b->min_ms = min_ms > 0 ? min_ms : 1;
+    b->max_ms = max_ms >= b->min_ms ? max_ms : b->min_ms;
+    b->next_ms = b->min_ms;
+}
+
+int client_backoff_next(struct client_backoff *b)
+{
+    int now = b->next_ms;
+    b->next_ms = now > b->max_ms / 2 ? b->max_ms : now * 2;
+    return now;
+}
+
+void client_backoff_reset(struct client_backoff *b)
+{
+    b->next_ms = b->min_ms;
 }
 
 Envelope *client_recv(struct client *c, int timeout_ms)

@@ -33,6 +33,13 @@
  * (other events on it run too); they must not be called from inside any
  * callback running on that base. timeout_ms < 0 waits without limit.
  *
+ * A switch pair (an active switch and its standby, CONTRACT.md's "--connect
+ * takes several HOST:PORT"): struct client_addrs holds the addresses a
+ * participant knows and which one answered last; client_connect_any_sync()
+ * tries them in turn from that one, so after a takeover the new active is
+ * found on the first try from then on. Only the active switch listens. A
+ * tool that reconnects waits between rounds with a struct client_backoff.
+ *
  * Writing to a socket the peer has closed raises SIGPIPE: programs using
  * this library must ignore it (signal(SIGPIPE, SIG_IGN)) before any I/O.
  */
@@ -129,6 +136,10 @@ bool client_is_connected(const struct client *c);
 bool client_is_closed(const struct client *c);
 /* Why the connection closed ("" while open). */
 const char *client_close_reason(const struct client *c);
+/* The connection ended in a TLS error before the switch's first frame: a
+ * certificate one side refuses (another CA, revoked, expired, wrong
+ * address). Trying again with the same certificates fails the same way. */
+bool client_tls_failed(const struct client *c);
 
 /* Closes (flushing nothing more) and frees. NULL is fine. Acknowledgements
  * not yet written are lost with the connection: the switch sends those
@@ -141,6 +152,60 @@ void client_free(struct client *c);
 struct client *client_connect_sync(struct event_base *base, SSL_CTX *ctx,
                                    const struct client_opts *opts, int timeout_ms, char *err,
                                    size_t errlen);
+
+/* ---- several switch addresses ---- */
+
+#define CLIENT_ADDRS_MAX 8
+
+struct client_addr {
+    char host[256]; /* as given, without brackets: "127.0.0.1", "::1" */
+    int port;
+};
+
+/* The switch addresses a participant knows, in the order given, and the one
+ * that answered last. Plain data, owned by the caller. */
+struct client_addrs {
+    struct client_addr addr[CLIENT_ADDRS_MAX];
+    size_t n;       /* 1..CLIENT_ADDRS_MAX once parsed */
+    size_t current; /* index of the address that answered last: tried first */
+};
+
+/* Parses "HOST:PORT" or several separated by commas ("127.0.0.1:7443,
+ * 127.0.0.1:7444"; an IPv6 host in brackets, "[::1]:7443"; blanks around a
+ * comma are ignored) into out, with current = 0. Refuses an empty item, a
+ * port outside 1..65535, an IPv6 host without brackets, an address listed
+ * twice and more than CLIENT_ADDRS_MAX; -1 with why in err. Pure. */
+int client_addrs_parse(const char *text, struct client_addrs *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* a as "HOST:PORT" ("[::1]:7443" for IPv6), into buf. Returns buf. */
+const char *client_addr_name(const struct client_addr *a, char *buf, size_t len);
+
+/* Blocking: tries the addresses in turn from addrs->current on, each at most
+ * once and for at most per_address_ms, all within timeout_ms (< 0: no
+ * limit); the first connection that is ready (client_connect_sync with
+ * opts, whose host and port are ignored) is returned and its address
+ * becomes addrs->current. NULL when none was: err then says what each
+ * address tried did ("127.0.0.1:7443: connection refused; ..."), and
+ * *tls_failed (when not NULL) is true only when every address tried failed
+ * in TLS (client_tls_failed): waiting will not help. */
+struct client *client_connect_any_sync(struct event_base *base, SSL_CTX *ctx,
+                                       const struct client_opts *opts, struct client_addrs *addrs,
+                                       int per_address_ms, int timeout_ms, bool *tls_failed,
+                                       char *err, size_t errlen);
+
+/* Waits between reconnection attempts: min_ms first, doubling up to max_ms;
+ * client_backoff_reset() once a connection works again. Plain data. */
+struct client_backoff {
+    int min_ms, max_ms;
+    int next_ms;
+};
+
+void client_backoff_init(struct client_backoff *b, int min_ms, int max_ms);
+/* The wait before the next attempt; the one after it is twice as long (at
+ * most max_ms). */
+int client_backoff_next(struct client_backoff *b);
+void client_backoff_reset(struct client_backoff *b);
 
 /* Blocking: the next queued frame, waiting up to timeout_ms (0: only what
  * has arrived already). NULL on timeout or when the connection closed with

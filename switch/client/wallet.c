@@ -11,6 +11,16 @@
  * `listen` answers forwarded transfers as the payee and prints one line per
  * event, flushed, for scripts to read.
  *
+ * --connect takes the switch pair's addresses (several HOST:PORT separated
+ * by commas); each connection goes to the first that answers, starting
+ * from the one that answered last (client_connect_any_sync). `pay` sends
+ * the same transfer (same msg_id, same content) again after a lost
+ * connection or a MessageReject marked retry, with backoff, until its
+ * timeout: the switch answers a retry with the first answer, so what it
+ * prints is what it would have printed without the interruption. `listen`
+ * reconnects for ever, sharing one memory of settlement notices across its
+ * connections so that a notice the switch sends again is printed once.
+ *
  * Defaults come from the local stack: the switch on 127.0.0.1:7443
  * (SIKKA_CONNECT), participant JAZZ (SIKKA_PARTICIPANT), certificates from
  * the development PKI (SIKKA_PKI, else var/pki beside the build, else
@@ -36,24 +46,26 @@
 #include "msg.h"
 
 #define WALLET_EXIT_OK       0
-#define WALLET_EXIT_REJECTED 1 /* pay: RJCT; listen: the connection closed */
+#define WALLET_EXIT_REJECTED 1 /* pay: RJCT */
 #define WALLET_EXIT_FAILED   2 /* usage, connection or timeout: no answer */
 
 #define WALLET_DEFAULT_CONNECT     "127.0.0.1:7443"
 #define WALLET_DEFAULT_PARTICIPANT "JAZZ"
 #define WALLET_DEFAULT_TIMEOUT_MS  30000
+#define WALLET_ADDRESS_TIMEOUT_MS  5000 /* one address's connect and welcome */
+#define WALLET_BACKOFF_MIN_MS      100  /* between attempts: doubling ... */
+#define WALLET_BACKOFF_MAX_MS      2000 /* ... up to this */
 
 /* What every sub-command shares: where the switch is and who we are. */
 struct wallet {
-    const char *connect;     /* HOST:PORT */
+    const char *connect;     /* HOST:PORT[,HOST:PORT...] */
     const char *participant; /* our 4-letter code */
     const char *cert;        /* NULL: <pki>/<CODE>.crt */
     const char *key;         /* NULL: <pki>/<CODE>.key */
     const char *ca;          /* NULL: <pki>/ca.crt */
     int timeout_ms;
     bool verbose;
-    char host[256];
-    int port;
+    struct client_addrs addrs; /* parsed from connect; which answered last */
     char cert_path[PATH_MAX];
     char key_path[PATH_MAX];
     char ca_path[PATH_MAX];
@@ -95,12 +107,17 @@ enum wallet_opt {
 
 static const char common_usage[] =
     "Common options (before or after the sub-command):\n"
-    "  --connect HOST:PORT   the switch (default $SIKKA_CONNECT, else " WALLET_DEFAULT_CONNECT ")\n"
+    "  --connect HOST:PORT[,HOST:PORT...]\n"
+    "                        the switch, or the switch pair's addresses separated by\n"
+    "                        commas (IPv6 in brackets); each connection goes to the\n"
+    "                        first that answers, from the one that answered last\n"
+    "                        (default $SIKKA_CONNECT, else " WALLET_DEFAULT_CONNECT ")\n"
     "  --participant CODE    our participant code (default $SIKKA_PARTICIPANT, else "
     "JAZZ)\n"
     "  --cert F --key F      our certificate and key (default <pki>/<CODE>.crt/.key)\n"
     "  --ca F                the scheme CA (default <pki>/ca.crt)\n"
-    "  --timeout-ms N        give up after N ms (default 30000)\n"
+    "  --timeout-ms N        pay: give up waiting for an answer after N ms; listen:\n"
+    "                        for the first connection (default 30000)\n"
     "  --verbose             log the client library's events to stderr\n"
     "  <pki> is $SIKKA_PKI, else var/pki beside the build tree, else ./var/pki.\n";
 
@@ -129,6 +146,11 @@ static void usage_pay(FILE *out)
             "Sends one credit transfer from our participant and waits for its status report.\n"
             "Prints one line: `ACSC <transfer-id>` (exit 0) or `RJCT <reason-code> <text>`\n"
             "(exit 1). Usage errors, connection failures and timeouts go to stderr (exit 2).\n"
+            "When the connection is lost, or the switch answers that it cannot take the\n"
+            "transfer now (a MessageReject marked retry: nothing was recorded), the same\n"
+            "transfer with the same msg_id is sent again (to any --connect address) after\n"
+            "100 ms, doubling to 2 s, until --timeout-ms; each attempt is said on stderr.\n"
+            "A retry gets the switch's first answer, so the line printed is the same.\n"
             "\n"
             "  --from ACCOUNT        the payer's account at our participant\n"
             "  --to ACCOUNT@CODE     the payee's account and participant (e.g. 0300123@KOKO)\n"
@@ -155,8 +177,11 @@ static void usage_listen(FILE *out)
             "      <masked account> purpose <P>\n"
             "  ACSC <transfer-id>            (the switch settled it: credit the customer now)\n"
             "  RJCT <transfer-id> <reason>\n"
-            "Runs until SIGINT/SIGTERM (exit 0), until N status reports with --count N\n"
-            "(exit 0), or until the connection closes (exit 1).\n"
+            "Runs until SIGINT/SIGTERM (exit 0) or until N status reports with --count N\n"
+            "(exit 0). A closed connection is opened again (to any --connect address)\n"
+            "after 100 ms, doubling to 2 s, for ever; each reconnection is said on stderr.\n"
+            "Settlement reports are acknowledged to the switch, which sends unacknowledged\n"
+            "ones again after a reconnect: each is printed once.\n"
             "\n"
             "  --accept-all          accept every transfer (the default)\n"
             "  --reject CODE         reject every transfer with an ISO 20022 code (e.g. AC01)\n"
@@ -231,10 +256,10 @@ static int wallet_resolve(struct wallet *w)
         return -1;
     }
 
-    /* HOST:PORT, or [IPv6]:PORT */
-    char err[300];
-    if (cli_parse_addr(w->connect, w->host, sizeof(w->host), &w->port, err, sizeof(err)) != 0) {
-        fprintf(stderr, "sikka-wallet: --connect %s\n", err);
+    /* HOST:PORT, or [IPv6]:PORT, or several of them */
+    char err[400];
+    if (client_addrs_parse(w->connect, &w->addrs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-wallet: --connect %s: %s\n", w->connect, err);
         return -1;
     }
 
@@ -253,14 +278,19 @@ static int wallet_resolve(struct wallet *w)
     return 0;
 }
 
-/* A connected session: the loop, the TLS context and the client. */
+/* What a command's connections share: the loop, the TLS context, the
+ * options, the memory of settlement notices, and the connection (NULL
+ * between connections). */
 struct wallet_conn {
     struct event_base *base;
     SSL_CTX *ctx;
+    struct client_opts opts;
+    struct client_notices *notices;
     struct client *c;
+    char address[300]; /* where c is connected */
 };
 
-static void wallet_disconnect(struct wallet_conn *wc)
+static void wallet_teardown(struct wallet_conn *wc)
 {
     client_free(wc->c);
     wc->c = NULL;
@@ -270,21 +300,22 @@ static void wallet_disconnect(struct wallet_conn *wc)
     if (wc->base != NULL)
         event_base_free(wc->base);
     wc->base = NULL;
+    client_notices_free(wc->notices);
+    wc->notices = NULL;
 }
 
-static int wallet_connect(const struct wallet *w, struct wallet_conn *wc, int timeout_ms)
+/* Checks the files and makes the loop and the TLS context. */
+static int wallet_setup(const struct wallet *w, struct wallet_conn *wc)
 {
     char err[512];
-    struct client_opts opts = {
-        .host = w->host,
-        .port = w->port,
+    memset(wc, 0, sizeof(*wc));
+    wc->opts = (struct client_opts){
         .cert = w->cert,
         .key = w->key,
         .ca = w->ca,
         .max_frame = 0,
         .await_ready = true,
     };
-    memset(wc, 0, sizeof(*wc));
     /* OpenSSL's "system lib" says less than this about a missing file */
     const char *files[] = {w->cert, w->key, w->ca};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -296,25 +327,52 @@ static int wallet_connect(const struct wallet *w, struct wallet_conn *wc, int ti
         }
     }
     wc->base = event_base_new();
-    if (wc->base == NULL) {
+    wc->notices = client_notices_new(0);
+    if (wc->base == NULL || wc->notices == NULL) {
         fprintf(stderr, "sikka-wallet: cannot create an event loop\n");
         goto fail;
     }
-    wc->ctx = client_ssl_ctx(&opts, err, sizeof(err));
+    wc->opts.notices = wc->notices;
+    wc->ctx = client_ssl_ctx(&wc->opts, err, sizeof(err));
     if (wc->ctx == NULL) {
         fprintf(stderr, "sikka-wallet: TLS setup for %s failed: %s\n", w->participant, err);
         goto fail;
     }
-    wc->c = client_connect_sync(wc->base, wc->ctx, &opts, timeout_ms, err, sizeof(err));
-    if (wc->c == NULL) {
-        fprintf(stderr, "sikka-wallet: cannot connect to %s as %s: %s\n", w->connect,
-                w->participant, err);
-        goto fail;
-    }
     return 0;
 fail:
-    wallet_disconnect(wc);
+    wallet_teardown(wc);
     return -1;
+}
+
+/* Connects to the first --connect address that answers within timeout_ms.
+ * 0 connected; -1 not (why in err; *tls_failed when trying again cannot
+ * help). */
+static int wallet_connect(struct wallet *w, struct wallet_conn *wc, int64_t timeout_ms,
+                          bool *tls_failed, char *err, size_t errlen)
+{
+    int per = timeout_ms < WALLET_ADDRESS_TIMEOUT_MS ? (int)timeout_ms : WALLET_ADDRESS_TIMEOUT_MS;
+    int total = timeout_ms < INT_MAX ? (int)timeout_ms : INT_MAX;
+    wc->c = client_connect_any_sync(wc->base, wc->ctx, &wc->opts, &w->addrs, per, total, tls_failed,
+                                    err, errlen);
+    if (wc->c == NULL)
+        return -1;
+    client_addr_name(&w->addrs.addr[w->addrs.current], wc->address, sizeof(wc->address));
+    return 0;
+}
+
+static void wallet_disconnect(struct wallet_conn *wc)
+{
+    client_free(wc->c);
+    wc->c = NULL;
+}
+
+/* Waits ms with the loop running (a connection answers heartbeats
+ * meanwhile); a signal handler that breaks the loop ends it early. */
+static void wallet_pause(struct wallet_conn *wc, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    if (event_base_loopexit(wc->base, &tv) != 0 || event_base_dispatch(wc->base) < 0)
+        log_error("event=pause_failed why=\"the event loop failed\"");
 }
 
 /* ---- pay ---- */
@@ -330,22 +388,26 @@ struct pay_args {
     const char *currency;
 };
 
-/* Prints the outcome if env answers our transfer. Returns the exit code, or
- * -1 when env is about something else. */
-static int pay_outcome(const Envelope *env, const char *msg_id)
+#define PAY_NOT_OURS -1 /* pay_outcome: the frame is about something else */
+#define PAY_RETRY    -2 /* the switch recorded nothing: send again later */
+
+/* Prints the outcome if env answers our transfer. Returns the exit code,
+ * PAY_NOT_OURS, or PAY_RETRY for a MessageReject marked retry (its reason
+ * and text then in retry_why, nothing printed on stdout). */
+static int pay_outcome(const Envelope *env, const char *msg_id, char *retry_why, size_t len)
 {
     char text[MSG_TEXT_MAX * 2 + 1];
     if (env->body_case == SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT) {
         const Sikka__V1__StatusReport *sr = env->status_report;
-        if (sr->kind != SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT ||
+        if (sr->kind != SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT || sr->to_payee ||
             strcmp(sr->original_msg_id, msg_id) != 0)
-            return -1;
+            return PAY_NOT_OURS;
         if (sr->status == SIKKA__V1__TX_STATUS__ACSC) {
             out_line("ACSC %" PRIu64, sr->transfer_id);
             return WALLET_EXIT_OK;
         }
         if (sr->status != SIKKA__V1__TX_STATUS__RJCT)
-            return -1; /* PDNG: not final yet */
+            return PAY_NOT_OURS; /* PDNG: not final yet */
         const char *reason = sr->reason[0] != '\0' ? sr->reason : "MS03";
         const char *why = sr->text[0] != '\0' ? sr->text : msg_reason_text(reason);
         cli_one_line(why, text, sizeof(text));
@@ -357,14 +419,102 @@ static int pay_outcome(const Envelope *env, const char *msg_id)
         /* an empty ref_msg_id: the switch could not even read our msg_id,
          * and we sent nothing else */
         if (mr->ref_msg_id[0] != '\0' && strcmp(mr->ref_msg_id, msg_id) != 0)
-            return -1;
+            return PAY_NOT_OURS;
         const char *reason = mr->reason[0] != '\0' ? mr->reason : "MS03";
         const char *why = mr->text[0] != '\0' ? mr->text : msg_reason_text(reason);
         cli_one_line(why, text, sizeof(text));
+        if (mr->retry) {
+            snprintf(retry_why, len, "%s%s%s", reason, text[0] != '\0' ? " " : "", text);
+            return PAY_RETRY;
+        }
         out_line("RJCT %s%s%s", reason, text[0] != '\0' ? " " : "", text);
         return WALLET_EXIT_REJECTED;
     }
-    return -1;
+    return PAY_NOT_OURS;
+}
+
+/* Sends the transfer in env (msg_id its key) and prints its outcome: on a
+ * lost connection or a refusal marked retry, sends it again (the same
+ * frame) after a backoff, reconnecting to any --connect address, until
+ * timeout_ms have passed. Each attempt is said on stderr. Returns the exit
+ * code. */
+static int pay_until_answered(struct wallet *w, struct wallet_conn *wc, const Envelope *env,
+                              const char *msg_id, int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    struct client_backoff backoff;
+    client_backoff_init(&backoff, WALLET_BACKOFF_MIN_MS, WALLET_BACKOFF_MAX_MS);
+    char last[1200] = "", err[1024], retry_why[MSG_TEXT_MAX * 2 + 16];
+    int sends = 0;
+    for (int64_t left; (left = deadline - mono_ms()) > 0;) {
+        if (wc->c == NULL) {
+            bool tls_failed = false;
+            if (wallet_connect(w, wc, left, &tls_failed, err, sizeof(err)) != 0) {
+                if (tls_failed) {
+                    /* a certificate refused now will not be accepted later */
+                    fprintf(stderr, "sikka-wallet pay: cannot connect as %s: %s\n", w->participant,
+                            err);
+                    return WALLET_EXIT_FAILED;
+                }
+                snprintf(last, sizeof(last), "cannot connect: %s", err);
+                left = deadline - mono_ms();
+                if (left <= 0)
+                    break;
+                int wait = client_backoff_next(&backoff);
+                /* err names every address tried */
+                fprintf(stderr, "sikka-wallet pay: cannot connect: %s; trying again in %d ms\n",
+                        err, wait);
+                wallet_pause(wc, wait < left ? wait : left);
+                continue;
+            }
+            if (sends > 0)
+                fprintf(stderr, "sikka-wallet pay: reconnected to %s\n", wc->address);
+        }
+        if (client_send(wc->c, env) != 0) {
+            snprintf(last, sizeof(last), "connection to %s lost: %s", wc->address,
+                     client_is_closed(wc->c) ? client_close_reason(wc->c) : "cannot send");
+            fprintf(stderr, "sikka-wallet pay: %s\n", last);
+            wallet_disconnect(wc);
+            continue;
+        }
+        if (sends++ > 0)
+            fprintf(stderr, "sikka-wallet pay: msg_id %s sent again (attempt %d) to %s\n", msg_id,
+                    sends, wc->address);
+        log_info("event=transfer_sent msg_id=%s attempt=%d address=%s", msg_id, sends, wc->address);
+        /* its answer, a refusal to try again, or the end of the connection */
+        int outcome = PAY_NOT_OURS;
+        while (outcome == PAY_NOT_OURS) {
+            left = deadline - mono_ms();
+            Envelope *e = left > 0 ? client_recv(wc->c, (int)left) : NULL;
+            if (e == NULL)
+                break;
+            outcome = pay_outcome(e, msg_id, retry_why, sizeof(retry_why));
+            if (outcome == PAY_NOT_OURS)
+                log_debug("event=frame_ignored body=%s", codec_body_name(e));
+            client_envelope_free(e);
+        }
+        if (outcome >= 0)
+            return outcome;
+        if (outcome == PAY_RETRY) {
+            snprintf(last, sizeof(last), "the switch could not take it: %s", retry_why);
+        } else if (client_is_closed(wc->c)) {
+            snprintf(last, sizeof(last), "connection to %s lost: %s", wc->address,
+                     client_close_reason(wc->c));
+            wallet_disconnect(wc);
+        } else {
+            break; /* no answer before the deadline */
+        }
+        left = deadline - mono_ms();
+        if (left <= 0)
+            break;
+        int wait = client_backoff_next(&backoff);
+        fprintf(stderr, "sikka-wallet pay: %s; sending msg_id %s again in %d ms\n", last, msg_id,
+                wait);
+        wallet_pause(wc, wait < left ? wait : left);
+    }
+    fprintf(stderr, "sikka-wallet pay: no answer for msg_id %s within %d ms%s%s\n", msg_id,
+            timeout_ms, last[0] != '\0' ? "; last: " : "", last);
+    return WALLET_EXIT_FAILED;
 }
 
 static int wallet_pay(struct wallet *w, int argc, char **argv)
@@ -485,54 +635,25 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
     }
 
     int timeout_ms = w->timeout_ms > 0 ? w->timeout_ms : WALLET_DEFAULT_TIMEOUT_MS;
-    int64_t deadline = mono_ms() + timeout_ms;
     struct wallet_conn wc;
-    if (wallet_connect(w, &wc, timeout_ms) != 0)
+    if (wallet_setup(w, &wc) != 0)
         return WALLET_EXIT_FAILED;
-    int rc = WALLET_EXIT_FAILED;
-    if (client_send(wc.c, &t.env) != 0) {
-        fprintf(stderr, "sikka-wallet pay: cannot send the transfer: %s\n",
-                client_is_closed(wc.c) ? client_close_reason(wc.c) : "send failed");
-        goto done;
-    }
-    log_info("event=transfer_sent msg_id=%s", msg_id);
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        Envelope *env = left > 0 ? client_recv(wc.c, (int)left) : NULL;
-        if (env == NULL) {
-            if (client_is_closed(wc.c))
-                fprintf(stderr,
-                        "sikka-wallet pay: connection closed before an answer for msg_id %s: "
-                        "%s\n",
-                        msg_id, client_close_reason(wc.c));
-            else
-                fprintf(stderr, "sikka-wallet pay: no answer for msg_id %s within %d ms\n", msg_id,
-                        timeout_ms);
-            goto done;
-        }
-        int outcome = pay_outcome(env, msg_id);
-        if (outcome < 0)
-            log_debug("event=frame_ignored body=%s", codec_body_name(env));
-        client_envelope_free(env);
-        if (outcome >= 0) {
-            rc = outcome;
-            break;
-        }
-    }
-done:
-    wallet_disconnect(&wc);
+    int rc = pay_until_answered(w, &wc, &t.env, msg_id, timeout_ms);
+    wallet_teardown(&wc);
     return rc;
 }
 
 /* ---- listen ---- */
 
 struct listener {
+    struct event_base *base;
     struct client *c;
     const char *reject; /* NULL: accept everything */
     long count;         /* 0: no limit */
     long reports;
     bool quiet;
-    bool done;
+    bool done;   /* stop: a signal, or --count reached */
+    bool closed; /* the connection closed: reconnect */
     int exit_code;
 };
 
@@ -596,11 +717,8 @@ static void listen_on_frame(struct client *c, const Envelope *env, void *arg)
 static void listen_on_event(struct client *c, enum client_event ev, const char *why, void *arg)
 {
     struct listener *l = arg;
-    if (ev != CLIENT_CLOSED)
-        return;
-    fprintf(stderr, "sikka-wallet listen: connection closed: %s\n", why);
-    l->exit_code = WALLET_EXIT_REJECTED;
-    l->done = true;
+    if (ev == CLIENT_CLOSED)
+        l->closed = true; /* the loop in wallet_listen reconnects */
 }
 
 static void listen_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -608,6 +726,8 @@ static void listen_on_signal(evutil_socket_t sig, short what, void *arg)
     struct listener *l = arg;
     log_info("event=signal signal=%d", (int)sig);
     l->done = true;
+    /* out of a pause or a wait at once */
+    event_base_loopbreak(l->base);
 }
 
 static int wallet_listen(struct wallet *w, int argc, char **argv)
@@ -676,9 +796,9 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
 
     struct wallet_conn wc;
     int timeout_ms = w->timeout_ms > 0 ? w->timeout_ms : WALLET_DEFAULT_TIMEOUT_MS;
-    if (wallet_connect(w, &wc, timeout_ms) != 0)
+    if (wallet_setup(w, &wc) != 0)
         return WALLET_EXIT_FAILED;
-    l.c = wc.c;
+    l.base = wc.base;
     l.exit_code = WALLET_EXIT_OK;
     struct event *sigint = evsignal_new(wc.base, SIGINT, listen_on_signal, &l);
     struct event *sigterm = evsignal_new(wc.base, SIGTERM, listen_on_signal, &l);
@@ -688,32 +808,80 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
         l.exit_code = WALLET_EXIT_FAILED;
         goto done;
     }
-    log_info("event=listening participant=%s mode=%s", w->participant,
-             l.reject != NULL ? l.reject : "accept");
-    /* frames that came with the handshake were queued before the callback
-     * existed: hand them over in order first */
-    Envelope *early;
-    while (!l.done && (early = client_recv(wc.c, 0)) != NULL) {
-        listen_on_frame(wc.c, early, &l);
-        client_envelope_free(early);
-    }
-    client_set_callbacks(wc.c, listen_on_frame, listen_on_event, &l);
+    /* the first connection within --timeout-ms; then reconnect for ever */
+    int64_t first_deadline = mono_ms() + timeout_ms;
+    bool connected_once = false;
+    struct client_backoff backoff;
+    client_backoff_init(&backoff, WALLET_BACKOFF_MIN_MS, WALLET_BACKOFF_MAX_MS);
+    char err[1024] = "";
     while (!l.done) {
-        if (event_base_loop(wc.base, EVLOOP_ONCE) != 0) {
-            fprintf(stderr, "sikka-wallet listen: the event loop stopped unexpectedly\n");
-            l.exit_code = WALLET_EXIT_FAILED;
-            break;
+        int64_t budget = connected_once ? WALLET_ADDRESS_TIMEOUT_MS * (int64_t)w->addrs.n
+                                        : first_deadline - mono_ms();
+        bool tls_failed = false;
+        if (budget <= 0 || wallet_connect(w, &wc, budget, &tls_failed, err, sizeof(err)) != 0) {
+            if (l.done)
+                break;
+            if (!connected_once && (tls_failed || mono_ms() >= first_deadline)) {
+                if (tls_failed)
+                    fprintf(stderr, "sikka-wallet listen: cannot connect as %s: %s\n",
+                            w->participant, err);
+                else
+                    fprintf(stderr, "sikka-wallet listen: cannot connect as %s within %d ms: %s\n",
+                            w->participant, timeout_ms, err[0] != '\0' ? err : "timed out");
+                l.exit_code = WALLET_EXIT_FAILED;
+                break;
+            }
+            int64_t wait = client_backoff_next(&backoff);
+            if (!connected_once && first_deadline - mono_ms() < wait)
+                wait = first_deadline - mono_ms();
+            fprintf(stderr, "sikka-wallet listen: cannot connect: %s; trying again in %lld ms\n",
+                    err, (long long)wait);
+            wallet_pause(&wc, wait > 0 ? wait : 0);
+            continue;
         }
+        if (connected_once)
+            fprintf(stderr, "sikka-wallet listen: reconnected to %s as %s\n", wc.address,
+                    w->participant);
+        log_info("event=listening participant=%s address=%s mode=%s", w->participant, wc.address,
+                 l.reject != NULL ? l.reject : "accept");
+        connected_once = true;
+        client_backoff_reset(&backoff);
+        l.c = wc.c;
+        l.closed = false;
+        /* frames that came with the handshake were queued before the
+         * callback existed: hand them over in order first */
+        Envelope *early;
+        while (!l.done && (early = client_recv(wc.c, 0)) != NULL) {
+            listen_on_frame(wc.c, early, &l);
+            client_envelope_free(early);
+        }
+        client_set_callbacks(wc.c, listen_on_frame, listen_on_event, &l);
+        l.closed = l.closed || client_is_closed(wc.c);
+        while (!l.done && !l.closed) {
+            if (event_base_loop(wc.base, EVLOOP_ONCE) != 0) {
+                fprintf(stderr, "sikka-wallet listen: the event loop stopped unexpectedly\n");
+                l.exit_code = WALLET_EXIT_FAILED;
+                l.done = true;
+            }
+        }
+        if (l.done)
+            break;
+        int wait = client_backoff_next(&backoff);
+        fprintf(stderr, "sikka-wallet listen: connection to %s closed: %s; reconnecting in %d ms\n",
+                wc.address, client_close_reason(wc.c), wait);
+        l.c = NULL;
+        wallet_disconnect(&wc);
+        wallet_pause(&wc, wait);
     }
     /* the decision for the last transfer may still be in the buffer */
-    if (!client_is_closed(wc.c) && client_flush(wc.c, 1000) != 0)
+    if (wc.c != NULL && !client_is_closed(wc.c) && client_flush(wc.c, 1000) != 0)
         log_warn("event=flush_failed what=\"last decisions\"");
 done:
     if (sigint != NULL)
         event_free(sigint);
     if (sigterm != NULL)
         event_free(sigterm);
-    wallet_disconnect(&wc);
+    wallet_teardown(&wc);
     return l.exit_code;
 }
 

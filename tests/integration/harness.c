@@ -41,10 +41,18 @@ static void on_exit_dump(void)
         return;
     /* a CHECK failed: show why the switch did what it did, leave nothing running */
     h_dump_log(current);
-    if (current->pid > 0) {
-        kill(current->pid, SIGKILL);
-        waitpid(current->pid, NULL, 0);
-        current->pid = 0;
+    if (current->peer_pid > 0 || current->peer_log_path[0] != '\0') {
+        h_swap_peer(current);
+        h_dump_log(current);
+        h_swap_peer(current);
+    }
+    pid_t *pids[] = {&current->pid, &current->peer_pid};
+    for (size_t i = 0; i < 2; i++) {
+        if (*pids[i] > 0) {
+            kill(*pids[i], SIGKILL);
+            waitpid(*pids[i], NULL, 0);
+            *pids[i] = 0;
+        }
     }
 }
 
@@ -231,9 +239,9 @@ void h_write_config(struct harness *h)
     fclose(f);
 }
 
-void h_start(struct harness *h)
+/* Writes h's config and starts sikka-switch with it, its output in h's log. */
+static pid_t spawn_switch(struct harness *h)
 {
-    CHECK(h->pid == 0, "switch already running");
     h_write_config(h);
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -246,6 +254,45 @@ void h_start(struct harness *h)
         execl(SIKKA_SWITCH_BIN, "sikka-switch", "-c", h->config_path, (char *)NULL);
         _exit(127);
     }
+    return pid;
+}
+
+void h_swap_peer(struct harness *h)
+{
+    int port = h->port;
+    h->port = h->peer_port;
+    h->peer_port = port;
+    pid_t pid = h->pid;
+    h->pid = h->peer_pid;
+    h->peer_pid = pid;
+    char path[300];
+    memcpy(path, h->config_path, sizeof(path));
+    memcpy(h->config_path, h->peer_config_path, sizeof(path));
+    memcpy(h->peer_config_path, path, sizeof(path));
+    memcpy(path, h->log_path, sizeof(path));
+    memcpy(h->log_path, h->peer_log_path, sizeof(path));
+    memcpy(h->peer_log_path, path, sizeof(path));
+}
+
+void h_start_peer(struct harness *h)
+{
+    CHECK(h->peer_pid == 0, "second switch already running");
+    if (h->peer_config_path[0] == '\0') {
+        snprintf(h->peer_config_path, sizeof(h->peer_config_path), "%s/sikka-peer.conf",
+                 h->workdir);
+        snprintf(h->peer_log_path, sizeof(h->peer_log_path), "%s/switch-peer.log", h->workdir);
+    }
+    h_swap_peer(h);
+    if (h->port == 0)
+        h->port = h_free_port();
+    h->pid = spawn_switch(h);
+    h_swap_peer(h);
+}
+
+void h_start(struct harness *h)
+{
+    CHECK(h->pid == 0, "switch already running");
+    pid_t pid = spawn_switch(h);
     h->pid = pid;
     for (int i = 0; i < 200; i++) {
         int st;
@@ -315,9 +362,12 @@ void h_kill(struct harness *h)
 void h_cleanup(struct harness *h)
 {
     h_check_strict(NULL); /* frames taken with client_recv directly, too */
-    if (h->pid > 0) {
-        int code = h_stop(h);
-        CHECK(code == 0, "switch exited %d after SIGTERM", code);
+    for (int i = 0; i < 2; i++) {
+        if (h->pid > 0) {
+            int code = h_stop(h);
+            CHECK(code == 0, "switch exited %d after SIGTERM", code);
+        }
+        h_swap_peer(h); /* the second switch, then back */
     }
     if (h->db != NULL)
         PQfinish(h->db);
@@ -332,6 +382,10 @@ void h_cleanup(struct harness *h)
     PQfinish(c);
     unlink(h->config_path);
     unlink(h->log_path);
+    if (h->peer_config_path[0] != '\0') {
+        unlink(h->peer_config_path);
+        unlink(h->peer_log_path);
+    }
     rmdir(h->workdir);
     if (h->base != NULL)
         event_base_free(h->base);

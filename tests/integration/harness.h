@@ -54,6 +54,14 @@ struct harness {
      * switch sends again because a closed connection never acknowledged it
      * is dropped as a repeat (transfer ids are unique per database). */
     struct client_notices *notices;
+    /* The other half of a switch pair (h_start_peer): a second sikka-switch
+     * on the same database with its own port, config file and log.
+     * h_swap_peer() exchanges these with port, pid, config_path and
+     * log_path above, so that every helper acts on the other process. */
+    int peer_port;
+    pid_t peer_pid;
+    char peer_config_path[300];
+    char peer_log_path[300];
 };
 
 /* Creates the test database (from the template, with the template's own
@@ -87,6 +95,15 @@ void h_write_config(struct harness *h);
 
 /* Starts sikka-switch and waits until it accepts connections. */
 void h_start(struct harness *h);
+/* Starts a second sikka-switch on the same database (a switch pair), with
+ * the config h_start writes but its own listen port (peer_port), config and
+ * log. It does not wait for the port: while another switch holds the fence
+ * it is a standby, which does not listen. A failed CHECK and h_cleanup stop
+ * it like the first. */
+void h_start_peer(struct harness *h);
+/* Exchanges the two switches: h_kill, h_stop, h_running, h_wait_log,
+ * h_log_has and h->port act on the other one from now on. */
+void h_swap_peer(struct harness *h);
 /* SIGTERM and h_wait_exit(h, 15000). */
 int h_stop(struct harness *h);
 /* Polls for the switch's exit, running h->base between tries; returns its

@@ -139,6 +139,17 @@ int main(void)
     CHECK(json_num(j, "answered") == 600, "every message answered");
     CHECK(json_num(j, "errors") == 0, "unexpected outcomes");
     CHECK(json_num(j, "connection_failures") == 0);
+    /* nothing lost: what went again answered a refusal marked retry (e.g.
+     * a capture retry arriving while too many copies are in flight) */
+    CHECK(json_num(j, "reconnects") == 0);
+    CHECK(json_num(j, "resent") == json_num(j, "refused_retryably"));
+    /* every transfer a payer saw settle was notified to its payee, once */
+    CHECK(json_num(j, "acsc_without_notice") == 0);
+    CHECK(json_num(j, "payee_notices") == json_num(j, "payee.accepted"),
+          "%g notices for %g accepted", json_num(j, "payee_notices"),
+          json_num(j, "payee.accepted"));
+    CHECK(json_num(j, "max_acsc_gap_ms") > 0 &&
+          json_num(j, "gap_to_ms") > json_num(j, "gap_from_ms"));
     CHECK(json_num(j, "retries") > 0 && json_num(j, "malformed") > 0);
     CHECK(json_num(j, "payee.rejected") > 0, "the payee side rejected as asked");
     CHECK(json_num(j, "latency_ms.corrected.p99") > 0);

@@ -787,6 +787,218 @@ static void test_connect_failures(void)
     server_stop(&srv);
 }
 
+static void addrs_ok(const char *text, size_t n, const char *const *names)
+{
+    struct client_addrs a;
+    char err[256] = "", name[300];
+    CHECK(client_addrs_parse(text, &a, err, sizeof(err)) == 0, "\"%s\": %s", text, err);
+    CHECK_INT(a.n, n);
+    CHECK_INT(a.current, 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK_STR(client_addr_name(&a.addr[i], name, sizeof(name)), names[i]);
+}
+
+static void addrs_bad(const char *text, const char *why)
+{
+    struct client_addrs a;
+    char err[256] = "";
+    CHECK(client_addrs_parse(text, &a, err, sizeof(err)) == -1, "\"%s\" accepted", text);
+    CHECK(strstr(err, why) != NULL, "\"%s\": \"%s\" does not say \"%s\"", text, err, why);
+    CHECK_INT(a.n, 0);
+}
+
+static void test_addrs_parse(void)
+{
+    TEST_STEP("address lists: one or several HOST:PORT, IPv6 in brackets");
+    addrs_ok("127.0.0.1:7443", 1, (const char *const[]){"127.0.0.1:7443"});
+    addrs_ok("127.0.0.1:7443,127.0.0.1:7444", 2,
+             (const char *const[]){"127.0.0.1:7443", "127.0.0.1:7444"});
+    addrs_ok(" 10.0.0.1:1 ,\t10.0.0.2:65535 ", 2,
+             (const char *const[]){"10.0.0.1:1", "10.0.0.2:65535"});
+    addrs_ok("[::1]:7443,127.0.0.1:7443,[fe80::1]:9", 3,
+             (const char *const[]){"[::1]:7443", "127.0.0.1:7443", "[fe80::1]:9"});
+    addrs_ok("a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8", 8,
+             (const char *const[]){"a:1", "b:2", "c:3", "d:4", "e:5", "f:6", "g:7", "h:8"});
+    struct client_addrs a;
+    char err[256];
+    CHECK(client_addrs_parse("[::1]:7443", &a, err, sizeof(err)) == 0);
+    CHECK_STR(a.addr[0].host, "::1");
+    CHECK_INT(a.addr[0].port, 7443);
+
+    addrs_bad("", "empty");
+    addrs_bad("127.0.0.1:7443,", "empty");
+    addrs_bad(",127.0.0.1:7443", "empty");
+    addrs_bad("127.0.0.1:7443,,127.0.0.1:7444", "empty");
+    addrs_bad("127.0.0.1:7443, ,127.0.0.1:7444", "empty");
+    addrs_bad("127.0.0.1", "HOST:PORT");
+    addrs_bad("127.0.0.1:7443,127.0.0.1", "HOST:PORT");
+    addrs_bad("127.0.0.1:0", "port");
+    addrs_bad("127.0.0.1:65536", "port");
+    addrs_bad("127.0.0.1:74x3", "port");
+    addrs_bad("::1:7443", "brackets");
+    addrs_bad("[::1:7443", "no usable host");
+    addrs_bad("::1]:7443", "no usable host");
+    addrs_bad("[]:7443", "no usable host");
+    addrs_bad("127.0.0.1 :7443", "no usable host");
+    addrs_bad("127.0.0.1:7443,127.0.0.1:7443", "listed twice");
+    addrs_bad("[::1]:7443, [::1]:7443", "[::1]:7443 is listed twice");
+    addrs_bad("a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9", "more than 8");
+}
+
+static void test_backoff(void)
+{
+    TEST_STEP("backoff: 100 ms doubling to 2 s, back to 100 ms on reset");
+    struct client_backoff b;
+    client_backoff_init(&b, 100, 2000);
+    const int want[] = {100, 200, 400, 800, 1600, 2000, 2000};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        CHECK_INT(client_backoff_next(&b), want[i]);
+    client_backoff_reset(&b);
+    CHECK_INT(client_backoff_next(&b), 100);
+    client_backoff_init(&b, 300, 1000);
+    CHECK_INT(client_backoff_next(&b), 300);
+    CHECK_INT(client_backoff_next(&b), 600);
+    CHECK_INT(client_backoff_next(&b), 1000);
+    client_backoff_init(&b, 0, 0); /* nonsense limits still wait, at least 1 ms */
+    CHECK_INT(client_backoff_next(&b), 1);
+    CHECK_INT(client_backoff_next(&b), 1);
+}
+
+/* A port on 127.0.0.1 where nothing listens (bound, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t slen = sizeof(sin);
+    CHECK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&sin, &slen) == 0);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+/* A listening socket that never speaks TLS: connecting to it times out. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t slen = sizeof(sin);
+    CHECK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    CHECK(listen(fd, 16) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&sin, &slen) == 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+static void test_connect_any(void)
+{
+    char list[128], err[1024];
+    struct client_addrs addrs;
+    struct client_opts opts = {.host = "ignored", .port = 1};
+    struct server srv;
+    bool tls = true;
+    int silent_port;
+    int silent = silent_listener(&silent_port);
+    server_start(&srv, base, "switch");
+
+    TEST_STEP("connect_any: a silent address, then the switch: the switch, remembered");
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", silent_port, srv.port);
+    CHECK(client_addrs_parse(list, &addrs, err, sizeof(err)) == 0, "%s", err);
+    int64_t t0 = mono_ms();
+    struct client *c =
+        client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 300, 5000, &tls, err, sizeof(err));
+    int64_t took = mono_ms() - t0;
+    CHECK(c != NULL, "%s", err);
+    CHECK(client_is_connected(c));
+    CHECK(!tls);
+    CHECK_INT(addrs.current, 1);
+    CHECK(took >= 290, "the silent address had its 300 ms first (took %" PRId64 " ms)", took);
+    client_free(c);
+
+    TEST_STEP("connect_any: the next call starts at the address that answered last");
+    int accepted = srv.accepted;
+    t0 = mono_ms();
+    c = client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 300, 5000, &tls, err, sizeof(err));
+    took = mono_ms() - t0;
+    CHECK(c != NULL, "%s", err);
+    CHECK_INT(addrs.current, 1);
+    CHECK(took < 290, "the silent address was not tried first (took %" PRId64 " ms)", took);
+    PUMP_UNTIL(srv.accepted == accepted + 1, 2000);
+    CHECK_INT(srv.accepted, accepted + 1);
+    client_free(c);
+
+    TEST_STEP("connect_any: the switch gone (refused), the other silent: both said, in order");
+    int port = srv.port;
+    server_stop(&srv);
+    t0 = mono_ms();
+    c = client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 300, 5000, &tls, err, sizeof(err));
+    took = mono_ms() - t0;
+    CHECK(c == NULL);
+    CHECK(!tls, "a refusal is not a TLS failure");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "127.0.0.1:%d: connection refused; 127.0.0.1:%d: timed out after 300 ms", port,
+             silent_port);
+    CHECK_STR(err, want);
+    CHECK_INT(addrs.current, 1); /* nothing answered: unchanged */
+    CHECK(took >= 290 && took < 2000, "took %" PRId64 " ms", took);
+
+    TEST_STEP("connect_any: the whole call keeps its deadline");
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", silent_port, closed_port());
+    CHECK(client_addrs_parse(list, &addrs, err, sizeof(err)) == 0, "%s", err);
+    t0 = mono_ms();
+    c = client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 1000, 200, &tls, err, sizeof(err));
+    took = mono_ms() - t0;
+    CHECK(c == NULL);
+    CHECK(took >= 190 && took < 900, "took %" PRId64 " ms", took);
+    snprintf(want, sizeof(want), "127.0.0.1:%d: timed out after 200 ms", silent_port);
+    CHECK(strncmp(err, want, strlen(want)) == 0, "%s", err);
+    CHECK(client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 1000, 0, &tls, err, sizeof(err)) ==
+          NULL);
+    CHECK(strstr(err, "no time left") != NULL, "%s", err);
+
+    TEST_STEP("connect_any: every address refuses our certificate: a TLS failure, said so");
+    struct server other, other2;
+    server_start(&other, base, "switch-other-ca");
+    server_start(&other2, base, "switch-wrong-ip");
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", other.port, other2.port);
+    CHECK(client_addrs_parse(list, &addrs, err, sizeof(err)) == 0, "%s", err);
+    c = client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 2000, 5000, &tls, err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK(tls, "%s", err);
+    CHECK(strstr(err, "certificate verify failed") != NULL, "%s", err);
+    CHECK(strstr(err, "IP address mismatch") != NULL, "%s", err);
+
+    TEST_STEP("connect_any: the switch refuses our certificate (its alert after our side of "
+              "the handshake): a TLS failure");
+    struct server good;
+    server_start(&good, base, "switch");
+    snprintf(list, sizeof(list), "127.0.0.1:%d", good.port);
+    CHECK(client_addrs_parse(list, &addrs, err, sizeof(err)) == 0, "%s", err);
+    SSL_CTX *foreign = client_ctx_for("JAZZ-other-ca");
+    struct client_opts ready_opts = {.await_ready = true};
+    c = client_connect_any_sync(base, foreign, &ready_opts, &addrs, 2000, 5000, &tls, err,
+                                sizeof(err));
+    CHECK(c == NULL);
+    CHECK(tls, "%s", err);
+    CHECK(strstr(err, "alert") != NULL, "%s", err);
+    SSL_CTX_free(foreign);
+    server_stop(&good);
+
+    TEST_STEP("connect_any: one refuses our certificate, one is down: not only TLS");
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", other.port, closed_port());
+    CHECK(client_addrs_parse(list, &addrs, err, sizeof(err)) == 0, "%s", err);
+    c = client_connect_any_sync(base, jazz_ctx, &opts, &addrs, 2000, 5000, &tls, err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK(!tls, "%s", err);
+    server_stop(&other);
+    server_stop(&other2);
+    close(silent);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -811,6 +1023,9 @@ int main(void)
     test_recv_timeout();
     test_callbacks();
     test_connect_failures();
+    test_addrs_parse();
+    test_backoff();
+    test_connect_any();
 
     SSL_CTX_free(jazz_ctx);
     event_free(tick);
