@@ -593,7 +593,7 @@ static int cmd_run(int argc, char **argv)
 /* ---------------------------------------------------------------- verify */
 
 static const char verify_usage[] =
-    "usage: sikka-replay verify --results FILE --db URI\n"
+    "usage: sikka-replay verify --results FILE --db URI [--json FILE]\n"
     "\n"
     "Compares the ledger with what `sikka-replay run --results FILE` saw: every\n"
     "transfer answered ACSC is in the ledger exactly once with its amount (one\n"
@@ -604,17 +604,19 @@ static const char verify_usage[] =
     "\n"
     "  --results FILE   the run's results\n"
     "  --db URI         libpq URI or conninfo (default $SIKKA_DB_URI), e.g. the last\n"
-    "                   line of `deploy/local.sh pguri`; read access is enough\n";
+    "                   line of `deploy/local.sh pguri`; read access is enough\n"
+    "  --json FILE      the counts and the verdict as JSON too\n";
 
 static int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"results", required_argument, NULL, 'r'},
         {"db", required_argument, NULL, 'd'},
+        {"json", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *results = NULL, *db = getenv("SIKKA_DB_URI");
+    const char *results = NULL, *db = getenv("SIKKA_DB_URI"), *json = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -623,6 +625,9 @@ static int cmd_verify(int argc, char **argv)
             break;
         case 'd':
             db = optarg;
+            break;
+        case 'j':
+            json = optarg;
             break;
         case 'h':
             fputs(verify_usage, stdout);
@@ -644,6 +649,10 @@ static int cmd_verify(int argc, char **argv)
         return EXIT_USAGE;
     }
     verify_print(stdout, &v);
+    if (json != NULL && verify_write_json(json, &v, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay verify: %s\n", err);
+        return EXIT_USAGE;
+    }
     return v.ok ? 0 : EXIT_FAILED;
 }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,4 +370,31 @@ void verify_print(FILE *out, const struct verify_report *v)
         }
     }
     fprintf(out, "verify: %s\n", v->ok ? "OK" : "FAILED");
+}
+
+int verify_write_json(const char *path, const struct verify_report *v, char *err, size_t errlen)
+{
+    json_t *o = json_pack(
+        "{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "tool",
+        "sikka-replay verify", "ok", v->ok, "lines", (json_int_t)v->lines, "acsc_keys",
+        (json_int_t)v->acsc_keys, "rjct_keys", (json_int_t)v->rjct_keys, "other_lines",
+        (json_int_t)v->other_lines, "settled_ok", (json_int_t)v->settled_ok, "inconsistent",
+        (json_int_t)v->inconsistent, "missing", (json_int_t)v->missing, "mismatched",
+        (json_int_t)v->mismatched, "not_posted", (json_int_t)v->not_posted, "posted_twice",
+        (json_int_t)v->posted_twice, "bad_posting", (json_int_t)v->bad_posting, "rjct_posted",
+        (json_int_t)v->rjct_posted, "unbalanced", (json_int_t)v->unbalanced,
+        "unbalanced_settlements", (json_int_t)v->unbalanced_settlements, "orphan_postings",
+        (json_int_t)v->orphan_postings, "examples", v->examples);
+    if (o == NULL) {
+        snprintf(err, errlen, "out of memory building %s", path);
+        return -1;
+    }
+    json_object_set_new(o, "unseen_acsc", json_integer((json_int_t)v->unseen_acsc));
+    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -56,5 +56,8 @@ int verify_run(const char *results_path, const char *uri, struct verify_report *
                size_t errlen) __attribute__((warn_unused_result));
 
 void verify_print(FILE *out, const struct verify_report *v);
+/* The same counts and the verdict as a JSON object in path. */
+int verify_write_json(const char *path, const struct verify_report *v, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

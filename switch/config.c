@@ -61,6 +61,8 @@ const struct config_setting config_settings[] = {
     CFG_STR(database_url, NULL, false, "libpq connection string or URI"),
     CFG_INT(fence_takeover_ms, "10000", 100, 3600000, false,
             "a switch that lost its fence and finds it held by another this long exits"),
+    CFG_INT(reconnect_grace_ms, "10000", 0, 600000, true,
+            "after a start or takeover, how long a payee with no session is awaited"),
     CFG_INT(payee_timeout_ms, "5000", 10, 20000, true,
             "payee decision deadline (Raast: credit within 20 s); then AB05"),
     CFG_INT(max_amount, "500000000", 1, INT64_MAX, true, "scheme limit per transfer, paisa"),

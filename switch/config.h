@@ -45,6 +45,7 @@ struct config {
     /* database */
     char *database_url; /* libpq conninfo or URI */
     int64_t fence_takeover_ms;
+    int64_t reconnect_grace_ms;
 
     /* scheme rules */
     int64_t payee_timeout_ms;

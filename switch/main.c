@@ -141,6 +141,7 @@ static void apply_config(const struct config *cfg)
         .max_amount = cfg->max_amount,
         .currency = cfg->currency,
         .ndc_warn_percent = cfg->ndc_warn_percent,
+        .reconnect_grace_ms = cfg->reconnect_grace_ms,
     };
     router_configure(&ro);
     struct ledger_options lo = {

@@ -27,6 +27,7 @@ static struct {
     char currency[8];
     const struct timeval *payee_timeout; /* a libevent common timeout */
     uint64_t id_high;                    /* boot id << 32 */
+    int64_t started_ms;                  /* router_init: a start or a takeover */
     uint32_t id_low;
     struct transfer *free_list;
     struct hmap returns; /* struct return_group by original id: in-flight returns */
@@ -47,7 +48,8 @@ int router_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
     R.id_high = (uint64_t)boot_id << 32;
     if (hmap_init(&R.returns, 64) != 0)
         return -1;
-    struct router_options defaults = {5000, 100000000, "PKR", 80};
+    R.started_ms = transfer_now_ms();
+    struct router_options defaults = {5000, 100000000, "PKR", 80, 10000};
     router_configure(&defaults);
     return 0;
 }
@@ -563,6 +565,33 @@ static bool admit(struct session *s, struct transfer *t)
     return true;
 }
 
+/* Turns an admitted transfer away retryably: nothing of it is recorded,
+ * its payer (and any retry attached) may send the same msg_id again. */
+static void refuse_admitted(struct transfer *t, const char *text)
+{
+    char qm[96];
+    log_info("event=transfer_refused payer=%s msg_id=%s transfer=%" PRIu64
+             " payee=%s why=\"%s\" retry=yes",
+             t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, t->payee, text);
+    if (t->kind == TRANSFER_KIND_RETURN)
+        returns_unlink(t);
+    struct session *s = session_find(t->payer_session);
+    if (s != NULL) {
+        session_refuse(s, text, t->msg_id, 0);
+        session_inflight_add(s, -1);
+    }
+    for (unsigned i = 0; i < t->nwaiters; i++) {
+        struct session *w = session_find(t->waiters[i]);
+        if (w != NULL)
+            session_refuse(w, text, t->msg_id, 0);
+    }
+    R.stats.refused_unavailable++;
+    idem_remove(t->idem);
+    t->idem = NULL;
+    R.inflight--;
+    transfer_release(t);
+}
+
 /* Participants, amount, currency, cap; then forward. Shared by transfers
  * and returns (whose payee is the original's payer). */
 static void route(struct transfer *t, struct participant *payer)
@@ -581,6 +610,13 @@ static void route(struct transfer *t, struct participant *payer)
         return;
     }
     struct session *to = session_pick(payee);
+    if (to == NULL && payee->nsessions == 0 &&
+        transfer_now_ms() - R.started_ms < R.opts.reconnect_grace_ms) {
+        /* just started or taken over: its participants are still coming back */
+        refuse_admitted(t, "creditor agent has not reconnected since the switch started; send the "
+                           "same msg_id again shortly");
+        return;
+    }
     if (to == NULL) {
         reject(t, "AB08", "creditor agent %s is not connected%s", payee->code,
                payee->nsessions > 0 ? " or not reading" : "");

@@ -43,6 +43,9 @@ struct router_options {
     int64_t max_amount;
     const char *currency;
     int64_t ndc_warn_percent;
+    /* after router_init (a start or a takeover): a payee with no session yet
+     * gets its payers' transfers refused retryably, not AB08 */
+    int64_t reconnect_grace_ms;
 };
 
 /* `db` is the query connection: status queries and returns look up

@@ -3,8 +3,12 @@
 # what the tests need, builds, starts a throwaway PostgreSQL and runs the
 # whole suite through ctest. Exits non-zero when anything failed.
 #
-# Usage: tests/run.sh [--quick] [-R REGEX]
+# Usage: tests/run.sh [--quick] [--ha] [-R REGEX]
 #   --quick    skip the sanitizer tree (build-asan/)
+#   --ha       also the long, optional part of the fault suite: the Patroni
+#              stack's failovers under load (loadtest/failover.sh with
+#              SIKKA_FAILOVER_STRICT=1, then deploy/ha.sh down); a few minutes,
+#              and Patroni and etcd from Debian
 #   -R REGEX   run only the tests whose names match (passed to ctest); a
 #              REGEX that matches no test fails the run
 #
@@ -20,6 +24,7 @@
 #      integration test clones it with CREATE DATABASE x TEMPLATE sikka_template
 #   6. ctest in build/, then in build-asan/ (run even when the first failed);
 #      a tree whose ctest runs no test fails
+#   7. with --ha: loadtest/failover.sh (it rebuilds build/ as Release)
 #
 # The tests see: SIKKA_TEST_PGHOST (the server's unix socket directory),
 # SIKKA_TEST_PGPORT, SIKKA_TEST_PGUSER=postgres (superuser over the socket),
@@ -41,11 +46,16 @@ usage() {
 }
 
 quick=0
+ha=0
 ctest_filter=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick)
         quick=1
+        shift
+        ;;
+    --ha)
+        ha=1
         shift
         ;;
     -R)
@@ -200,4 +210,14 @@ if [[ $quick -eq 0 ]]; then
     else
         end_phase FAILED
     fi
+fi
+
+if [[ $ha -eq 1 ]]; then
+    begin_phase "HA failover (loadtest/failover.sh)"
+    if SIKKA_FAILOVER_STRICT=1 loadtest/failover.sh; then
+        end_phase ok
+    else
+        end_phase FAILED
+    fi
+    deploy/ha.sh down >/dev/null 2>&1 || echo "deploy/ha.sh down failed (deploy/ha.sh status)" >&2
 fi

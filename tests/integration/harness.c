@@ -218,9 +218,8 @@ void h_write_config(struct harness *h)
     /* test defaults, unless the test's own lines set them */
     static const char *const defaults[][2] = {
         {"admin_listen", "\"\""}, /* the console is off unless a test turns it on */
-        {"log_level", "debug"},
-        {"payee_timeout_ms", "1500"},
-        {"drain_timeout_ms", "5000"},
+        {"log_level", "debug"},      {"payee_timeout_ms", "1500"}, {"drain_timeout_ms", "5000"},
+        {"reconnect_grace_ms", "0"}, /* a payee not connected: AB08 at once */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (strcmp(defaults[i][0], "admin_listen") == 0 && h->admin_addr[0] != '\0')

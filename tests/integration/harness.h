@@ -71,7 +71,8 @@ void h_init(struct harness *h, const char *name);
 
 /* Extra config lines ("name = value\n...") for the next h_start. They
  * replace the test defaults of admin_listen (""), log_level (debug),
- * payee_timeout_ms (1500) and drain_timeout_ms (5000) when they set them. */
+ * payee_timeout_ms (1500), drain_timeout_ms (5000) and reconnect_grace_ms
+ * (0) when they set them. */
 void h_config(struct harness *h, const char *extra);
 
 /* A TCP port on 127.0.0.1 that is free right now (e.g. for admin_listen). */
