@@ -7,16 +7,26 @@
 # Usage:
 #   deploy/pki.sh DIR [--participant CODE]... [--no-demo]
 #       ca.crt/.key (the scheme CA, 10 years), switch.crt/.key (serverAuth,
-#       DNS:localhost + IP:127.0.0.1, 2 years), operator.crt/.key (clientAuth,
-#       CN=operator) and CODE.crt/.key (clientAuth, 2 years) for the demo
-#       participants JAZZ EASY SADA NAYA KOKO MEZN plus every --participant
-#       CODE; --no-demo leaves the demo participants out.
+#       DNS:localhost + IP:127.0.0.1, 2 years), the operators' certificates
+#       (clientAuth, 2 years) NAME.crt/.key and NAME.p12 for a browser:
+#         viewer       role viewer      (reads only)
+#         operator     role operator    (suspend, resume, close windows;
+#                                        sikka-ctl's default)
+#         supervisor   role supervisor  (caps, settlement, participants)
+#         supervisor2  role supervisor  (a second person, for four-eyes)
+#       and CODE.crt/.key (clientAuth, 2 years) for the demo participants
+#       JAZZ EASY SADA NAYA KOKO MEZN plus every --participant CODE;
+#       --no-demo leaves the demo participants out.
 #   deploy/pki.sh DIR participant CODE...   CODE.crt/.key only (and the CA)
 #   deploy/pki.sh DIR expired CODE...       expired-CODE.crt/.key: CN=CODE,
 #                                           signed by the CA, expired 30 days ago
 #   deploy/pki.sh DIR foreign CODE...       foreign-CODE.crt/.key: CN=CODE,
 #                                           signed by a throwaway foreign-ca.crt
-#   deploy/pki.sh DIR operator NAME...      operator-NAME.crt/.key, CN=NAME
+#   deploy/pki.sh DIR operator NAME... [--role ROLE | --no-role]
+#                                           operator-NAME.crt/.key/.p12, CN=NAME,
+#                                           title=ROLE (default operator; any
+#                                           name, so tests can make an unknown
+#                                           one; --no-role: no title at all)
 #   deploy/pki.sh DIR revoke NAME...        revokes NAME.crt (keyCompromise) and
 #                                           rewrites DIR/crl.pem
 #   deploy/pki.sh revoke NAME...            the same for var/pki, the local stack's
@@ -30,12 +40,22 @@
 #
 # Subjects: CA "/O=Sikka Dev/CN=Sikka Dev Scheme CA", switch
 # "/O=Sikka Dev/OU=switch/CN=sikka-switch", participants
-# "/O=Sikka Dev/OU=participant/CN=CODE", operators "/O=Sikka Dev/OU=operator/CN=NAME".
+# "/O=Sikka Dev/OU=participant/CN=CODE", operators
+# "/O=Sikka Dev/OU=operator/CN=NAME/title=ROLE": the admin console takes the
+# operator's role from the subject's title attribute (X.520 title) and
+# refuses a certificate without one.
+#
+# Browsers: NAME.p12 (PKCS#12: the certificate, its key and the CA; AES-256
+# and a SHA-256 MAC, which Chromium and Firefox import) is protected by the
+# development password "sikka" (SIKKA_P12_PASSWORD changes it).
 #
 # Idempotent: a key that exists is never regenerated; a certificate that exists
-# is kept while it matches its key, verifies against its CA and is more than
-# 30 days from expiry (an expired-* one: while it is expired); otherwise it is
-# issued again for the same key. Concurrent runs on one DIR are serialised.
+# is kept while it matches its key and its expected subject, verifies against
+# its CA and is more than 30 days from expiry (an expired-* one: while it is
+# expired); otherwise it is issued again for the same key (an operator.crt
+# from before roles, without a title, is issued again). A .p12 is rewritten
+# whenever it does not hold its .crt. Concurrent runs on one DIR are
+# serialised.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 
@@ -49,6 +69,7 @@ usage() {
 
 demo_codes=(JAZZ EASY SADA NAYA KOKO MEZN)
 renew_seconds=$((30 * 86400))
+p12_password=${SIKKA_P12_PASSWORD:-sikka}
 
 [[ $# -ge 1 && $1 != -h && $1 != --help ]] || usage
 if [[ $1 == revoke ]]; then
@@ -147,14 +168,17 @@ new_key() {
     mv "$tmp/new.key" "$key"
 }
 
-# cert_usable BASE CA_BASE [expired]: BASE.crt exists, carries BASE.key's
-# public key and verifies against CA_BASE.crt; unless "expired" is given it
-# must be valid for another 30 days, with it it must be expired.
+# cert_usable BASE CA_BASE SUBJECT [expired]: BASE.crt exists, carries
+# BASE.key's public key and SUBJECT (as -subj spells it) and verifies against
+# CA_BASE.crt; unless "expired" is given it must be valid for another 30
+# days, with it it must be expired.
 cert_usable() {
-    local crt=$dir/$1.crt key=$dir/$1.key ca=$dir/$2.crt mode=${3:-}
+    local crt=$dir/$1.crt key=$dir/$1.key ca=$dir/$2.crt subject=$3 mode=${4:-}
     [[ -s $crt && -s $ca ]] || return 1
     [[ $(openssl x509 -in "$crt" -noout -pubkey 2>/dev/null) == \
         "$(openssl pkey -in "$key" -pubout 2>/dev/null)" ]] || return 1
+    [[ $(openssl x509 -in "$crt" -noout -subject -nameopt compat 2>/dev/null) == \
+        "subject=$subject" ]] || return 1
     if [[ $mode == expired ]]; then
         openssl verify -no_check_time -CAfile "$ca" "$crt" >/dev/null 2>&1 || return 1
         if openssl x509 -in "$crt" -noout -checkend 0 >/dev/null 2>&1; then
@@ -177,7 +201,7 @@ install_cert() {
 ensure_ca() {
     local base=$1 subject=$2
     new_key "$base"
-    if cert_usable "$base" "$base"; then
+    if cert_usable "$base" "$base" "$subject"; then
         kept=$((kept + 1))
         return 0
     fi
@@ -237,7 +261,7 @@ revoke() {
 issue() {
     local base=$1 subject=$2 ext=$3 days=$4 ca=${5:-ca}
     new_key "$base"
-    if cert_usable "$base" "$ca"; then
+    if cert_usable "$base" "$ca" "$subject"; then
         kept=$((kept + 1))
         return 0
     fi
@@ -253,7 +277,7 @@ issue() {
 issue_expired() {
     local base=expired-$1 subject="/O=Sikka Dev/OU=participant/CN=$1"
     new_key "$base"
-    if cert_usable "$base" ca expired; then
+    if cert_usable "$base" ca "$subject" expired; then
         kept=$((kept + 1))
         return 0
     fi
@@ -268,6 +292,34 @@ issue_expired() {
 
 participant() {
     issue "$1" "/O=Sikka Dev/OU=participant/CN=$1" ext_client 730
+}
+
+# ensure_p12 BASE: BASE.p12 (certificate, key and the CA) for a browser,
+# written again unless it holds BASE.crt already.
+ensure_p12() {
+    local base=$1 p12=$dir/$1.p12 held
+    if [[ -s $p12 ]]; then
+        held=$(openssl pkcs12 -in "$p12" -passin "pass:$p12_password" -nokeys -clcerts 2>/dev/null |
+            openssl x509 -noout -fingerprint -sha256 2>/dev/null) || held=""
+        if [[ -n $held && $held == "$(openssl x509 -in "$dir/$base.crt" -noout -fingerprint -sha256)" ]]; then
+            return 0
+        fi
+    fi
+    (umask 077 && openssl pkcs12 -export -in "$dir/$base.crt" -inkey "$dir/$base.key" \
+        -certfile "$dir/ca.crt" -name "Sikka Dev $base" -passout "pass:$p12_password" \
+        -keypbe AES-256-CBC -certpbe AES-256-CBC -macalg sha256 -iter 100000 \
+        -out "$tmp/new.p12") || die "openssl pkcs12 -export $base failed"
+    mv "$tmp/new.p12" "$p12"
+    echo "pki: wrote $p12 (password \"$p12_password\")"
+}
+
+# operator BASE NAME ROLE: an operator's certificate (ROLE "": no title) and
+# its .p12.
+operator() {
+    local subject="/O=Sikka Dev/OU=operator/CN=$2"
+    [[ -z $3 ]] || subject+="/title=$3"
+    issue "$1" "$subject" ext_client 730
+    ensure_p12 "$1"
 }
 
 ca() {
@@ -297,7 +349,10 @@ case $mode in
     for code in ${codes[@]+"${codes[@]}"}; do check_name "$code"; done
     ca
     issue switch "/O=Sikka Dev/OU=switch/CN=sikka-switch" ext_server 730
-    issue operator "/O=Sikka Dev/OU=operator/CN=operator" ext_client 730
+    operator viewer viewer viewer
+    operator operator operator operator
+    operator supervisor supervisor supervisor
+    operator supervisor2 supervisor2 supervisor
     for code in ${codes[@]+"${codes[@]}"}; do participant "$code"; done
     ensure_crl
     ;;
@@ -312,7 +367,30 @@ revoke)
     ;;
 participant | expired | foreign | operator)
     shift
-    [[ $# -ge 1 ]] || usage
+    names=()
+    role=operator
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+        --role)
+            [[ $mode == operator && $# -ge 2 ]] || usage
+            check_name "$2"
+            role=$2
+            shift 2
+            ;;
+        --no-role)
+            [[ $mode == operator ]] || usage
+            role=""
+            shift
+            ;;
+        -*) usage ;;
+        *)
+            names+=("$1")
+            shift
+            ;;
+        esac
+    done
+    [[ ${#names[@]} -ge 1 ]] || usage
+    set -- "${names[@]}"
     for name in "$@"; do check_name "$name"; done
     ca
     for name in "$@"; do
@@ -323,7 +401,7 @@ participant | expired | foreign | operator)
             ensure_ca foreign-ca "/O=Sikka Dev/CN=Foreign Throwaway CA"
             issue "foreign-$name" "/O=Sikka Dev/OU=participant/CN=$name" ext_client 730 foreign-ca
             ;;
-        operator) issue "operator-$name" "/O=Sikka Dev/OU=operator/CN=$name" ext_client 730 ;;
+        operator) operator "operator-$name" "$name" "$role" ;;
         esac
     done
     ensure_crl
