@@ -191,7 +191,7 @@ for db in sikka sikka_base; do
     psql_super "$db" -c "UPDATE participants SET ndc = 1000000000000000"
 done
 # the flooder sends no transfers: a zero cap is all it needs
-psql_super sikka -c "SELECT participant_add('bench', '$flooder', 'Flooder', 'wallet', 0)" >/dev/null
+psql_super sikka -c "SELECT participant_add('bench', NULL, NULL, NULL, '$flooder', 'Flooder', 'wallet', 0, NULL)" >/dev/null
 switch_pw=$(sed -n 's/^SIKKA_SWITCH_PASSWORD=//p' "$secrets")
 reader_pw=$(sed -n 's/^SIKKA_READER_PASSWORD=//p' "$secrets")
 pg_version=$(psql_super sikka -Atc "SHOW server_version")

@@ -1,6 +1,8 @@
 #include "tls.h"
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -213,7 +215,44 @@ int tls_cert_identity(const X509 *cert, struct tls_identity *id)
         return -1;
     if (subject_field(subject, NID_organizationalUnitName, id->role, sizeof(id->role)) != 0)
         id->role[0] = '\0';
+    if (subject_field(subject, NID_title, id->title, sizeof(id->title)) != 0)
+        id->title[0] = '\0';
     return 0;
+}
+
+int tls_cert_id(const X509 *cert, struct tls_cert_id *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    memset(out, 0, sizeof(*out));
+    if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen * 2 != TLS_FINGERPRINT_LEN)
+        return -1;
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out->fingerprint[2 * i] = hex[md[i] >> 4];
+        out->fingerprint[2 * i + 1] = hex[md[i] & 0xf];
+    }
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *text = bn != NULL ? BN_bn2hex(bn) : NULL;
+    int rc = -1;
+    if (text != NULL && strlen(text) < sizeof(out->serial)) {
+        memcpy(out->serial, text, strlen(text) + 1);
+        rc = 0;
+    }
+    OPENSSL_free(text);
+    BN_free(bn);
+    if (rc != 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+int tls_peer_cert_id(SSL *ssl, struct tls_cert_id *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (SSL_get_verify_result(ssl) != X509_V_OK)
+        return -1;
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    return peer != NULL ? tls_cert_id(peer, out) : -1;
 }
 
 int tls_peer_identity(SSL *ssl, struct tls_identity *id)

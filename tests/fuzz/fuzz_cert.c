@@ -7,8 +7,9 @@
  *   - a PEM certificate chain (what SSL_CTX_use_certificate_chain_file does
  *     with tls_cert),
  *   - a DER certificate and a DER CRL (what arrives in a handshake is DER).
- * Each certificate that parses goes through tls_cert_identity (OU and CN,
- * as tls_peer_identity takes them after the handshake), its validity and
+ * Each certificate that parses goes through tls_cert_identity (OU, CN and
+ * title, as tls_peer_identity takes them after the handshake) and
+ * tls_cert_id (serial and fingerprint, for the audit trail), its validity and
  * its public key; each CRL has its issuer, dates and revoked list walked,
  * and a lookup by serial. */
 #include <openssl/bio.h>
@@ -30,10 +31,20 @@ static void read_cert(const X509 *x)
     struct tls_identity id;
     if (tls_cert_identity(x, &id) == 0) {
         /* what the switch then compares and logs: bounded C strings */
-        if (strlen(id.name) >= sizeof(id.name) || strlen(id.role) >= sizeof(id.role))
+        if (strlen(id.name) >= sizeof(id.name) || strlen(id.role) >= sizeof(id.role) ||
+            strlen(id.title) >= sizeof(id.title))
             abort();
-    } else if (id.name[0] != '\0' || id.role[0] != '\0') {
+    } else if (id.name[0] != '\0' || id.role[0] != '\0' || id.title[0] != '\0') {
         abort(); /* a refusal leaves no half identity */
+    }
+    /* the serial and fingerprint an operator's audit row records */
+    struct tls_cert_id cid;
+    if (tls_cert_id(x, &cid) == 0) {
+        if (strlen(cid.fingerprint) != TLS_FINGERPRINT_LEN || cid.serial[0] == '\0' ||
+            strspn(cid.serial, "-0123456789ABCDEF") != strlen(cid.serial))
+            abort();
+    } else if (cid.serial[0] != '\0' || cid.fingerprint[0] != '\0') {
+        abort();
     }
     char line[256];
     X509_NAME_oneline(X509_get_issuer_name(x), line, sizeof(line));

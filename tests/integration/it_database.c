@@ -168,7 +168,7 @@ int main(void)
                  "settled (ACSC)");
 
     TEST_STEP("a window closed behind the switch: the next posting goes to the new window");
-    as_super(&h, "SELECT * FROM close_window('someone')", err, sizeof(err));
+    as_super(&h, "SELECT * FROM close_window('someone', NULL, NULL, NULL)", err, sizeof(err));
     CHECK(err[0] == '\0', "%s", err);
     struct row after = {106, "JAZZ", "KOKO", "M6", "P2P", "ACSC", 300, 0, "NULL"};
     CHECK(post(&h, &after, err, sizeof(err))[0] == '\0', "%s", err);

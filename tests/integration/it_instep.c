@@ -170,11 +170,15 @@ static void reader_is_refused(struct harness *h)
 {
     PGconn *reader = h_connect_as(h, "sikka_reader", h_env("SIKKA_TEST_READER_PASSWORD"));
     static const char *const attempts[] = {
-        "SELECT * FROM close_window('x')",
-        "SELECT * FROM settle_window('x', 1)",
-        "SELECT * FROM participant_add('x', 'QQQQ', 'Q Bank', 'bank', 100)",
-        "SELECT * FROM participant_set_status('x', 'JAZZ', 'suspended')",
-        "SELECT * FROM participant_set_ndc('x', 'JAZZ', 1)",
+        "SELECT * FROM close_window('x', NULL, NULL, NULL)",
+        "SELECT * FROM settle_window('x', NULL, NULL, NULL, 1, NULL)",
+        "SELECT * FROM participant_add('x', NULL, NULL, NULL, 'QQQQ', 'Q Bank', 'bank', 100, "
+        "NULL)",
+        "SELECT * FROM participant_set_status('x', NULL, NULL, NULL, 'JAZZ', 'suspended', NULL)",
+        "SELECT * FROM participant_set_ndc('x', NULL, NULL, NULL, 'JAZZ', 1, NULL)",
+        "SELECT * FROM participant_suspend('x', NULL, NULL, NULL, 'JAZZ')",
+        "SELECT * FROM proposal_create('x', NULL, NULL, NULL, 'ndc', 'JAZZ', '{\"ndc\": 1}', 60)",
+        "SELECT * FROM proposal_approve_ndc(1, 'x', NULL, NULL, NULL)",
         /* one statement over two lines (parenthesized: not two elements) */
         ("SELECT * FROM post_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
          "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"),
@@ -234,7 +238,8 @@ static void in_step(void)
     pay_acsc(jazz, koko, "JAZZ", "KOKO", "READER-1", 1100);
 
     TEST_STEP("a superuser closes the window: payments post to the new one, none refused");
-    PGresult *r = h_sql(&h, "SELECT closed_id, opened_id FROM close_window('someone')");
+    PGresult *r = h_sql(&h, "SELECT closed_id, opened_id FROM close_window('someone', NULL, NULL, "
+                          "NULL)");
     int64_t closed = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     int64_t opened = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
@@ -263,9 +268,11 @@ static void in_step(void)
     CHECK_INT(h_log_count(&h, "event=batch_refused") + h_log_count(&h, "event=posting_refused"), 0);
 
     TEST_STEP("a superuser suspends JAZZ: its payments get AG10; resumed, they settle");
-    PQclear(h_sql(&h, "SELECT * FROM participant_set_status('dba', 'JAZZ', 'suspended')"));
+    PQclear(h_sql(&h, "SELECT * FROM participant_set_status('dba', NULL, NULL, NULL, 'JAZZ', "
+                      "'suspended', NULL)"));
     pay_until(&h, jazz, koko, "SUSP", SIKKA__V1__TX_STATUS__RJCT, "AG10");
-    PQclear(h_sql(&h, "SELECT * FROM participant_set_status('dba', 'JAZZ', 'active')"));
+    PQclear(h_sql(&h, "SELECT * FROM participant_set_status('dba', NULL, NULL, NULL, 'JAZZ', "
+                      "'active', NULL)"));
     pay_until(&h, jazz, koko, "RESUMED", SIKKA__V1__TX_STATUS__ACSC, NULL);
 
     TEST_STEP("a superuser adds ZZZZ: it can connect and be paid");
@@ -273,8 +280,8 @@ static void in_step(void)
     struct client *zzzz = try_connect(&h, "ZZZZ", why, sizeof(why));
     CHECK(zzzz == NULL, "ZZZZ connected before it was added");
     CHECK_STR(why, "RC01");
-    PQclear(
-        h_sql(&h, "SELECT * FROM participant_add('dba', 'ZZZZ', 'Zed Bank', 'bank', 100000000)"));
+    PQclear(h_sql(&h, "SELECT * FROM participant_add('dba', NULL, NULL, NULL, 'ZZZZ', 'Zed Bank', "
+                      "'bank', 100000000, NULL)"));
     deadline = h_now_ms() + 5000;
     while ((zzzz = try_connect(&h, "ZZZZ", why, sizeof(why))) == NULL) {
         CHECK(h_now_ms() < deadline, "ZZZZ still refused 5 s after it was added: %s", why);

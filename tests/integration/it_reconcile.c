@@ -1,5 +1,6 @@
 /* reconcile(), check by check. A ledger built the way the switch builds it
- * (post_batch, close_window, settle_window as sikka_switch: payments with
+ * (post_batch, close_window, a settlement proposed and approved as
+ * sikka_switch: payments with
  * and without fees, a rejection, a partial and a full return, a settled
  * window and an open one) reconciles with every check 'ok'. Then, for each
  * check, the corruption it exists to find is planted in a superuser
@@ -257,16 +258,29 @@ static void build_ledger(struct harness *h)
     CHECK_INT(post(h, returns, 2), ids.w1);
     CHECK_INT(h_sql_int(h, "SELECT count(*) FROM ledger_entries WHERE transfer_id = 1005"), 0);
 
-    TEST_STEP("close window 1 and settle it, as the switch");
-    char sql[256];
-    PGresult *r = h_query_as_switch(h, "SELECT closed_id, opened_id FROM close_window('op')", err,
-                                    sizeof(err));
+    TEST_STEP("close window 1 and settle it, as the switch (proposed by one supervisor, "
+              "approved by another)");
+    char sql[512];
+    PGresult *r = h_query_as_switch(
+        h, "SELECT closed_id, opened_id FROM close_window('op', 'operator', 'A1', repeat('a', 64))",
+        err, sizeof(err));
     CHECK(r != NULL, "close_window: %s", err);
     CHECK_INT(strtoll(PQgetvalue(r, 0, 0), NULL, 10), ids.w1);
     ids.w2 = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
-    snprintf(sql, sizeof(sql), "SELECT * FROM settle_window('op', %lld)", (long long)ids.w1);
-    CHECK(h_sql_as_switch(h, sql, err, sizeof(err))[0] == '\0', "settle_window: %s", err);
+    snprintf(sql, sizeof(sql),
+             "SELECT id FROM proposal_create('sup1', 'supervisor', 'B1', repeat('b', 64), "
+             "'settle', '%lld', '{}', 60)",
+             (long long)ids.w1);
+    r = h_query_as_switch(h, sql, err, sizeof(err));
+    CHECK(r != NULL, "proposal_create: %s", err);
+    long long proposal = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    snprintf(sql, sizeof(sql),
+             "SELECT * FROM proposal_approve_settle(%lld, 'sup2', 'supervisor', 'C1', "
+             "repeat('c', 64))",
+             proposal);
+    CHECK(h_sql_as_switch(h, sql, err, sizeof(err))[0] == '\0', "settle: %s", err);
     fprintf(stderr, "   window %lld settled, window %lld open\n", (long long)ids.w1,
             (long long)ids.w2);
 

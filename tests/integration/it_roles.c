@@ -62,6 +62,7 @@ static const struct table_line tables[] = {
     {"ledger_entries", {P_SELECT, P_SELECT, 0}},
     {"participants", {P_SELECT, P_SELECT, 0}},
     {"payee_outbox", {P_SELECT, P_SELECT, 0}},      /* 005: the payees' unacknowledged notices */
+    {"proposals", {P_SELECT, P_SELECT, 0}},         /* 006: four-eyes proposals */
     {"schema_migrations", {P_SELECT, P_SELECT, 0}}, /* deploy/migrate.sh's bookkeeping */
     {"settlement_windows", {P_SELECT, P_SELECT, 0}},
     {"switch_boots", {P_SELECT, P_SELECT, 0}},
@@ -90,12 +91,33 @@ static const struct function_line functions[] = {
     {"payee_outbox_ack(text, bigint[])", {true, false, false}},
     {"switch_boot_register(text, integer)", {true, false, false}},
     {"participant_end_ndc_grace(text, bigint)", {true, false, false}},
-    /* operator actions, audited; the switch runs them for its admin console */
-    {"participant_add(text, text, text, text, bigint)", {true, false, false}},
-    {"participant_set_status(text, text, text)", {true, false, false}},
-    {"participant_set_ndc(text, text, bigint)", {true, false, false}},
-    {"close_window(text)", {true, false, false}},
-    {"settle_window(text, bigint)", {true, false, false}},
+    /* operator actions, audited with the operator's role and certificate
+     * (006). Immediate ones the switch runs for one operator: */
+    {"participant_suspend(text, text, text, text, text)", {true, false, false}},
+    {"close_window(text, text, text, text)", {true, false, false}},
+    /* four-eyes: proposed, then approved (or rejected) by another operator;
+     * an approval makes the change in its own transaction */
+    {"proposal_create(text, text, text, text, text, text, jsonb, integer)", {true, false, false}},
+    {"proposal_reject(bigint, text, text, text, text, text)", {true, false, false}},
+    {"proposal_approve_ndc(bigint, text, text, text, text)", {true, false, false}},
+    {"proposal_approve_resume(bigint, text, text, text, text)", {true, false, false}},
+    {"proposal_approve_participant_add(bigint, text, text, text, text)", {true, false, false}},
+    {"proposal_approve_settle(bigint, text, text, text, text)", {true, false, false}},
+    /* the changes that need four eyes: the owner's alone, reached through
+     * the approvals above (a superuser may still call them by hand) */
+    {"participant_add(text, text, text, text, text, text, text, bigint, bigint)",
+     {false, false, false}},
+    {"participant_set_status(text, text, text, text, text, text, bigint)", {false, false, false}},
+    {"participant_set_ndc(text, text, text, text, text, bigint, bigint)", {false, false, false}},
+    {"settle_window(text, text, text, text, bigint, bigint)", {false, false, false}},
+    /* their building blocks: the owner's alone */
+    {"proposal_decide(bigint, text, text, text, text, text, boolean, text)", {false, false, false}},
+    {"audit_write(text, text, text, text, text, text, jsonb, jsonb, bigint)", {false, false, false}},
+    {"operator_check(text, text, text, text, text)", {false, false, false}},
+    {"operator_role_rank(text)", {false, false, false}},
+    /* pure reads of a proposal, for whoever reads the proposals table */
+    {"proposal_json(proposals)", {true, true, false}},
+    {"proposal_role_needed(text)", {true, true, false}},
     /* reads only, with the caller's rights */
     {"reconcile()", {true, true, false}},
     /* trigger functions: the owner's alone */
@@ -106,6 +128,7 @@ static const struct function_line functions[] = {
     {"settlement_windows_forward_only()", {false, false, false}},
     {"participants_ndc_change()", {false, false, false}},
     {"notify_state_change()", {false, false, false}},
+    {"proposals_transition()", {false, false, false}},
 };
 
 /* PostgreSQL's own functions that would let a login fill the disk (large
