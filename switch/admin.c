@@ -38,6 +38,7 @@
 #define ADMIN_AUDIT_DEFAULT 50
 #define ADMIN_AUDIT_MAX     1000
 #define ADMIN_NAME_MAX      140 /* participants.name, schema/001 */
+#define ADMIN_REASON_MAX    500 /* proposals.reason, schema/006 */
 /* A cap beyond PKR 10 trillion is a typo; the bound also keeps headroom
  * arithmetic (posted + ndc) far from int64 overflow. */
 #define ADMIN_NDC_MAX INT64_C(1000000000000000)
@@ -62,32 +63,63 @@ enum admin_route {
     ADMIN_ROUTE_AUDIT,
     ADMIN_ROUTE_STATUS,
     ADMIN_ROUTE_HEALTH,
+    ADMIN_ROUTE_ME,
+    ADMIN_ROUTE_PROPOSALS,
+    ADMIN_ROUTE_PROPOSAL,
+    ADMIN_ROUTE_APPROVE,
+    ADMIN_ROUTE_REJECT,
 };
 
+/* Shorthands for the least role of a method in admin_paths. */
+#define VIEWER     OPS_ROLE_VIEWER
+#define OPERATOR   OPS_ROLE_OPERATOR
+#define SUPERVISOR OPS_ROLE_SUPERVISOR
+#define NO_WRITES  OPS_ROLE_SUPERVISOR /* a route without POST or PUT */
+
 /* The API: segments after /api/v1/, "{code}" a participant code, "{id}" a
- * positive integer id. */
+ * positive integer id; the least role that may GET it, and that may POST
+ * or PUT it. Approving and rejecting need more than `writes` when the
+ * proposal's action does (ops checks that: ops_action_role). */
 static const struct admin_path {
     const char *pattern;
     enum admin_route route;
     unsigned methods;  /* EVHTTP_REQ_* accepted */
     const char *allow; /* the Allow header of a 405 */
+    enum ops_role reads, writes;
 } admin_paths[] = {
-    {"participants", ADMIN_ROUTE_PARTICIPANTS, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"},
-    {"participants/{code}", ADMIN_ROUTE_PARTICIPANT, EVHTTP_REQ_GET, "GET"},
-    {"participants/{code}/suspend", ADMIN_ROUTE_SUSPEND, EVHTTP_REQ_POST, "POST"},
-    {"participants/{code}/resume", ADMIN_ROUTE_RESUME, EVHTTP_REQ_POST, "POST"},
-    {"participants/{code}/ndc", ADMIN_ROUTE_NDC, EVHTTP_REQ_PUT, "PUT"},
-    {"positions", ADMIN_ROUTE_POSITIONS, EVHTTP_REQ_GET, "GET"},
-    {"transfers/{id}", ADMIN_ROUTE_TRANSFER, EVHTTP_REQ_GET, "GET"},
-    {"windows", ADMIN_ROUTE_WINDOWS, EVHTTP_REQ_GET, "GET"},
-    {"windows/close", ADMIN_ROUTE_WINDOW_CLOSE, EVHTTP_REQ_POST, "POST"},
-    {"windows/{id}/settle", ADMIN_ROUTE_WINDOW_SETTLE, EVHTTP_REQ_POST, "POST"},
-    {"windows/{id}/report", ADMIN_ROUTE_WINDOW_REPORT, EVHTTP_REQ_GET, "GET"},
-    {"reconcile", ADMIN_ROUTE_RECONCILE, EVHTTP_REQ_GET, "GET"},
-    {"fees", ADMIN_ROUTE_FEES, EVHTTP_REQ_GET, "GET"},
-    {"audit", ADMIN_ROUTE_AUDIT, EVHTTP_REQ_GET, "GET"},
-    {"status", ADMIN_ROUTE_STATUS, EVHTTP_REQ_GET, "GET"},
-    {"health", ADMIN_ROUTE_HEALTH, EVHTTP_REQ_GET, "GET"},
+    {"participants", ADMIN_ROUTE_PARTICIPANTS, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST",
+     VIEWER, SUPERVISOR},
+    {"participants/{code}", ADMIN_ROUTE_PARTICIPANT, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"participants/{code}/suspend", ADMIN_ROUTE_SUSPEND, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"participants/{code}/resume", ADMIN_ROUTE_RESUME, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"participants/{code}/ndc", ADMIN_ROUTE_NDC, EVHTTP_REQ_PUT, "PUT", VIEWER, SUPERVISOR},
+    {"positions", ADMIN_ROUTE_POSITIONS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"transfers/{id}", ADMIN_ROUTE_TRANSFER, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"windows", ADMIN_ROUTE_WINDOWS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"windows/close", ADMIN_ROUTE_WINDOW_CLOSE, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"windows/{id}/settle", ADMIN_ROUTE_WINDOW_SETTLE, EVHTTP_REQ_POST, "POST", VIEWER, SUPERVISOR},
+    {"windows/{id}/report", ADMIN_ROUTE_WINDOW_REPORT, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"reconcile", ADMIN_ROUTE_RECONCILE, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"fees", ADMIN_ROUTE_FEES, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"audit", ADMIN_ROUTE_AUDIT, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"status", ADMIN_ROUTE_STATUS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"health", ADMIN_ROUTE_HEALTH, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"me", ADMIN_ROUTE_ME, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"proposals", ADMIN_ROUTE_PROPOSALS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"proposals/{id}", ADMIN_ROUTE_PROPOSAL, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"proposals/{id}/approve", ADMIN_ROUTE_APPROVE, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"proposals/{id}/reject", ADMIN_ROUTE_REJECT, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+};
+
+/* What each role may do (GET /api/v1/me's "may"): the changes it may make or
+ * propose, and deciding proposals (of those it may propose). */
+static const struct {
+    const char *name;
+    enum ops_role role;
+} admin_abilities[] = {
+    {"suspend", OPERATOR}, {"resume", OPERATOR},   {"window_close", OPERATOR},
+    {"ndc", SUPERVISOR},   {"settle", SUPERVISOR}, {"participant_add", SUPERVISOR},
+    {"approve", OPERATOR}, {"reject", OPERATOR},
 };
 
 /* One request between its arrival and its answer. Owned by this module and
@@ -106,6 +138,7 @@ struct admin_req {
     bool csv;          /* answer a window report as CSV */
     int64_t started_us;
     char operator_name[TLS_NAME_MAX];
+    struct ops_actor who; /* the certificate's operator, once identified */
     char method[8];
     char path[ADMIN_PATH_MAX];
 };
@@ -224,9 +257,10 @@ static void admin_done(struct admin_req *ar, int status, const char *why)
                                            : LOG_LEVEL_INFO;
     char op[TLS_NAME_MAX + 8], path[ADMIN_PATH_MAX + 8], q[300];
     log_write(level,
-              "event=admin_request operator=%s method=%s path=%s status=%d ms=%" PRId64
+              "event=admin_request operator=%s role=%s method=%s path=%s status=%d ms=%" PRId64
               ".%03d%s%s%s",
-              admin_logval(ar->operator_name, op, sizeof(op)), ar->method,
+              admin_logval(ar->operator_name, op, sizeof(op)),
+              ar->who.role != OPS_ROLE_NONE ? ops_role_name(ar->who.role) : "-", ar->method,
               admin_logval(ar->path, path, sizeof(path)), status, us / 1000, (int)(us % 1000),
               why != NULL && why[0] != '\0' ? " why=" : "",
               why != NULL && why[0] != '\0' ? log_quote(why, q, sizeof(q)) : "",
@@ -402,10 +436,10 @@ static void admin_on_ops(void *arg, int status, json_t *body)
 
 /* ---- reading a request ---- */
 
-/* The verified peer must be an operator. Returns 0 and its identity, or -1
- * with why. */
-static int admin_identify(struct evhttp_request *req, struct tls_identity *id, char *why,
-                          size_t whylen)
+/* The verified peer must be an operator with a known role. Returns 0 with
+ * its identity and who (name, role, certificate), or -1 with why. */
+static int admin_identify(struct evhttp_request *req, struct tls_identity *id,
+                          struct ops_actor *who, char *why, size_t whylen)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
@@ -425,6 +459,32 @@ static int admin_identify(struct evhttp_request *req, struct tls_identity *id, c
                  admin_echo(id->name, name, sizeof(name)));
         return -1;
     }
+    char name[TLS_NAME_MAX], title[TLS_NAME_MAX];
+    if (id->title[0] == '\0') {
+        snprintf(why, whylen,
+                 "operator certificate \"%s\" carries no role: its subject's title must be "
+                 "viewer, operator or supervisor",
+                 admin_echo(id->name, name, sizeof(name)));
+        return -1;
+    }
+    memset(who, 0, sizeof(*who));
+    if (ops_role_parse(id->title, &who->role) != 0) {
+        snprintf(why, whylen,
+                 "operator certificate \"%s\" carries the unknown role \"%s\": its subject's "
+                 "title must be viewer, operator or supervisor",
+                 admin_echo(id->name, name, sizeof(name)),
+                 admin_echo(id->title, title, sizeof(title)));
+        return -1;
+    }
+    struct tls_cert_id cid;
+    if (tls_peer_cert_id(ssl, &cid) != 0 || strlen(id->name) >= sizeof(who->name)) {
+        snprintf(why, whylen, "cannot read the serial and fingerprint of certificate \"%s\"",
+                 admin_echo(id->name, name, sizeof(name)));
+        return -1;
+    }
+    snprintf(who->name, sizeof(who->name), "%s", id->name);
+    snprintf(who->serial, sizeof(who->serial), "%s", cid.serial);
+    snprintf(who->fingerprint, sizeof(who->fingerprint), "%s", cid.fingerprint);
     return 0;
 }
 
@@ -511,6 +571,16 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
                 call->csv = p->value[0] == 'c';
             } else {
                 snprintf(why, whylen, "format must be json or csv, not \"%s\"",
+                         admin_echo(p->value, e, sizeof(e)));
+                status = 400;
+            }
+        } else if (route == ADMIN_ROUTE_PROPOSALS && strcmp(p->key, "state") == 0) {
+            if (strcmp(p->value, "pending") == 0 || strcmp(p->value, "approved") == 0 ||
+                strcmp(p->value, "rejected") == 0 || strcmp(p->value, "expired") == 0) {
+                snprintf(call->state, sizeof(call->state), "%s", p->value);
+            } else {
+                snprintf(why, whylen,
+                         "state must be pending, approved, rejected or expired, not \"%s\"",
                          admin_echo(p->value, e, sizeof(e)));
                 status = 400;
             }
@@ -649,13 +719,43 @@ static int admin_participant_fields(const json_t *body, struct admin_new_partici
     return admin_ndc_field(body, false, &p->ndc, why, whylen);
 }
 
+/* A rejection's reason: absent, or text of 1 to ADMIN_REASON_MAX bytes
+ * without control characters. */
+static int admin_reason_field(const json_t *body, const char **reason, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(body, "reason");
+    *reason = NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > ADMIN_REASON_MAX ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(why, whylen, "reason must be a string of 1 to %d bytes", ADMIN_REASON_MAX);
+        return -1;
+    }
+    for (const char *s = json_string_value(v); *s != '\0'; s++) {
+        if ((unsigned char)*s < ' ' || *s == 0x7f) {
+            snprintf(why, whylen, "reason must not contain control characters");
+            return -1;
+        }
+    }
+    *reason = json_string_value(v);
+    return 0;
+}
+
 /* The body's fields as the route wants them. Returns 0, or 400 with why. */
 static int admin_read_fields(struct admin_call *call, enum evhttp_cmd_type cmd, char *why,
                              size_t whylen)
 {
     static const char *const no_fields[] = {NULL};
     static const char *const ndc_fields[] = {"ndc", NULL};
+    static const char *const reject_fields[] = {"reason", NULL};
     switch (call->path->route) {
+    case ADMIN_ROUTE_REJECT:
+        if (call->body != NULL && (admin_only_fields(call->body, reject_fields, why, whylen) != 0 ||
+                                   admin_reason_field(call->body, &call->reason, why, whylen) != 0))
+            return 400;
+        return 0;
     case ADMIN_ROUTE_PARTICIPANTS:
         if (cmd == EVHTTP_REQ_POST &&
             admin_participant_fields(call->body, &call->participant, why, whylen) != 0)
@@ -680,9 +780,10 @@ static int admin_read_fields(struct admin_call *call, enum evhttp_cmd_type cmd, 
     }
 }
 
-int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *query,
-                        const char *body, size_t len, struct admin_call *call, char *why,
-                        size_t whylen)
+/* The first half of admin_parse_request: the route and the method, and
+ * so the least role (call->need). Returns 0, or 404 / 400 / 405 with why. */
+static int admin_parse_route(enum evhttp_cmd_type cmd, const char *path, struct admin_call *call,
+                             char *why, size_t whylen)
 {
     memset(call, 0, sizeof(*call));
     why[0] = '\0';
@@ -695,7 +796,15 @@ int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *
                  call->path->allow);
         return 405;
     }
-    status = admin_read_query(query, call, why, whylen);
+    call->need = cmd == EVHTTP_REQ_GET ? call->path->reads : call->path->writes;
+    return 0;
+}
+
+/* The second half: query, body and fields. */
+static int admin_parse_rest(enum evhttp_cmd_type cmd, const char *query, const char *body,
+                            size_t len, struct admin_call *call, char *why, size_t whylen)
+{
+    int status = admin_read_query(query, call, why, whylen);
     if (status == 0)
         status = admin_read_body(body, len, call, why, whylen);
     if (status == 0 && cmd == EVHTTP_REQ_GET && call->body != NULL) {
@@ -709,36 +818,74 @@ int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *
     return status;
 }
 
+int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *query,
+                        const char *body, size_t len, struct admin_call *call, char *why,
+                        size_t whylen)
+{
+    int status = admin_parse_route(cmd, path, call, why, whylen);
+    if (status == 0)
+        status = admin_parse_rest(cmd, query, body, len, call, why, whylen);
+    return status;
+}
+
 void admin_call_clear(struct admin_call *call)
 {
     json_decref(call->body);
     call->body = NULL;
 }
 
+/* GET /api/v1/me: who the certificate says the caller is. */
+static json_t *admin_me(const struct ops_actor *who)
+{
+    json_t *may = json_array();
+    for (size_t i = 0; i < sizeof(admin_abilities) / sizeof(admin_abilities[0]); i++)
+        if (who->role >= admin_abilities[i].role)
+            json_array_append_new(may, json_string(admin_abilities[i].name));
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "name", who->name, "role",
+                     ops_role_name(who->role), "certificate", "serial", who->serial, "fingerprint",
+                     who->fingerprint, "may", may);
+}
+
 /* Hands a validated call to ops. ar belongs to ops (then to admin_on_ops)
  * from here on and may be freed before this returns. */
 static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum evhttp_cmd_type cmd)
 {
-    const char *op = ar->operator_name;
+    const struct ops_actor *who = &ar->who;
+    char id[24];
+    json_t *params;
     switch (call->path->route) {
     case ADMIN_ROUTE_PARTICIPANTS:
         if (cmd == EVHTTP_REQ_GET) {
             ops_participants(admin_on_ops, ar);
         } else {
             const struct admin_new_participant *p = &call->participant;
-            ops_participant_add(op, p->code, p->name, p->kind, p->ndc, admin_on_ops, ar);
+            params = json_pack("{s:s, s:s, s:I}", "name", p->name, "kind", p->kind, "ndc",
+                               (json_int_t)p->ndc);
+            if (params == NULL) {
+                admin_fail(ar, 503, "switch out of memory");
+                return;
+            }
+            ops_propose(who, OPS_ACTION_PARTICIPANT_ADD, p->code, params, admin_on_ops, ar);
+            json_decref(params);
         }
         return;
     case ADMIN_ROUTE_PARTICIPANT:
         ops_participant(call->code, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_NDC:
-        ops_ndc_set(op, call->code, call->ndc, admin_on_ops, ar);
+        params = json_pack("{s:I}", "ndc", (json_int_t)call->ndc);
+        if (params == NULL) {
+            admin_fail(ar, 503, "switch out of memory");
+            return;
+        }
+        ops_propose(who, OPS_ACTION_NDC, call->code, params, admin_on_ops, ar);
+        json_decref(params);
         return;
     case ADMIN_ROUTE_SUSPEND:
+        ops_participant_suspend(who, call->code, admin_on_ops, ar);
+        return;
     case ADMIN_ROUTE_RESUME:
-        ops_participant_set_active(op, call->code, call->path->route == ADMIN_ROUTE_RESUME,
-                                   admin_on_ops, ar);
+        ops_propose(who, OPS_ACTION_RESUME, call->code, NULL, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_POSITIONS:
         ops_positions(admin_on_ops, ar);
@@ -750,10 +897,11 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         ops_windows(admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_WINDOW_CLOSE:
-        ops_window_close(op, admin_on_ops, ar);
+        ops_window_close(who, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_WINDOW_SETTLE:
-        ops_window_settle(op, call->id, admin_on_ops, ar);
+        snprintf(id, sizeof(id), "%" PRId64, call->id);
+        ops_propose(who, OPS_ACTION_SETTLE, id, NULL, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_WINDOW_REPORT:
         ops_window_report(call->id, admin_on_ops, ar);
@@ -772,6 +920,21 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         return;
     case ADMIN_ROUTE_HEALTH:
         ops_health(admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_ME:
+        admin_on_ops(ar, 200, admin_me(who));
+        return;
+    case ADMIN_ROUTE_PROPOSALS:
+        ops_proposals(call->state[0] != '\0' ? call->state : NULL, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_PROPOSAL:
+        ops_proposal(call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_APPROVE:
+        ops_proposal_approve(who, call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_REJECT:
+        ops_proposal_reject(who, call->id, call->reason, admin_on_ops, ar);
         return;
     default:
         admin_fail(ar, 500, "route %d has no handler", (int)call->path->route);
@@ -805,7 +968,7 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
 
     struct tls_identity id;
     memset(&id, 0, sizeof(id));
-    if (admin_identify(req, &id, why, sizeof(why)) != 0) {
+    if (admin_identify(req, &id, &ar->who, why, sizeof(why)) != 0) {
         char peer[80] = "-";
         char *addr = NULL;
         ev_uint16_t port = 0;
@@ -814,11 +977,13 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
             if (addr != NULL)
                 snprintf(peer, sizeof(peer), "%s:%u", addr, (unsigned)port);
         }
-        char role[TLS_NAME_MAX + 8], name[TLS_NAME_MAX + 8], q[600];
-        log_warn("event=admin_refused peer=%s role=%s name=%s why=%s", peer,
+        char role[TLS_NAME_MAX + 8], name[TLS_NAME_MAX + 8], title[TLS_NAME_MAX + 8], q[600];
+        log_warn("event=admin_refused peer=%s kind=%s name=%s title=%s why=%s", peer,
                  id.role[0] != '\0' ? admin_logval(id.role, role, sizeof(role)) : "-",
                  id.name[0] != '\0' ? admin_logval(id.name, name, sizeof(name)) : "-",
+                 id.title[0] != '\0' ? admin_logval(id.title, title, sizeof(title)) : "-",
                  log_quote(why, q, sizeof(q)));
+        memset(&ar->who, 0, sizeof(ar->who));
         admin_fail(ar, 403, "%s", why);
         return;
     }
@@ -830,9 +995,21 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     const char *body = len > 0 && len <= ADMIN_BODY_MAX
                            ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len)
                            : NULL;
-    int status = admin_parse_request(cmd, path != NULL ? path : "",
-                                     uri != NULL ? evhttp_uri_get_query(uri) : NULL, body, len,
-                                     &call, why, sizeof(why));
+    int status = admin_parse_route(cmd, path != NULL ? path : "", &call, why, sizeof(why));
+    if (status != 0) {
+        ar->allow = call.allow;
+        admin_fail(ar, status, "%s", why);
+        return;
+    }
+    /* the role before the body: who may not ask learns nothing of the rest */
+    if (ar->who.role < call.need) {
+        admin_fail(ar, 403, "not permitted: %s %s needs the role %s; %s has the role %s",
+                   ar->method, call.path->pattern, ops_role_name(call.need), ar->operator_name,
+                   ops_role_name(ar->who.role));
+        return;
+    }
+    status = admin_parse_rest(cmd, uri != NULL ? evhttp_uri_get_query(uri) : NULL, body, len, &call,
+                              why, sizeof(why));
     if (status != 0) {
         ar->allow = call.allow;
         admin_fail(ar, status, "%s", why);

@@ -3,26 +3,49 @@
  * `admin_listen` serving JSON under /api/v1/ to operators, and only to them.
  *
  * Mutual TLS: the client must present a certificate from `admin_ca` (or
- * `tls_ca` when that is empty); no certificate fails the handshake. Each
- * request is served only when the certificate's OU is "operator"; its CN
- * is the operator's name, passed to ops_* for the audit trail. Any other
- * role gets 403.
+ * `tls_ca` when that is empty); no certificate, or one whose OU is not
+ * "operator", fails the handshake. The certificate is read again for each
+ * request: its CN is the operator's name, its subject's title attribute
+ * the operator's role (viewer < operator < supervisor; a missing or
+ * unknown title gets 403 and a warn line), its serial and SHA-256
+ * fingerprint go with the name and role to ops_* for the audit trail.
  *
- *   GET  /api/v1/participants            POST /api/v1/participants
- *   GET  /api/v1/participants/{code}     POST /api/v1/participants/{code}/suspend
- *   POST /api/v1/participants/{code}/resume
- *   PUT  /api/v1/participants/{code}/ndc {"ndc": paisa}
+ * Every route names the least role per method (admin.c's admin_paths); a
+ * lower role gets 403 saying which role is needed, before the body is read.
+ * All reads: viewer. Changes:
+ *
+ *   POST /api/v1/participants/{code}/suspend   operator    at once
+ *   POST /api/v1/windows/close                 operator    at once
+ *   POST /api/v1/participants/{code}/resume    operator    202 {"proposal": P}
+ *   PUT  /api/v1/participants/{code}/ndc       supervisor  202, body {"ndc": paisa}
+ *   POST /api/v1/windows/{id}/settle           supervisor  202
+ *   POST /api/v1/participants                  supervisor  202, body {"code", "name",
+ *                                                          "kind", "ndc"}
+ *   POST /api/v1/proposals/{id}/approve        the role that may propose the
+ *   POST /api/v1/proposals/{id}/reject         proposal's action, never its
+ *                                              proposer (name or certificate);
+ *                                              reject takes {"reason": text}
+ * Reads:
+ *   GET  /api/v1/participants            GET  /api/v1/participants/{code}
  *   GET  /api/v1/positions               GET  /api/v1/transfers/{id}
- *   GET  /api/v1/windows                 POST /api/v1/windows/close
- *   POST /api/v1/windows/{id}/settle     GET  /api/v1/windows/{id}/report[?format=csv]
+ *   GET  /api/v1/windows                 GET  /api/v1/windows/{id}/report[?format=csv]
  *   GET  /api/v1/reconcile               GET  /api/v1/fees
  *   GET  /api/v1/audit[?limit=N]         GET  /api/v1/status
+ *   GET  /api/v1/health                  GET  /api/v1/proposals/{id}
+ *   GET  /api/v1/proposals[?state=pending|approved|rejected|expired]
+ *   GET  /api/v1/me  {"name", "role", "certificate": {"serial", "fingerprint"},
+ *                     "may": [what the role may do or propose: "suspend",
+ *                     "resume", "window_close", "ndc", "settle",
+ *                     "participant_add", and "approve", "reject" (proposals of
+ *                     the actions it may propose)]}
+ * ops.h gives the answers' shapes (P, the audit trail, ...).
  *
- * Errors are JSON {"error": "..."}: 400 bad input, 403 not an operator, 404
- * unknown path or object, 405 wrong method (with Allow), 409 conflict, 413
- * body over 64 KiB, 503 database down. One log line per request:
- * `event=admin_request operator=... method=... path=... status=... ms=...`
- * (warn with why=... for 4xx, error for 5xx).
+ * Errors are JSON {"error": "..."}: 400 bad input, 403 not permitted (role,
+ * four-eyes: "four-eyes: ..."), 404 unknown path or object, 405 wrong
+ * method (with Allow), 409 conflict (e.g. a proposal decided or expired),
+ * 413 body over 64 KiB, 503 database down. One log line per request:
+ * `event=admin_request operator=... role=... method=... path=... status=...
+ * ms=...` (warn with why=... for 4xx, error for 5xx).
  *
  * Ownership: the module owns its evhttp, its SSL_CTX and one small record
  * per request in flight. ops answers (ops_done) may come at once or later
@@ -42,6 +65,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ops.h"
 
 /* Starts listening on cfg->admin_listen. Returns 0 when listening, and also
  * when admin_listen is "" (console disabled); -1 with err set when the TLS
@@ -86,22 +110,27 @@ struct admin_new_participant {
 struct admin_call {
     const struct admin_path *path;            /* the route */
     const char *allow;                        /* the Allow header of a 405 */
+    enum ops_role need;                       /* the least role for this method */
     char code[8];                             /* {code} */
     int64_t id;                               /* {id} */
     int limit;                                /* audit ?limit= */
     bool csv;                                 /* window report ?format=csv */
+    char state[16];                           /* proposals ?state=, "" for all */
     struct admin_new_participant participant; /* POST participants */
     int64_t ndc;                              /* PUT participants/{code}/ndc */
+    const char *reason;                       /* reject {"reason"}, in body; or NULL */
     json_t *body;                             /* the JSON object sent, or NULL */
 };
 
 /* Reads a request as it arrived: its method, the path and query of its URI
  * (query NULL or "" when there is none) and its body of len bytes (data may
  * be NULL when len is 0 or over the 64 KiB limit, which is refused unread).
- * Returns 0 with call filled in, or the status to answer (400, 404, 405 with
+ * Returns 0 with call filled in (call->need: the least role the route takes
+ * for this method), or the status to answer (400, 404, 405 with
  * call->allow, 413) with why said and nothing left to release in call. The
- * console's request handler calls it after checking the operator; so does
- * the fuzz target tests/fuzz/fuzz_admin.c. */
+ * console's request handler does the same in two halves, checking the
+ * operator's role in between; the fuzz target tests/fuzz/fuzz_admin.c
+ * calls this. */
 int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *query,
                         const char *body, size_t len, struct admin_call *call, char *why,
                         size_t whylen) __attribute__((warn_unused_result));

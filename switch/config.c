@@ -87,6 +87,8 @@ const struct config_setting config_settings[] = {
             "made in the database are also notified at once)"),
     CFG_STR(settlement_schedule, "", true,
             "UTC times to close the settlement window, \"HH:MM,HH:MM\"; empty: manual"),
+    CFG_INT(proposal_ttl_s, "3600", 1, 604800, true,
+            "seconds a four-eyes proposal waits for its second operator; then it expires"),
     {NULL, CONFIG_STRING, NULL, 0, 0, 0, false, NULL},
 };
 

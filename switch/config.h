@@ -69,6 +69,7 @@ struct config {
     char *pid_file;
     char *capture_file;         /* record received frames; "" disables */
     char *settlement_schedule;  /* "HH:MM,HH:MM,..." UTC window closes; "" = manual */
+    int64_t proposal_ttl_s;     /* a four-eyes proposal's time to be approved */
     int64_t state_sync_seconds; /* backstop re-read of the scheme's state */
 };
 

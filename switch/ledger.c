@@ -63,7 +63,7 @@ enum res_col {
     RES_AT_MS,
 };
 
-#define OP_MAX_PARAMS 4
+#define OP_MAX_PARAMS 8
 
 struct ledger_op {
     struct ledger_op *next;

@@ -150,7 +150,7 @@ static void apply_config(const struct config *cfg)
     };
     ledger_configure(&lo);
     idem_set_limits((size_t)cfg->idempotency_cache_max, cfg->idempotency_cache_seconds * 1000);
-    ops_configure(cfg->settlement_schedule);
+    ops_configure(cfg->settlement_schedule, cfg->proposal_ttl_s);
     sync_configure(cfg->state_sync_seconds);
 }
 

@@ -18,11 +18,15 @@
 #include "sql.h"
 #include "sync.h"
 
+#define OPS_PROPOSAL_TTL_DEFAULT 3600
+#define OPS_REASON_MAX           500
+
 static struct {
     struct event_base *base;
     struct pgconn *db;
     struct event *schedule_ev;
     char schedule[256];
+    int64_t proposal_ttl_s;
 } O;
 
 /* One pending database round trip of an operator request. */
@@ -31,9 +35,75 @@ struct pending {
     void *arg;
     char code[8];
     int64_t value;
-    char operator_name[64];
+    struct ops_actor who; /* who asked, for the audit trail and the log */
+    /* deciding a proposal: its id (0 for none), what it does, and in which
+     * column of the change's result the database returns it (-1: none) */
+    int64_t proposal;
+    enum ops_action action;
+    int proposal_col;
+    bool approve;
+    char reason[OPS_REASON_MAX + 1];
     char what[48]; /* "transfer 42": what a 404 is about */
 };
+
+/* ---- roles and actions ---- */
+
+static const char *const role_names[] = {
+    [OPS_ROLE_NONE] = "",
+    [OPS_ROLE_VIEWER] = "viewer",
+    [OPS_ROLE_OPERATOR] = "operator",
+    [OPS_ROLE_SUPERVISOR] = "supervisor",
+};
+
+static const struct {
+    const char *name;
+    enum ops_role role;
+} actions[] = {
+    [OPS_ACTION_NDC] = {"ndc", OPS_ROLE_SUPERVISOR},
+    [OPS_ACTION_SETTLE] = {"settle", OPS_ROLE_SUPERVISOR},
+    [OPS_ACTION_PARTICIPANT_ADD] = {"participant_add", OPS_ROLE_SUPERVISOR},
+    [OPS_ACTION_RESUME] = {"resume", OPS_ROLE_OPERATOR},
+};
+
+const char *ops_role_name(enum ops_role role)
+{
+    return (unsigned)role < sizeof(role_names) / sizeof(role_names[0]) ? role_names[role] : "";
+}
+
+int ops_role_parse(const char *text, enum ops_role *role)
+{
+    for (size_t i = OPS_ROLE_VIEWER; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+        if (strcmp(text, role_names[i]) == 0) {
+            *role = (enum ops_role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *ops_action_name(enum ops_action action)
+{
+    return (unsigned)action < sizeof(actions) / sizeof(actions[0]) ? actions[action].name : "?";
+}
+
+int ops_action_parse(const char *text, enum ops_action *action)
+{
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        if (strcmp(text, actions[i].name) == 0) {
+            *action = (enum ops_action)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+enum ops_role ops_action_role(enum ops_action action)
+{
+    return (unsigned)action < sizeof(actions) / sizeof(actions[0]) ? actions[action].role
+                                                                   : OPS_ROLE_SUPERVISOR;
+}
+
+/* ---- answering ---- */
 
 static json_t *error_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -57,6 +127,24 @@ static void clean_error(const char *error, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The status of a refusal, from the database's message (schema/003, 006
+ * word theirs so): `otherwise` when none fits. */
+static int refusal_status(const char *msg, int otherwise)
+{
+    if (strncmp(msg, "four-eyes:", 10) == 0 || strncmp(msg, "not permitted:", 14) == 0)
+        return 403;
+    if (strstr(msg, "does not exist") != NULL)
+        return 404;
+    if (strstr(msg, "duplicate key") != NULL || strstr(msg, "already") != NULL ||
+        strstr(msg, "only a closed") != NULL || strstr(msg, "expired at") != NULL ||
+        strstr(msg, "no open") != NULL)
+        return 409;
+    if (strstr(msg, "violates check") != NULL || strstr(msg, "invalid input") != NULL ||
+        strstr(msg, "(SQLSTATE 23514)") != NULL)
+        return 400;
+    return otherwise;
+}
+
 static struct pending *pending_new(ops_done done, void *arg)
 {
     struct pending *p = calloc(1, sizeof(*p));
@@ -66,21 +154,32 @@ static struct pending *pending_new(ops_done done, void *arg)
     } else {
         p->done = done;
         p->arg = arg;
+        p->proposal_col = -1;
     }
     return p;
 }
 
 /* A pending operator change of participant `code` carrying `value`. */
-static struct pending *pending_change(ops_done done, void *arg, const char *operator_name,
+static struct pending *pending_change(ops_done done, void *arg, const struct ops_actor *who,
                                       const char *code, int64_t value)
 {
     struct pending *p = pending_new(done, arg);
     if (p != NULL) {
         snprintf(p->code, sizeof(p->code), "%s", code);
-        snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
+        p->who = *who;
         p->value = value;
     }
     return p;
+}
+
+/* The operator as the audited SQL functions take it: $1-$4 of every
+ * operator action (sql.c). */
+static void actor_params(const struct ops_actor *who, const char *out[4])
+{
+    out[0] = who->name;
+    out[1] = ops_role_name(who->role);
+    out[2] = who->serial;
+    out[3] = who->fingerprint;
 }
 
 /* Sends a query; on a send failure answers 503 at once. */
@@ -100,18 +199,46 @@ static bool failed(struct pending *p, PGresult *res, enum pgconn_flags flags, co
         return false;
     char msg[400];
     clean_error(error, msg, sizeof(msg));
-    int status = flags == PGCONN_LOST || flags == PGCONN_RETRY ? 503
-                 : strstr(msg, "does not exist") != NULL       ? 404
-                 : strstr(msg, "duplicate key") != NULL        ? 409
-                 : strstr(msg, "only a closed") != NULL        ? 409
-                 : strstr(msg, "violates check") != NULL       ? 400
-                 : strstr(msg, "invalid input") != NULL        ? 400
-                                                               : 500;
-    log_warn("event=ops_failed code=%s status=%d why=\"%s\"", p->code[0] ? p->code : "-", status,
+    int status = flags == PGCONN_LOST || flags == PGCONN_RETRY ? 503 : refusal_status(msg, 500);
+    log_warn("event=ops_failed code=%s operator=%s proposal=%" PRId64 " status=%d why=\"%s\"",
+             p->code[0] ? p->code : "-", p->who.name[0] ? p->who.name : "-", p->proposal, status,
              msg);
     p->done(p->arg, status, error_body("%s", msg));
     free(p);
     return true;
+}
+
+/* A JSON document from one cell of res, or NULL (logged). */
+static json_t *json_cell(PGresult *res, int row, int col, const char *what)
+{
+    if (res == NULL || row >= PQntuples(res) || col < 0 || col >= PQnfields(res) ||
+        PQgetisnull(res, row, col)) {
+        log_error("event=ops_bad_answer what=%s why=\"no such column in the result\"", what);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loads(PQgetvalue(res, row, col), 0, &jerr);
+    if (j == NULL)
+        log_error("event=ops_bad_answer what=%s why=\"%s\"", what, jerr.text);
+    return j;
+}
+
+/* Answers a change with its result (stolen). An approval's answer is
+ * {"proposal": P, "result": result}, P from the result's proposal column. */
+static void answer_change(struct pending *pd, PGresult *res, int status, json_t *result)
+{
+    if (pd->proposal == 0) {
+        pd->done(pd->arg, status, result);
+        return;
+    }
+    json_t *proposal = json_cell(res, 0, pd->proposal_col, "approved_proposal");
+    log_info("event=proposal_approved proposal=%" PRId64 " action=%s target=%s operator=%s "
+             "role=%s",
+             pd->proposal, ops_action_name(pd->action), pd->code, pd->who.name,
+             ops_role_name(pd->who.role));
+    pd->done(pd->arg, 200,
+             json_pack("{s:o, s:o}", "proposal", proposal != NULL ? proposal : json_null(),
+                       "result", result));
 }
 
 /* ---- participants and positions (memory) ---- */
@@ -167,6 +294,8 @@ void ops_positions(ops_done done, void *arg)
                    (json_int_t)router_warn_percent(), "positions", list));
 }
 
+/* An approved participant_add: the database's row (sql.c SQL_APPROVE_ADD),
+ * then the registry. */
 static void on_participant_added(void *arg, PGresult *res, enum pgconn_flags flags,
                                  const char *error)
 {
@@ -188,40 +317,15 @@ static void on_participant_added(void *arg, PGresult *res, enum pgconn_flags fla
     p->pos.ndc = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     p->position_account = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
     p->settlement_account = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
-    log_info("event=participant_added code=%s operator=%s ndc=%" PRId64, p->code, pd->operator_name,
-             p->pos.ndc);
-    pd->done(pd->arg, 201, json_pack("{s:o}", "participant", participant_json(p)));
+    log_info("event=participant_added code=%s operator=%s proposal=%" PRId64 " ndc=%" PRId64,
+             p->code, pd->who.name, pd->proposal, p->pos.ndc);
+    answer_change(pd, res, 201, json_pack("{s:o}", "participant", participant_json(p)));
     free(pd);
 }
 
-void ops_participant_add(const char *operator_name, const char *code, const char *name,
-                         const char *kind, int64_t ndc, ops_done done, void *arg)
-{
-    if (!participant_code_valid(code)) {
-        done(arg, 400, error_body("participant code must be 4 uppercase letters"));
-        return;
-    }
-    if (strcmp(kind, "wallet") != 0 && strcmp(kind, "bank") != 0 && strcmp(kind, "bnpl") != 0) {
-        done(arg, 400, error_body("kind must be wallet, bank or bnpl"));
-        return;
-    }
-    if (name[0] == '\0' || strlen(name) > 140 || ndc < 0) {
-        done(arg, 400, error_body("name must be 1..140 characters and ndc >= 0"));
-        return;
-    }
-    if (participant_find(code) != NULL) {
-        done(arg, 409, error_body("participant %s already exists", code));
-        return;
-    }
-    struct pending *p = pending_change(done, arg, operator_name, code, ndc);
-    if (p == NULL)
-        return;
-    char ndcs[24];
-    snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
-    const char *params[] = {operator_name, code, name, kind, ndcs};
-    query(SQL_PARTICIPANT_ADD, 5, params, on_participant_added, p);
-}
-
+/* A suspension, or an approved resume (value 1): database first, then
+ * memory; a suspended participant's sessions finish what they have in
+ * flight, then close. */
 static void on_status_set(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct pending *pd = arg;
@@ -233,33 +337,38 @@ static void on_status_set(void *arg, PGresult *res, enum pgconn_flags flags, con
         if (!pd->value)
             session_retire_participant(p, router_payee_timeout_ms() + 500,
                                        "suspended by an operator");
-        log_info("event=participant_%s code=%s operator=%s sessions=%u",
-                 pd->value ? "resumed" : "suspended", p->code, pd->operator_name, p->nsessions);
-        pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
+        log_info("event=participant_%s code=%s operator=%s role=%s proposal=%" PRId64
+                 " sessions=%u",
+                 pd->value ? "resumed" : "suspended", p->code, pd->who.name,
+                 ops_role_name(pd->who.role), pd->proposal, p->nsessions);
+        answer_change(pd, res, 200, json_pack("{s:o}", "participant", participant_json(p)));
     } else {
         pd->done(pd->arg, 404, error_body("participant %s does not exist", pd->code));
     }
     free(pd);
 }
 
-void ops_participant_set_active(const char *operator_name, const char *code, bool active,
-                                ops_done done, void *arg)
+void ops_participant_suspend(const struct ops_actor *who, const char *code, ops_done done,
+                             void *arg)
 {
     if (participant_find(code) == NULL) {
         done(arg, 404, error_body("participant %s does not exist", code));
         return;
     }
-    struct pending *p = pending_change(done, arg, operator_name, code, active);
+    struct pending *p = pending_change(done, arg, who, code, 0);
     if (p == NULL)
         return;
-    const char *params[] = {operator_name, code, active ? "active" : "suspended"};
-    query(SQL_PARTICIPANT_STATUS, 3, params, on_status_set, p);
+    const char *params[5];
+    actor_params(who, params);
+    params[4] = code;
+    query(SQL_PARTICIPANT_SUSPEND, 5, params, on_status_set, p);
 }
 
-/* A cap change: a lower cap is applied in memory before the database is
- * asked (new reservations only from this instant; payments already reserved
- * post under the grace the database keeps, schema/004), and put back if the
- * database refuses; a higher one applies once the database agreed. */
+/* A cap change (an approved ndc proposal): a lower cap is applied in memory
+ * before the database is asked (new reservations only from this instant;
+ * payments already reserved post under the grace the database keeps,
+ * schema/004), and put back if the database refuses; a higher one applies
+ * once the database agreed. */
 struct ndc_change {
     struct pending *pd;
     int64_t old_ndc;
@@ -290,49 +399,38 @@ static void on_ndc_set(void *arg, PGresult *res, enum pgconn_flags flags, const 
     p->ndc_grace = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     if (p->ndc_grace >= 0)
         p->grace_shrunk = false;
-    log_info("event=ndc_set code=%s operator=%s old=%" PRId64 " new=%" PRId64 " grace=%" PRId64
-             " in_flight=%u",
-             p->code, pd->operator_name, old, p->pos.ndc, p->ndc_grace, p->reservations);
+    log_info("event=ndc_set code=%s operator=%s proposal=%" PRId64 " old=%" PRId64 " new=%" PRId64
+             " grace=%" PRId64 " in_flight=%u",
+             p->code, pd->who.name, pd->proposal, old, p->pos.ndc, p->ndc_grace, p->reservations);
     router_check_cap(p);
     sync_grace_check(p);
-    pd->done(pd->arg, 200, json_pack("{s:o}", "participant", participant_json(p)));
+    answer_change(pd, res, 200, json_pack("{s:o}", "participant", participant_json(p)));
     free(pd);
 }
 
-void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done, void *arg)
+/* Approves proposal pd->proposal, a cap of pd->value for pd->code. */
+static void approve_ndc(struct pending *pd, const char *const *params)
 {
-    struct participant *p = participant_find(code);
-    if (p == NULL) {
-        done(arg, 404, error_body("participant %s does not exist", code));
-        return;
-    }
-    if (ndc < 0) {
-        done(arg, 400, error_body("a net debit cap is >= 0"));
-        return;
-    }
+    struct participant *p = participant_find(pd->code);
     struct ndc_change *ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
-        log_error("event=oom what=ndc_change code=%s", code);
-        done(arg, 503, error_body("switch out of memory"));
+        log_error("event=oom what=ndc_change code=%s", pd->code);
+        pd->done(pd->arg, 503, error_body("switch out of memory"));
+        free(pd);
         return;
     }
-    ch->pd = pending_change(done, arg, operator_name, code, ndc);
-    if (ch->pd == NULL) {
-        free(ch);
-        return;
+    ch->pd = pd;
+    if (p != NULL) {
+        ch->old_ndc = p->pos.ndc;
+        ch->lowered = pd->value < p->pos.ndc;
     }
-    ch->old_ndc = p->pos.ndc;
-    ch->lowered = ndc < p->pos.ndc;
     if (ch->lowered) {
-        (void)participant_set_ndc(p, ndc);
-        log_info("event=ndc_lowering code=%s operator=%s old=%" PRId64 " new=%" PRId64
-                 " in_flight=%u note=\"new reservations only\"",
-                 code, operator_name, ch->old_ndc, ndc, p->reservations);
+        (void)participant_set_ndc(p, pd->value);
+        log_info("event=ndc_lowering code=%s operator=%s proposal=%" PRId64 " old=%" PRId64
+                 " new=%" PRId64 " in_flight=%u note=\"new reservations only\"",
+                 pd->code, pd->who.name, pd->proposal, ch->old_ndc, pd->value, p->reservations);
     }
-    char ndcs[24];
-    snprintf(ndcs, sizeof(ndcs), "%" PRId64, ndc);
-    const char *params[] = {operator_name, code, ndcs};
-    if (pgconn_exec(O.db, SQL_PARTICIPANT_NDC, 3, params, on_ndc_set, ch) != 0)
+    if (pgconn_exec(O.db, SQL_APPROVE_NDC, 5, params, on_ndc_set, ch) != 0)
         on_ndc_set(ch, NULL, PGCONN_LOST, "the database is not reachable right now");
 }
 
@@ -449,8 +547,8 @@ static void on_window_closed(void *arg, PGresult *res, const char *error)
     if (res == NULL) {
         char msg[400];
         clean_error(error, msg, sizeof(msg));
-        log_error("event=window_close_failed operator=%s why=\"%s\"", pd->operator_name, msg);
-        pd->done(pd->arg, strstr(msg, "no open") ? 409 : 503, error_body("%s", msg));
+        log_error("event=window_close_failed operator=%s why=\"%s\"", pd->who.name, msg);
+        pd->done(pd->arg, refusal_status(msg, 503), error_body("%s", msg));
         free(pd);
         return;
     }
@@ -461,8 +559,9 @@ static void on_window_closed(void *arg, PGresult *res, const char *error)
     /* every batch sent from now on goes to the new window */
     ledger_set_window(opened);
     log_info("event=window_closed window=%" PRId64 " opened=%" PRId64 " postings=%" PRId64
-             " gross=%" PRId64 " operator=%s",
-             closed, opened, postings, gross, pd->operator_name);
+             " gross=%" PRId64 " operator=%s role=%s",
+             closed, opened, postings, gross, pd->who.name,
+             pd->who.role != OPS_ROLE_NONE ? ops_role_name(pd->who.role) : "-");
     pd->done(pd->arg, 200,
              json_pack("{s:I, s:I, s:I, s:I}", "closed", (json_int_t)closed, "opened",
                        (json_int_t)opened, "postings", (json_int_t)postings, "gross",
@@ -470,34 +569,41 @@ static void on_window_closed(void *arg, PGresult *res, const char *error)
     free(pd);
 }
 
-void ops_window_close(const char *operator_name, ops_done done, void *arg)
+void ops_window_close(const struct ops_actor *who, ops_done done, void *arg)
 {
     struct pending *p = pending_new(done, arg);
     if (p == NULL)
         return;
-    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
-    const char *params[] = {operator_name};
-    if (ledger_run_op(SQL_CLOSE_WINDOW, 1, params, on_window_closed, p) != 0) {
+    p->who = *who;
+    const char *params[4];
+    actor_params(who, params);
+    if (ledger_run_op(SQL_CLOSE_WINDOW, 4, params, on_window_closed, p) != 0) {
         done(arg, 503, error_body("cannot queue the window close"));
         free(p);
     }
 }
 
+/* An approved settlement (sql.c SQL_APPROVE_SETTLE): each participant's
+ * room under its cap comes back as the database moved its net. */
 static void on_window_settled(void *arg, PGresult *res, const char *error)
 {
     struct pending *pd = arg;
     if (res == NULL) {
         char msg[400];
         clean_error(error, msg, sizeof(msg));
-        log_error("event=window_settle_failed window=%" PRId64 " operator=%s why=\"%s\"", pd->value,
-                  pd->operator_name, msg);
-        int status = strstr(msg, "does not exist") ? 404 : strstr(msg, "only a closed") ? 409 : 503;
-        pd->done(pd->arg, status, error_body("%s", msg));
+        log_error("event=window_settle_failed window=%" PRId64 " operator=%s proposal=%" PRId64
+                  " why=\"%s\"",
+                  pd->value, pd->who.name, pd->proposal, msg);
+        pd->done(pd->arg, refusal_status(msg, 503), error_body("%s", msg));
         free(pd);
         return;
     }
     json_t *list = json_array();
+    int n = 0;
     for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 1))
+            continue; /* the row of a window with nothing to settle */
+        n++;
         const char *code = PQgetvalue(res, i, 0);
         int64_t delta = strtoll(PQgetvalue(res, i, 2), NULL, 10);
         json_array_append_new(list,
@@ -512,27 +618,262 @@ static void on_window_settled(void *arg, PGresult *res, const char *error)
         router_check_cap(p);
         sync_grace_check(p); /* back within a lowered cap: the grace may end */
     }
-    log_info("event=window_settled window=%" PRId64 " positions=%d operator=%s", pd->value,
-             PQntuples(res), pd->operator_name);
-    pd->done(pd->arg, 200,
-             json_pack("{s:I, s:o}", "settled", (json_int_t)pd->value, "positions", list));
+    log_info("event=window_settled window=%" PRId64 " positions=%d operator=%s proposal=%" PRId64,
+             pd->value, n, pd->who.name, pd->proposal);
+    answer_change(pd, res, 200,
+                  json_pack("{s:I, s:o}", "settled", (json_int_t)pd->value, "positions", list));
     free(pd);
 }
 
-void ops_window_settle(const char *operator_name, int64_t window_id, ops_done done, void *arg)
+/* ---- four-eyes: proposals ---- */
+
+static void on_proposed(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    json_t *proposal = json_cell(res, 0, 0, "proposal");
+    if (proposal == NULL) {
+        pd->done(pd->arg, 500, error_body("the database returned a malformed proposal"));
+        free(pd);
+        return;
+    }
+    json_t *id = json_object_get(proposal, "id");
+    log_info("event=proposal_created proposal=%" PRId64 " action=%s target=%s operator=%s role=%s",
+             json_is_integer(id) ? (int64_t)json_integer_value(id) : 0, ops_action_name(pd->action),
+             pd->code, pd->who.name, ops_role_name(pd->who.role));
+    pd->done(pd->arg, 202, json_pack("{s:o}", "proposal", proposal));
+    free(pd);
+}
+
+void ops_propose(const struct ops_actor *who, enum ops_action action, const char *target,
+                 const json_t *params, ops_done done, void *arg)
+{
+    /* what memory already says; the database checks it all again */
+    struct participant *p = action != OPS_ACTION_SETTLE ? participant_find(target) : NULL;
+    if ((action == OPS_ACTION_NDC || action == OPS_ACTION_RESUME) && p == NULL) {
+        done(arg, 404, error_body("participant %s does not exist", target));
+        return;
+    }
+    if (action == OPS_ACTION_RESUME && p->status == PARTICIPANT_ACTIVE) {
+        done(arg, 409, error_body("participant %s is active already: nothing to resume", target));
+        return;
+    }
+    if (action == OPS_ACTION_PARTICIPANT_ADD && p != NULL) {
+        done(arg, 409, error_body("participant %s already exists", target));
+        return;
+    }
+    json_t *empty = json_object();
+    char *text = json_dumps(params != NULL ? params : empty, JSON_COMPACT);
+    json_decref(empty);
+    if (text == NULL) {
+        log_error("event=oom what=proposal action=%s", ops_action_name(action));
+        done(arg, 503, error_body("switch out of memory"));
+        return;
+    }
+    struct pending *pd = pending_new(done, arg);
+    if (pd != NULL) {
+        pd->who = *who;
+        pd->action = action;
+        snprintf(pd->code, sizeof(pd->code), "%s", target);
+        char ttl[24];
+        snprintf(ttl, sizeof(ttl), "%" PRId64,
+                 O.proposal_ttl_s > 0 ? O.proposal_ttl_s : OPS_PROPOSAL_TTL_DEFAULT);
+        const char *values[8];
+        actor_params(who, values);
+        values[4] = ops_action_name(action);
+        values[5] = target;
+        values[6] = text;
+        values[7] = ttl;
+        query(SQL_PROPOSAL_CREATE, 8, values, on_proposed, pd);
+    }
+    free(text);
+}
+
+void ops_proposals(const char *state, ops_done done, void *arg)
 {
     struct pending *p = pending_new(done, arg);
     if (p == NULL)
         return;
-    snprintf(p->operator_name, sizeof(p->operator_name), "%s", operator_name);
-    p->value = window_id;
+    const char *params[] = {state != NULL ? state : ""};
+    query(SQL_PROPOSALS, 1, params, on_json, p);
+}
+
+void ops_proposal(int64_t id, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
     char ids[24];
-    snprintf(ids, sizeof(ids), "%" PRId64, window_id);
-    const char *params[] = {operator_name, ids};
-    if (ledger_run_op(SQL_SETTLE_WINDOW, 2, params, on_window_settled, p) != 0) {
-        done(arg, 503, error_body("cannot queue the settlement"));
-        free(p);
+    snprintf(ids, sizeof(ids), "%" PRId64, id);
+    snprintf(p->what, sizeof(p->what), "proposal %s", ids);
+    const char *params[] = {ids};
+    query(SQL_PROPOSAL_SHOW, 1, params, on_json, p);
+}
+
+static void on_rejected(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    json_t *proposal = json_cell(res, 0, 0, "rejected_proposal");
+    if (proposal == NULL) {
+        pd->done(pd->arg, 500, error_body("the database returned a malformed proposal"));
+        free(pd);
+        return;
     }
+    log_info("event=proposal_rejected proposal=%" PRId64 " action=%s target=%s operator=%s "
+             "role=%s",
+             pd->proposal, ops_action_name(pd->action), pd->code, pd->who.name,
+             ops_role_name(pd->who.role));
+    pd->done(pd->arg, 200, json_pack("{s:o}", "proposal", proposal));
+    free(pd);
+}
+
+/* Refuses a decision the proposal's row already rules out; the database
+ * checks the same again under its row lock. Returns true when it answered. */
+static bool decision_refused(struct pending *pd, PGresult *res)
+{
+    const char *verb = pd->approve ? "approve" : "reject";
+    const char *state = PQgetvalue(res, 0, 5);
+    const char *proposed_by = PQgetvalue(res, 0, 3);
+    const char *fingerprint = PQgetvalue(res, 0, 4);
+    enum ops_role needs = ops_action_role(pd->action);
+    int status = 0;
+    json_t *body = NULL;
+    if (strcmp(state, "expired") == 0) {
+        status = 409;
+        body = error_body("proposal %" PRId64 " has expired: it can no longer be %sd", pd->proposal,
+                          verb);
+    } else if (strcmp(state, "pending") != 0) {
+        status = 409;
+        body = error_body("proposal %" PRId64 " is %s already, not pending", pd->proposal, state);
+    } else if (pd->who.role < needs) {
+        status = 403;
+        body = error_body("not permitted: proposal %" PRId64 " (%s) needs the role %s to %s it; "
+                          "%s has the role %s",
+                          pd->proposal, ops_action_name(pd->action), ops_role_name(needs), verb,
+                          pd->who.name, ops_role_name(pd->who.role));
+    } else if (strcmp(proposed_by, pd->who.name) == 0 ||
+               strcmp(fingerprint, pd->who.fingerprint) == 0) {
+        status = 403;
+        body = error_body("four-eyes: proposal %" PRId64 " was made by %s%s; another operator "
+                          "must %s it",
+                          pd->proposal, proposed_by,
+                          strcmp(proposed_by, pd->who.name) != 0 ? " with this certificate" : "",
+                          verb);
+    }
+    if (status == 0)
+        return false;
+    json_t *e = json_object_get(body, "error");
+    log_warn("event=proposal_refused proposal=%" PRId64 " action=%s operator=%s role=%s "
+             "status=%d why=\"%s\"",
+             pd->proposal, ops_action_name(pd->action), pd->who.name, ops_role_name(pd->who.role),
+             status, json_is_string(e) ? json_string_value(e) : "?");
+    pd->done(pd->arg, status, body);
+    free(pd);
+    return true;
+}
+
+/* The proposal as it stands: refused here, or decided in the database (an
+ * approval together with its change). */
+static void on_proposal_read(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct pending *pd = arg;
+    if (failed(pd, res, flags, error))
+        return;
+    if (PQntuples(res) == 0) {
+        pd->done(pd->arg, 404, error_body("proposal %" PRId64 " does not exist", pd->proposal));
+        free(pd);
+        return;
+    }
+    if (ops_action_parse(PQgetvalue(res, 0, 0), &pd->action) != 0) {
+        log_error("event=ops_bad_answer what=proposal proposal=%" PRId64 " action=\"%s\"",
+                  pd->proposal, PQgetvalue(res, 0, 0));
+        pd->done(pd->arg, 500,
+                 error_body("proposal %" PRId64 " has an unknown action", pd->proposal));
+        free(pd);
+        return;
+    }
+    snprintf(pd->code, sizeof(pd->code), "%s", PQgetvalue(res, 0, 1));
+    if (decision_refused(pd, res))
+        return;
+
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" PRId64, pd->proposal);
+    const char *params[6];
+    params[0] = ids;
+    actor_params(&pd->who, params + 1);
+    if (!pd->approve) {
+        params[5] = pd->reason;
+        query(SQL_PROPOSAL_REJECT, 6, params, on_rejected, pd);
+        return;
+    }
+    switch (pd->action) {
+    case OPS_ACTION_NDC: {
+        json_t *p = json_cell(res, 0, 2, "proposal_params");
+        json_t *ndc = json_object_get(p, "ndc");
+        bool ok = json_is_integer(ndc) && json_integer_value(ndc) >= 0;
+        pd->value = ok ? json_integer_value(ndc) : 0;
+        json_decref(p);
+        if (!ok) {
+            pd->done(pd->arg, 500,
+                     error_body("proposal %" PRId64 " has no usable cap", pd->proposal));
+            free(pd);
+            return;
+        }
+        pd->proposal_col = 2;
+        approve_ndc(pd, params);
+        return;
+    }
+    case OPS_ACTION_RESUME:
+        pd->value = 1;
+        pd->proposal_col = 1;
+        query(SQL_APPROVE_RESUME, 5, params, on_status_set, pd);
+        return;
+    case OPS_ACTION_PARTICIPANT_ADD:
+        pd->proposal_col = 7;
+        query(SQL_APPROVE_ADD, 5, params, on_participant_added, pd);
+        return;
+    case OPS_ACTION_SETTLE:
+        /* in order with the postings, on the posting connection */
+        pd->value = strtoll(pd->code, NULL, 10);
+        pd->proposal_col = 3;
+        if (ledger_run_op(SQL_APPROVE_SETTLE, 5, params, on_window_settled, pd) != 0) {
+            pd->done(pd->arg, 503, error_body("cannot queue the settlement"));
+            free(pd);
+        }
+        return;
+    }
+    pd->done(pd->arg, 500, error_body("proposal %" PRId64 " has an unknown action", pd->proposal));
+    free(pd);
+}
+
+static void decide(const struct ops_actor *who, int64_t id, bool approve, const char *reason,
+                   ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    p->who = *who;
+    p->proposal = id;
+    p->approve = approve;
+    snprintf(p->reason, sizeof(p->reason), "%s", reason != NULL ? reason : "");
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" PRId64, id);
+    const char *params[] = {ids};
+    query(SQL_PROPOSAL_READ, 1, params, on_proposal_read, p);
+}
+
+void ops_proposal_approve(const struct ops_actor *who, int64_t id, ops_done done, void *arg)
+{
+    decide(who, id, true, NULL, done, arg);
+}
+
+void ops_proposal_reject(const struct ops_actor *who, int64_t id, const char *reason, ops_done done,
+                         void *arg)
+{
+    decide(who, id, false, reason, done, arg);
 }
 
 /* ---- reconcile ---- */
@@ -727,7 +1068,8 @@ static void on_schedule(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     log_info("event=scheduled_close schedule=\"%s\"", O.schedule);
-    ops_window_close("scheduler", on_scheduled_close, NULL);
+    static const struct ops_actor scheduler = {.name = "scheduler", .role = OPS_ROLE_NONE};
+    ops_window_close(&scheduler, on_scheduled_close, NULL);
     arm_schedule();
 }
 
@@ -757,8 +1099,9 @@ int ops_init(struct event_base *base, struct pgconn *db)
     return 0;
 }
 
-void ops_configure(const char *settlement_schedule)
+void ops_configure(const char *settlement_schedule, int64_t proposal_ttl_s)
 {
+    O.proposal_ttl_s = proposal_ttl_s;
     if (strcmp(O.schedule, settlement_schedule) == 0)
         return;
     snprintf(O.schedule, sizeof(O.schedule), "%s", settlement_schedule);

@@ -1,9 +1,20 @@
 /*
  * ops: what an operator can ask of the running switch — the participant
- * registry, caps, positions, transfers, settlement windows, reconcile —
- * for the admin API (admin.c) and the settlement scheduler. Every change is
- * made in the database first (through audited SQL functions, schema/003),
- * then in memory, so the database and the switch never disagree.
+ * registry, caps, positions, transfers, settlement windows, reconcile,
+ * four-eyes proposals — for the admin API (admin.c) and the settlement
+ * scheduler. Every change is made in the database first (through audited
+ * SQL functions, schema/003 and 006), then in memory, so the database and
+ * the switch never disagree (a lowered cap alone goes into memory first:
+ * see ops_proposal_approve).
+ *
+ * Four-eyes (schema/006): a cap change, a settlement, a new participant and
+ * resuming a suspended one are proposed (ops_propose: 202 with the
+ * proposal) and take effect only when a second operator approves them
+ * (ops_proposal_approve: the approval and the change are one database
+ * transaction). Suspending and closing a window are immediate. Each call
+ * that changes something takes the operator (struct ops_actor) for the
+ * audit trail; the role checks are admin.c's for the routes and ops's for
+ * a proposal's action, and the database checks both again.
  *
  * Every call answers exactly once through `done`, with an HTTP-style status
  * and a JSON body whose ownership passes to the callee:
@@ -38,8 +49,18 @@
  *                 run; never a pass); the last check compares the switch's
  *                 positions with the ledger at a cut of the postings
  *   fees          {"fees": [{"purpose","bps","min_fee","max_fee","charged_to"}]}
- *   audit         {"audit": [{"id","at","operator","action","target",
- *                  "before","after"}]}
+ *   audit         {"audit": [{"id","at","operator","role","certificate":
+ *                  {"serial","fingerprint"} or null,"action","target",
+ *                  "before","after","proposal": id or null}]}
+ *   proposal P    {"id","action","target","params","proposed_by",
+ *                  "proposed_role","proposed_certificate","proposed_at",
+ *                  "expires_at","state","needs","decided_by","decided_role",
+ *                  "decided_certificate","decided_at","reason"}
+ *                 (schema/006 proposal_json); propose: 202 {"proposal": P};
+ *                 proposals {"proposals": [P...]}; proposal {"proposal": P};
+ *                 approve 200 {"proposal": P, "result": the action's own
+ *                 answer: {"participant": ...} or, for settle, {"settled",
+ *                 "positions"}}; reject 200 {"proposal": P}
  *   status        {"ready": bool, "draining": bool, "sessions": n,
  *                  "inflight": n, "window": id, "counters": {"received",
  *                  "settled","rejected","duplicates","batches",
@@ -59,26 +80,80 @@
 
 typedef void (*ops_done)(void *arg, int status, json_t *body);
 
+/* The console's roles, lowest first: each may do what those below it may.
+ * viewer reads; operator suspends, proposes resumes and closes windows;
+ * supervisor also proposes caps, settlements and participants. */
+enum ops_role {
+    OPS_ROLE_NONE = 0, /* no certificate role: the switch itself (its schedule) */
+    OPS_ROLE_VIEWER,
+    OPS_ROLE_OPERATOR,
+    OPS_ROLE_SUPERVISOR,
+};
+const char *ops_role_name(enum ops_role role); /* "viewer", ...; "" for NONE */
+/* "viewer", "operator" or "supervisor"; -1 for anything else. */
+int ops_role_parse(const char *text, enum ops_role *role) __attribute__((warn_unused_result));
+
+/* What needs four eyes; the names are the API's and the database's. */
+enum ops_action {
+    OPS_ACTION_NDC = 0,
+    OPS_ACTION_SETTLE,
+    OPS_ACTION_PARTICIPANT_ADD,
+    OPS_ACTION_RESUME,
+};
+const char *ops_action_name(enum ops_action action);
+int ops_action_parse(const char *text, enum ops_action *action) __attribute__((warn_unused_result));
+/* The role that may propose the action, and approve or reject its proposals. */
+enum ops_role ops_action_role(enum ops_action action);
+
+#define OPS_NAME_MAX        64
+#define OPS_SERIAL_MAX      84
+#define OPS_FINGERPRINT_MAX 65
+
+/* Who asks: an operator's certificate (CN, title, serial, SHA-256
+ * fingerprint; admin.c), or the switch itself (the settlement schedule:
+ * role NONE and no certificate). Copied by ops where it keeps it. */
+struct ops_actor {
+    char name[OPS_NAME_MAX];
+    enum ops_role role;
+    char serial[OPS_SERIAL_MAX];           /* "" without a certificate */
+    char fingerprint[OPS_FINGERPRINT_MAX]; /* "" without a certificate */
+};
+
 /* `db` is the switch's query connection (not the posting one). */
 int ops_init(struct event_base *base, struct pgconn *db) __attribute__((warn_unused_result));
-/* "HH:MM,HH:MM" UTC times at which the window closes by itself; "" = manual. */
-void ops_configure(const char *settlement_schedule);
+/* "HH:MM,HH:MM" UTC times at which the window closes by itself; "" = manual.
+ * proposal_ttl_s: how long a new proposal waits for its approval. */
+void ops_configure(const char *settlement_schedule, int64_t proposal_ttl_s);
 void ops_free(void);
 
 void ops_participants(ops_done done, void *arg);
 void ops_participant(const char *code, ops_done done, void *arg);
-void ops_participant_add(const char *operator_name, const char *code, const char *name,
-                         const char *kind, int64_t ndc, ops_done done, void *arg);
-void ops_participant_set_active(const char *operator_name, const char *code, bool active,
-                                ops_done done, void *arg);
-void ops_ndc_set(const char *operator_name, const char *code, int64_t ndc, ops_done done,
-                 void *arg);
+/* Immediate, for one operator: its sessions finish what they have in
+ * flight, then close. */
+void ops_participant_suspend(const struct ops_actor *who, const char *code, ops_done done,
+                             void *arg);
 void ops_positions(ops_done done, void *arg);
 void ops_transfer_show(uint64_t id, ops_done done, void *arg);
 void ops_windows(ops_done done, void *arg);
-void ops_window_close(const char *operator_name, ops_done done, void *arg);
-void ops_window_settle(const char *operator_name, int64_t window_id, ops_done done, void *arg);
+void ops_window_close(const struct ops_actor *who, ops_done done, void *arg);
 void ops_window_report(int64_t window_id, ops_done done, void *arg);
+
+/* Four-eyes. ops_propose: `target` a participant code (ndc, resume,
+ * participant_add) or a closed window's id (settle); params (borrowed) the
+ * action's: {"ndc": paisa} for ndc, {"name", "kind", "ndc"} for
+ * participant_add, {} otherwise. Answers 202 {"proposal": P}. */
+void ops_propose(const struct ops_actor *who, enum ops_action action, const char *target,
+                 const json_t *params, ops_done done, void *arg);
+/* state: NULL for every proposal, else "pending", "approved", "rejected"
+ * or "expired". */
+void ops_proposals(const char *state, ops_done done, void *arg);
+void ops_proposal(int64_t id, ops_done done, void *arg);
+/* 403 when `who` proposed it (same name or same certificate) or lacks the
+ * action's role; 409 when it is not pending (decided, or expired). */
+void ops_proposal_approve(const struct ops_actor *who, int64_t id, ops_done done, void *arg);
+/* reason may be NULL. */
+void ops_proposal_reject(const struct ops_actor *who, int64_t id, const char *reason, ops_done done,
+                         void *arg);
 void ops_reconcile(ops_done done, void *arg);
 void ops_fees(ops_done done, void *arg);
 void ops_audit(int limit, ops_done done, void *arg);

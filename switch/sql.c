@@ -20,11 +20,15 @@ static const char post_batch_sql[] =
 
 const struct pgconn_stmt sql_ledger_stmts[] = {
     {SQL_POST_BATCH, post_batch_sql},
-    /* $1 operator */
-    {SQL_CLOSE_WINDOW, "SELECT closed_id, opened_id, postings, gross FROM close_window($1)"},
-    /* $1 operator, $2 window id */
-    {SQL_SETTLE_WINDOW,
-     "SELECT coalesce(participant, ''), account_id, delta FROM settle_window($1, $2::bigint)"},
+    /* $1-$4 the operator: name, role, certificate serial and fingerprint
+     * ("" for none: the switch's own schedule) */
+    {SQL_CLOSE_WINDOW, "SELECT closed_id, opened_id, postings, gross FROM close_window($1, "
+                       "NULLIF($2, ''), NULLIF($3, ''), NULLIF($4, ''))"},
+    /* $1 proposal id, $2-$5 the approving operator (schema/006): the
+     * settlement's rows, each with the proposal; a row with a NULL account
+     * when the window had nothing to settle */
+    {SQL_APPROVE_SETTLE, "SELECT coalesce(participant, ''), account_id, delta, proposal::text "
+                         "FROM proposal_approve_settle($1::bigint, $2, $3, $4, $5)"},
     {SQL_RESYNC, "SELECT (SELECT id FROM settlement_windows WHERE state = 'open'), "
                  "a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"},
     /* at a cut, for reconcile */
@@ -35,7 +39,9 @@ const size_t sql_ledger_nstmts = sizeof(sql_ledger_stmts) / sizeof(sql_ledger_st
 /* the newest migration this switch needs is applied */
 const char sql_check_schema[] =
     "SELECT to_regprocedure('public.fence_acquire(bigint,text)') IS NOT NULL AND "
-    "to_regclass('public.payee_outbox') IS NOT NULL";
+    "to_regclass('public.payee_outbox') IS NOT NULL AND "
+    "to_regprocedure('public.proposal_create(text,text,text,text,text,text,jsonb,integer)') "
+    "IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";
@@ -94,17 +100,40 @@ const struct pgconn_stmt sql_query_stmts[] = {
     /* $1 id */
     {SQL_STATUS_BY_ID, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
     {SQL_RETURN_ORIGINAL, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
-    /* $1 operator, $2 code, $3 name, $4 kind, $5 ndc */
-    {SQL_PARTICIPANT_ADD,
-     "SELECT p.code, p.name, p.kind, p.status, p.ndc, "
-     "(SELECT id FROM accounts WHERE participant = p.code AND kind = 'position'), "
-     "(SELECT id FROM accounts WHERE participant = p.code AND kind = 'settlement') "
-     "FROM participant_add($1, $2, $3, $4, $5::bigint) p"},
-    /* $1 operator, $2 code, $3 status */
-    {SQL_PARTICIPANT_STATUS, "SELECT status FROM participant_set_status($1, $2, $3)"},
-    /* $1 operator, $2 code, $3 ndc */
-    {SQL_PARTICIPANT_NDC,
-     "SELECT ndc, coalesce(ndc_grace, -1) FROM participant_set_ndc($1, $2, $3::bigint)"},
+    /* Operator actions (schema/006). $1-$4 are always the operator: name,
+     * role, certificate serial and SHA-256 fingerprint. */
+    /* $5 code */
+    {SQL_PARTICIPANT_SUSPEND, "SELECT status FROM participant_suspend($1, $2, $3, $4, $5)"},
+    /* $5 action, $6 target, $7 params (JSON), $8 seconds to live -> the proposal */
+    {SQL_PROPOSAL_CREATE, "SELECT proposal_json(p)::text FROM proposal_create($1, $2, $3, $4, $5, "
+                          "$6, $7::jsonb, $8::integer) p"},
+    /* approvals: $1 proposal id, $2-$5 the approving operator; each gives
+     * the change's result and the proposal as it now is, last */
+    {SQL_APPROVE_NDC, "SELECT ndc, coalesce(ndc_grace, -1), proposal::text "
+                      "FROM proposal_approve_ndc($1::bigint, $2, $3, $4, $5)"},
+    {SQL_APPROVE_RESUME,
+     "SELECT status, proposal::text FROM proposal_approve_resume($1::bigint, $2, $3, $4, $5)"},
+    {SQL_APPROVE_ADD, "SELECT code, name, kind, status, ndc, position_account, "
+                      "settlement_account, proposal::text "
+                      "FROM proposal_approve_participant_add($1::bigint, $2, $3, $4, $5)"},
+    /* $1 proposal id, $2-$5 the operator, $6 reason ("" for none) */
+    {SQL_PROPOSAL_REJECT,
+     "SELECT proposal_reject($1::bigint, $2, $3, $4, $5, NULLIF($6, ''))::text"},
+    /* $1 id: what deciding a proposal needs to know first */
+    {SQL_PROPOSAL_READ,
+     "SELECT p.action, p.target, p.params::text, p.proposed_by, p.proposed_fingerprint, "
+     "proposal_json(p) ->> 'state', proposal_json(p)::text FROM proposals p "
+     "WHERE p.id = $1::bigint"},
+    /* $1 id -> one JSON document */
+    {SQL_PROPOSAL_SHOW, "SELECT json_build_object('proposal', proposal_json(p))::text "
+                        "FROM proposals p WHERE p.id = $1::bigint"},
+    /* $1 state ("" for every one): the newest 200 */
+    {SQL_PROPOSALS,
+     "SELECT json_build_object('proposals', coalesce(json_agg(y.j ORDER BY y.id DESC), "
+     "'[]'))::text FROM (SELECT x.id, x.j FROM (SELECT p.id, proposal_json(p) AS j "
+     "FROM proposals p WHERE $1 = '' OR p.state = $1 "
+     "OR (p.state = 'pending' AND $1 = 'expired')) x "
+     "WHERE $1 = '' OR x.j ->> 'state' = $1 ORDER BY x.id DESC LIMIT 200) y"},
     /* $1 payee, $2 ids -> how many rows went */
     {SQL_OUTBOX_ACK, "SELECT payee_outbox_ack($1, $2::bigint[])"},
     /* $1 payee, $2 most rows: its notices still unacknowledged */
@@ -156,8 +185,11 @@ const struct pgconn_stmt sql_query_stmts[] = {
                "'charged_to', charged_to) ORDER BY purpose), '[]'))::text FROM fee_schedule"},
     /* $1 limit */
     {SQL_AUDIT, "SELECT json_build_object('audit', coalesce(json_agg(json_build_object("
-                "'id', a.id, 'at', a.at, 'operator', a.operator, 'action', a.action, "
-                "'target', a.target, 'before', a.before, 'after', a.after) ORDER BY a.id DESC), "
+                "'id', a.id, 'at', a.at, 'operator', a.operator, 'role', a.operator_role, "
+                "'certificate', CASE WHEN a.cert_fingerprint IS NOT NULL THEN "
+                "json_build_object('serial', a.cert_serial, 'fingerprint', a.cert_fingerprint) "
+                "END, 'action', a.action, 'target', a.target, 'before', a.before, "
+                "'after', a.after, 'proposal', a.proposal_id) ORDER BY a.id DESC), "
                 "'[]'))::text FROM (SELECT * FROM audit_log ORDER BY id DESC "
                 "LIMIT $1::integer) a"},
 };

@@ -33,7 +33,7 @@ struct tls_identity {
 
 /* Which certificate exactly: for an audit trail. */
 struct tls_cert_id {
-    char serial[TLS_SERIAL_MAX];                /* uppercase hex, as openssl prints it */
+    char serial[TLS_SERIAL_MAX];               /* uppercase hex, as openssl prints it */
     char fingerprint[TLS_FINGERPRINT_LEN + 1]; /* SHA-256 of the DER, lowercase hex */
 };
 

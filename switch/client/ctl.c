@@ -10,9 +10,16 @@
  * server's JSON as it came instead. `window close` prints the closed
  * window's id as its last line, for scripts.
  *
- * Exit status: 0 done; 1 the switch refused or failed the operation (its
- * error is printed), or `reconcile` found a broken invariant; 2 usage,
- * certificate or connection trouble (no answer from the switch).
+ * Four-eyes: what needs a second operator's approval (participant add,
+ * participant resume, ndc set, window settle) is proposed; the command
+ * prints `PROPOSED <id>` as its last line and exits 0. Another operator
+ * (`--as NAME` picks <pki>/NAME.crt/.key) runs `approve ID` or `reject ID`;
+ * `proposals` lists them. The certificate's role decides what it may do.
+ *
+ * Exit status: 0 done (or proposed); 1 the switch refused or failed the
+ * operation (its error is printed), or `reconcile` found a broken
+ * invariant; 2 usage, certificate or connection trouble (no answer from
+ * the switch).
  *
  * Defaults come from the local stack: the admin API on 127.0.0.1:8443
  * (SIKKA_ADMIN), certificates from the development PKI (see cli_pki_dir):
@@ -44,15 +51,18 @@
 #define CTL_DEFAULT_ADMIN      "127.0.0.1:8443"
 #define CTL_DEFAULT_TIMEOUT_MS 30000
 #define CTL_NAME_MAX           140
+#define CTL_REASON_MAX         500
 #define CTL_AUDIT_MAX          1000
 #define CTL_CELL_MAX           200
 
 /* command options: which ones a command takes */
-#define CTL_O_NAME  (1u << 0)
-#define CTL_O_KIND  (1u << 1)
-#define CTL_O_NDC   (1u << 2)
-#define CTL_O_CSV   (1u << 3)
-#define CTL_O_LIMIT (1u << 4)
+#define CTL_O_NAME   (1u << 0)
+#define CTL_O_KIND   (1u << 1)
+#define CTL_O_NDC    (1u << 2)
+#define CTL_O_CSV    (1u << 3)
+#define CTL_O_LIMIT  (1u << 4)
+#define CTL_O_ALL    (1u << 5)
+#define CTL_O_REASON (1u << 6)
 
 enum ctl_opt {
     OPT_ADMIN = 256,
@@ -68,6 +78,9 @@ enum ctl_opt {
     OPT_NDC,
     OPT_CSV,
     OPT_LIMIT,
+    OPT_AS,
+    OPT_ALL,
+    OPT_REASON,
 };
 
 /* The invocation: where the API is, who we are, what was asked. */
@@ -76,12 +89,13 @@ struct ctl {
     const char *cert;  /* NULL: <pki>/operator.crt */
     const char *key;   /* NULL: <pki>/operator.key */
     const char *ca;    /* NULL: <pki>/ca.crt */
+    const char *as;    /* NULL, or NAME: <pki>/NAME.crt and .key */
     bool json;
     bool verbose;
     bool help;
     int timeout_ms;
     unsigned given; /* CTL_O_* bits of the command options given */
-    const char *name, *kind, *ndc;
+    const char *name, *kind, *ndc, *reason;
     long limit;
     const char *command; /* "window close", for messages */
     char host[256];
@@ -105,6 +119,8 @@ struct ctl_command {
 static const char common_usage[] =
     "Options (anywhere on the line):\n"
     "  --admin HOST:PORT   the admin API (default $SIKKA_ADMIN, else " CTL_DEFAULT_ADMIN ")\n"
+    "  --as NAME           act as operator NAME: <pki>/NAME.crt and NAME.key (e.g. viewer,\n"
+    "                      operator, supervisor, supervisor2)\n"
     "  --cert F --key F    the operator certificate and key (default <pki>/operator.crt/.key)\n"
     "  --ca F              the scheme CA (default <pki>/ca.crt)\n"
     "  --json              print the switch's JSON answer as it came\n"
@@ -112,8 +128,11 @@ static const char common_usage[] =
     "  --verbose           log TLS details to stderr\n"
     "  -h, --help          help (for a command: sikka-ctl COMMAND --help)\n"
     "  <pki> is $SIKKA_PKI, else var/pki beside the build tree, else ./var/pki.\n"
-    "Exit status: 0 done, 1 refused or failed by the switch (or reconcile found a\n"
-    "problem), 2 usage, certificate or connection error.\n";
+    "Four-eyes: participant add, participant resume, ndc set and window settle are\n"
+    "proposed; they print PROPOSED <id> as their last line and take effect when\n"
+    "another operator runs `approve <id>` (e.g. sikka-ctl --as supervisor2 approve 7).\n"
+    "Exit status: 0 done (or proposed), 1 refused or failed by the switch (or\n"
+    "reconcile found a problem), 2 usage, certificate or connection error.\n";
 
 /* ---- small helpers ---- */
 
@@ -495,6 +514,43 @@ static void participant_line(const json_t *ans, const char *what)
            jamount(p, "headroom", headroom, sizeof(headroom)));
 }
 
+/* A proposal's one-line description: "cap of JAZZ to 1500.00 PKR". */
+static const char *proposal_what(const json_t *p, char *buf, size_t len)
+{
+    char action[32], target[32], name[CTL_CELL_MAX], kind[16], ndc[MSG_AMOUNT_MAX];
+    const json_t *params = json_object_get(p, "params");
+    jget(p, "action", action, sizeof(action));
+    jget(p, "target", target, sizeof(target));
+    if (strcmp(action, "ndc") == 0)
+        snprintf(buf, len, "net debit cap of %s to %s PKR", target,
+                 jamount(params, "ndc", ndc, sizeof(ndc)));
+    else if (strcmp(action, "resume") == 0)
+        snprintf(buf, len, "resume participant %s", target);
+    else if (strcmp(action, "settle") == 0)
+        snprintf(buf, len, "settle window %s", target);
+    else if (strcmp(action, "participant_add") == 0)
+        snprintf(buf, len, "add participant %s \"%s\" (%s, net debit cap %s PKR)", target,
+                 jget(params, "name", name, sizeof(name)), jget(params, "kind", kind, sizeof(kind)),
+                 jamount(params, "ndc", ndc, sizeof(ndc)));
+    else
+        snprintf(buf, len, "%s %s", action, target);
+    return buf;
+}
+
+/* A change that needs a second operator was proposed (202): says so and
+ * prints, as the last line, "PROPOSED <id>". */
+static void print_proposed(const json_t *ans)
+{
+    const json_t *p = json_object_get(ans, "proposal");
+    char id[32], what[CTL_CELL_MAX * 2], needs[32], expires[64];
+    jget(p, "id", id, sizeof(id));
+    printf("proposed %s (proposal %s); it takes effect when another operator with the role "
+           "%s approves it (sikka-ctl approve %s) before %s\n",
+           proposal_what(p, what, sizeof(what)), id, jget(p, "needs", needs, sizeof(needs)), id,
+           jtime(p, "expires_at", expires, sizeof(expires)));
+    printf("PROPOSED %s\n", id);
+}
+
 static int cmd_participant_add(struct ctl *c, char **args)
 {
     const char *code = args[0];
@@ -539,7 +595,7 @@ static int cmd_participant_add(struct ctl *c, char **args)
     int rc = ctl_call(c, "POST", "/api/v1/participants", body, &ans);
     json_decref(body);
     if (rc == CTL_EXIT_OK && !c->json)
-        participant_line(ans, "added");
+        print_proposed(ans);
     json_decref(ans);
     return rc;
 }
@@ -554,8 +610,12 @@ static int set_active(struct ctl *c, const char *code, bool active)
     snprintf(path, sizeof(path), "/api/v1/participants/%s/%s", code, active ? "resume" : "suspend");
     json_t *ans;
     int rc = ctl_call(c, "POST", path, NULL, &ans);
-    if (rc == CTL_EXIT_OK && !c->json)
-        participant_line(ans, active ? "resumed" : "suspended");
+    if (rc == CTL_EXIT_OK && !c->json) {
+        if (active) /* resuming needs a second operator */
+            print_proposed(ans);
+        else
+            participant_line(ans, "suspended");
+    }
     json_decref(ans);
     return rc;
 }
@@ -593,7 +653,7 @@ static int cmd_ndc_set(struct ctl *c, char **args)
     int rc = ctl_call(c, "PUT", path, body, &ans);
     json_decref(body);
     if (rc == CTL_EXIT_OK && !c->json)
-        participant_line(ans, "updated");
+        print_proposed(ans);
     json_decref(ans);
     return rc;
 }
@@ -796,11 +856,17 @@ static int cmd_window_settle(struct ctl *c, char **args)
     snprintf(path, sizeof(path), "/api/v1/windows/%" PRId64 "/settle", id);
     json_t *ans;
     int rc = ctl_call(c, "POST", path, NULL, &ans);
-    if (rc != CTL_EXIT_OK || c->json) {
-        json_decref(ans);
-        return rc;
-    }
-    printf("settled window %" PRId64 "; position changes (PKR):\n", id);
+    if (rc == CTL_EXIT_OK && !c->json)
+        print_proposed(ans);
+    json_decref(ans);
+    return rc;
+}
+
+/* A settlement's answer ({"settled", "positions"}) as a table. */
+static int print_settled(const json_t *ans)
+{
+    char id[32];
+    printf("settled window %s; position changes (PKR):\n", jget(ans, "settled", id, sizeof(id)));
     static const char *const head[] = {"PARTICIPANT", "DELTA"};
     struct table t;
     table_init(&t, 2, 1u << 1, head);
@@ -813,7 +879,6 @@ static int cmd_window_settle(struct ctl *c, char **args)
                              jamount(p, "delta", delta, sizeof(delta))};
         table_row(&t, row);
     }
-    json_decref(ans);
     return table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
@@ -973,22 +1038,29 @@ static int cmd_audit(struct ctl *c, char **args)
         json_decref(ans);
         return rc;
     }
-    printf("Audit trail, newest first:\n");
-    static const char *const head[] = {"ID",     "AT",     "OPERATOR", "ACTION",
-                                       "TARGET", "BEFORE", "AFTER"};
+    printf("Audit trail, newest first (CERTIFICATE: the first 16 hex digits of the SHA-256 "
+           "fingerprint; --json has it whole, with the serial):\n");
+    static const char *const head[] = {"ID",     "AT",     "OPERATOR", "ROLE",   "CERTIFICATE",
+                                       "ACTION", "TARGET", "PROPOSAL", "BEFORE", "AFTER"};
     struct table t;
-    table_init(&t, 7, 1u << 0, head);
+    table_init(&t, 10, (1u << 0) | (1u << 7), head);
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(ans, "audit"), i, a)
     {
-        char id[32], at[64], op[80], action[64], target[64], before[CTL_CELL_MAX],
-            after[CTL_CELL_MAX];
+        char id[32], at[64], op[80], role[16], cert[80], action[64], target[64], proposal[32],
+            before[CTL_CELL_MAX], after[CTL_CELL_MAX];
+        jget(json_object_get(a, "certificate"), "fingerprint", cert, sizeof(cert));
+        if (strlen(cert) > 16)
+            cert[16] = '\0';
         const char *row[] = {jget(a, "id", id, sizeof(id)),
                              jtime(a, "at", at, sizeof(at)),
                              jget(a, "operator", op, sizeof(op)),
+                             jget(a, "role", role, sizeof(role)),
+                             cert,
                              jget(a, "action", action, sizeof(action)),
                              jget(a, "target", target, sizeof(target)),
+                             jget(a, "proposal", proposal, sizeof(proposal)),
                              jget(a, "before", before, sizeof(before)),
                              jget(a, "after", after, sizeof(after))};
         table_row(&t, row);
@@ -1005,6 +1077,148 @@ static int cmd_status(struct ctl *c, char **args)
     if (rc == CTL_EXIT_OK && !c->json) {
         printf("switch at %s\n", c->admin);
         print_fields(ans, "  ");
+    }
+    json_decref(ans);
+    return rc;
+}
+
+/* ---- four-eyes ---- */
+
+static int cmd_proposals(struct ctl *c, char **args)
+{
+    (void)args;
+    bool all = (c->given & CTL_O_ALL) != 0;
+    json_t *ans;
+    int rc = ctl_call(c, "GET", all ? "/api/v1/proposals" : "/api/v1/proposals?state=pending", NULL,
+                      &ans);
+    if (rc != CTL_EXIT_OK || c->json) {
+        json_decref(ans);
+        return rc;
+    }
+    json_t *list = json_object_get(ans, "proposals");
+    if (json_array_size(list) == 0) {
+        printf("%s\n", all ? "no proposals" : "no pending proposals (--all: every one)");
+        json_decref(ans);
+        return CTL_EXIT_OK;
+    }
+    printf("%s, newest first (times UTC unless an offset is shown):\n",
+           all ? "Proposals" : "Pending proposals");
+    static const char *const head[] = {"ID",      "STATE", "WHAT",       "PROPOSED BY", "ROLE",
+                                       "EXPIRES", "NEEDS", "DECIDED BY", "REASON"};
+    struct table t;
+    table_init(&t, 9, 1u << 0, head);
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+    {
+        char id[32], state[16], what[CTL_CELL_MAX], by[80], role[16], expires[64], needs[16],
+            decided[80], reason[CTL_CELL_MAX];
+        const char *row[] = {jget(p, "id", id, sizeof(id)),
+                             jget(p, "state", state, sizeof(state)),
+                             proposal_what(p, what, sizeof(what)),
+                             jget(p, "proposed_by", by, sizeof(by)),
+                             jget(p, "proposed_role", role, sizeof(role)),
+                             jtime(p, "expires_at", expires, sizeof(expires)),
+                             jget(p, "needs", needs, sizeof(needs)),
+                             jget(p, "decided_by", decided, sizeof(decided)),
+                             jget(p, "reason", reason, sizeof(reason))};
+        table_row(&t, row);
+    }
+    json_decref(ans);
+    return table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+}
+
+/* "proposal 7 (net debit cap of JAZZ to ..., proposed by supervisor)" */
+static void decided_line(const json_t *ans, const char *verb)
+{
+    const json_t *p = json_object_get(ans, "proposal");
+    char id[32], what[CTL_CELL_MAX * 2], by[80];
+    printf("%s proposal %s: %s (proposed by %s)\n", verb, jget(p, "id", id, sizeof(id)),
+           proposal_what(p, what, sizeof(what)), jget(p, "proposed_by", by, sizeof(by)));
+}
+
+static int proposal_path(const char *arg, const char *verb, char *path, size_t len)
+{
+    int64_t id;
+    if (money_parse_id(arg, &id) != 0) {
+        fprintf(stderr, "sikka-ctl: proposal id \"%s\" must be a positive integer\n", arg);
+        return -1;
+    }
+    snprintf(path, len, "/api/v1/proposals/%" PRId64 "/%s", id, verb);
+    return 0;
+}
+
+static int cmd_approve(struct ctl *c, char **args)
+{
+    char path[96];
+    if (proposal_path(args[0], "approve", path, sizeof(path)) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *ans;
+    int rc = ctl_call(c, "POST", path, NULL, &ans);
+    if (rc != CTL_EXIT_OK || c->json) {
+        json_decref(ans);
+        return rc;
+    }
+    decided_line(ans, "approved");
+    const json_t *result = json_object_get(ans, "result");
+    const char *action =
+        json_string_value(json_object_get(json_object_get(ans, "proposal"), "action"));
+    if (action != NULL && strcmp(action, "settle") == 0)
+        rc = print_settled(result);
+    else if (action != NULL && strcmp(action, "ndc") == 0)
+        participant_line(result, "updated");
+    else if (action != NULL && strcmp(action, "resume") == 0)
+        participant_line(result, "resumed");
+    else if (action != NULL && strcmp(action, "participant_add") == 0)
+        participant_line(result, "added");
+    else
+        print_fields(result, "  ");
+    json_decref(ans);
+    return rc;
+}
+
+static int cmd_reject(struct ctl *c, char **args)
+{
+    char path[96];
+    if (proposal_path(args[0], "reject", path, sizeof(path)) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *body = NULL;
+    if (c->reason != NULL) {
+        size_t n = strlen(c->reason);
+        bool control = false;
+        for (const char *r = c->reason; *r != '\0'; r++)
+            control |= (unsigned char)*r < ' ' || *r == 0x7f;
+        if (n == 0 || n > CTL_REASON_MAX || control) {
+            fprintf(stderr,
+                    "sikka-ctl: --reason must be 1 to %d bytes without control characters\n",
+                    CTL_REASON_MAX);
+            return CTL_EXIT_USAGE;
+        }
+        body = json_pack("{s:s}", "reason", c->reason);
+        if (body == NULL) {
+            fprintf(stderr, "sikka-ctl: --reason must be UTF-8 text\n");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    json_t *ans;
+    int rc = ctl_call(c, "POST", path, body, &ans);
+    json_decref(body);
+    if (rc == CTL_EXIT_OK && !c->json)
+        decided_line(ans, "rejected");
+    json_decref(ans);
+    return rc;
+}
+
+static int cmd_me(struct ctl *c, char **args)
+{
+    (void)args;
+    json_t *ans;
+    int rc = ctl_call(c, "GET", "/api/v1/me", NULL, &ans);
+    if (rc == CTL_EXIT_OK && !c->json) {
+        char name[80], role[16], may[CTL_CELL_MAX];
+        printf("operator %s, role %s; may: %s\n", jget(ans, "name", name, sizeof(name)),
+               jget(ans, "role", role, sizeof(role)), jget(ans, "may", may, sizeof(may)));
+        print_fields(json_object_get(ans, "certificate"), "  ");
     }
     json_decref(ans);
     return rc;
@@ -1035,9 +1249,11 @@ static const struct ctl_command commands[] = {
      .nargs = 1,
      .options = CTL_O_NAME | CTL_O_KIND | CTL_O_NDC,
      .run = cmd_participant_add,
-     .summary = "register a participant",
+     .summary = "propose a new participant (four-eyes)",
      .details =
-         "Registers a participant (audited). CODE is 4 uppercase letters, like a bank code.\n"
+         "Proposes registering a participant (supervisor; audited); it is added when another\n"
+         "supervisor approves. Prints PROPOSED <id> as the last line. CODE is 4 uppercase\n"
+         "letters, like a bank code.\n"
          "  --name NAME       its name (1 to 140 bytes)\n"
          "  --kind KIND       wallet, bank or bnpl\n"
          "  --ndc AMOUNT      net debit cap in PKR, e.g. 500000.00 (default 0: it can pay\n"
@@ -1048,25 +1264,29 @@ static const struct ctl_command commands[] = {
      .nargs = 1,
      .options = 0,
      .run = cmd_participant_suspend,
-     .summary = "suspend a participant",
-     .details = "Suspends a participant (audited): its new transfers are refused (AG10 as payer,\n"
-                "AG11 as payee) until it is resumed.\n"},
+     .summary = "suspend a participant (at once)",
+     .details =
+         "Suspends a participant at once (operator; audited): its new transfers are refused\n"
+         "(AG10 as payer, AG11 as payee) until it is resumed.\n"},
     {.words = {"participant", "resume"},
      .args = "CODE",
      .nargs = 1,
      .options = 0,
      .run = cmd_participant_resume,
-     .summary = "resume a suspended participant",
-     .details = "Resumes a suspended participant (audited).\n"},
+     .summary = "propose resuming a suspended participant (four-eyes)",
+     .details =
+         "Proposes resuming a suspended participant (operator; audited); it is resumed when\n"
+         "another operator approves. Prints PROPOSED <id> as the last line.\n"},
     {.words = {"ndc", "set"},
      .args = "CODE AMOUNT",
      .nargs = 2,
      .options = 0,
      .run = cmd_ndc_set,
-     .summary = "set a participant's net debit cap",
+     .summary = "propose a participant's net debit cap (four-eyes)",
      .details =
-         "Sets the net debit cap (audited); it takes effect for the next transfer. AMOUNT is\n"
-         "in PKR with at most two decimals, e.g. 1500.00.\n"},
+         "Proposes a net debit cap (supervisor; audited); when another supervisor approves, it\n"
+         "takes effect for the next transfer. Prints PROPOSED <id> as the last line. AMOUNT\n"
+         "is in PKR with at most two decimals, e.g. 1500.00.\n"},
     {.words = {"positions", NULL},
      .args = "",
      .nargs = 0,
@@ -1096,17 +1316,19 @@ static const struct ctl_command commands[] = {
      .options = 0,
      .run = cmd_window_close,
      .summary = "close the open window (prints its id last)",
-     .details = "Closes the open settlement window (audited) and opens the next at once; the net\n"
-                "settlement report of the closed window is computed. Payments keep flowing. The\n"
-                "closed window's id is printed as the last line.\n"},
+     .details =
+         "Closes the open settlement window at once (operator; audited) and opens the next;\n"
+         "the net settlement report of the closed window is computed. Payments keep\n"
+         "flowing. The closed window's id is printed as the last line.\n"},
     {.words = {"window", "settle"},
      .args = "ID",
      .nargs = 1,
      .options = 0,
      .run = cmd_window_settle,
-     .summary = "settle a closed window",
-     .details = "Settles a closed window (audited): posts the settlement entries and restores the\n"
-                "participants' room under their caps.\n"},
+     .summary = "propose settling a closed window (four-eyes)",
+     .details = "Proposes settling a closed window (supervisor; audited). When another supervisor\n"
+                "approves, the settlement entries are posted and the participants' room under\n"
+                "their caps restored. Prints PROPOSED <id> as the last line.\n"},
     {.words = {"window", "report"},
      .args = "ID [--csv]",
      .nargs = 1,
@@ -1139,8 +1361,45 @@ static const struct ctl_command commands[] = {
      .options = CTL_O_LIMIT,
      .run = cmd_audit,
      .summary = "the operator audit trail",
-     .details = "Shows the latest operator actions (who, what, before, after), newest first.\n"
+     .details = "Shows the latest operator actions, newest first: who, with which role and\n"
+                "certificate, what, the proposal it belongs to, before and after.\n"
                 "  --limit N         how many (1 to 1000, default 50)\n"},
+    {.words = {"proposals", NULL},
+     .args = "[--all]",
+     .nargs = 0,
+     .options = CTL_O_ALL,
+     .run = cmd_proposals,
+     .summary = "proposals waiting for a second operator",
+     .details = "Lists the pending proposals (changes waiting for a second operator's approval):\n"
+                "what, who proposed it, when it expires, the role that may approve it.\n"
+                "  --all             every proposal: approved, rejected and expired ones too\n"},
+    {.words = {"approve", NULL},
+     .args = "ID",
+     .nargs = 1,
+     .options = 0,
+     .run = cmd_approve,
+     .summary = "approve a proposal: it takes effect",
+     .details = "Approves proposal ID, which then takes effect at once (audited), and prints its\n"
+                "result. Refused for its proposer (four-eyes: another name and another\n"
+                "certificate), for a role below the one its action needs, and once it was\n"
+                "decided or has expired.\n"},
+    {.words = {"reject", NULL},
+     .args = "ID [--reason TEXT]",
+     .nargs = 1,
+     .options = CTL_O_REASON,
+     .run = cmd_reject,
+     .summary = "reject a proposal",
+     .details = "Rejects proposal ID (audited): it never takes effect. Like approving, not for\n"
+                "its proposer.\n"
+                "  --reason TEXT     why (1 to 500 bytes), kept with the proposal\n"},
+    {.words = {"me", NULL},
+     .args = "",
+     .nargs = 0,
+     .options = 0,
+     .run = cmd_me,
+     .summary = "who the certificate says you are",
+     .details = "Shows the operator name, role and certificate (serial, SHA-256 fingerprint) the\n"
+                "switch reads from the certificate in use, and what that role may do.\n"},
     {.words = {"status", NULL},
      .args = "",
      .nargs = 0,
@@ -1216,6 +1475,10 @@ static const char *option_name(unsigned bit)
         return "--ndc";
     case CTL_O_CSV:
         return "--csv";
+    case CTL_O_ALL:
+        return "--all";
+    case CTL_O_REASON:
+        return "--reason";
     default:
         return "--limit";
     }
@@ -1234,8 +1497,27 @@ static int ctl_resolve(struct ctl *c)
         return -1;
     }
     cli_pki_dir(pki, sizeof(pki));
-    snprintf(c->cert_path, sizeof(c->cert_path), "%.*s/operator.crt", PATH_MAX - 16, pki);
-    snprintf(c->key_path, sizeof(c->key_path), "%.*s/operator.key", PATH_MAX - 16, pki);
+    const char *who = "operator";
+    if (c->as != NULL) {
+        size_t n = strlen(c->as);
+        if (n == 0 || n > 64 ||
+            strspn(c->as, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                n ||
+            c->as[0] == '.') {
+            fprintf(stderr,
+                    "sikka-ctl: --as \"%s\" must be a certificate's name in the PKI "
+                    "directory (letters, digits, _ . -)\n",
+                    c->as);
+            return -1;
+        }
+        if (c->cert != NULL || c->key != NULL) {
+            fprintf(stderr, "sikka-ctl: --as and --cert/--key exclude each other\n");
+            return -1;
+        }
+        who = c->as;
+    }
+    snprintf(c->cert_path, sizeof(c->cert_path), "%.*s/%s.crt", PATH_MAX - 80, pki, who);
+    snprintf(c->key_path, sizeof(c->key_path), "%.*s/%s.key", PATH_MAX - 80, pki, who);
     snprintf(c->ca_path, sizeof(c->ca_path), "%.*s/ca.crt", PATH_MAX - 16, pki);
     if (c->cert == NULL)
         c->cert = c->cert_path;
@@ -1265,6 +1547,9 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
         {"ndc", required_argument, NULL, OPT_NDC},
         {"csv", no_argument, NULL, OPT_CSV},
         {"limit", required_argument, NULL, OPT_LIMIT},
+        {"as", required_argument, NULL, OPT_AS},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"reason", required_argument, NULL, OPT_REASON},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -1316,6 +1601,16 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
             break;
         case OPT_CSV:
             c->given |= CTL_O_CSV;
+            break;
+        case OPT_AS:
+            c->as = optarg;
+            break;
+        case OPT_ALL:
+            c->given |= CTL_O_ALL;
+            break;
+        case OPT_REASON:
+            c->reason = optarg;
+            c->given |= CTL_O_REASON;
             break;
         case OPT_LIMIT:
             if (cli_parse_long(optarg, 1, CTL_AUDIT_MAX, &c->limit) != 0) {

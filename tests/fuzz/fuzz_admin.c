@@ -4,7 +4,8 @@
  * libevent's parser as evhttp's server parses a request line, then the
  * path, query and body through admin_parse_request, exactly as
  * admin_on_request hands them over. Any input is either a validated call
- * or an answer of 400, 404, 405 or 413 that says why. */
+ * (with the least role its method needs: viewer for reads, operator or
+ * more for changes) or an answer of 400, 404, 405 or 413 that says why. */
 #include <event2/http.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +64,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                          body, blen, &call, why, sizeof(why));
         if (status == 0) {
             if (call.path == NULL || (call.body != NULL && !json_is_object(call.body)))
+                abort();
+            /* every route names the least role for each of its methods */
+            if (call.need < OPS_ROLE_VIEWER || call.need > OPS_ROLE_SUPERVISOR ||
+                (cmd == EVHTTP_REQ_GET && call.need != OPS_ROLE_VIEWER) ||
+                (cmd != EVHTTP_REQ_GET && call.need < OPS_ROLE_OPERATOR))
                 abort();
             admin_call_clear(&call);
         } else {

@@ -844,19 +844,23 @@ void h_admin(struct harness *h)
 
 int h_ctl(struct harness *h, const char *const *args)
 {
+    return h_ctl_as(h, "operator", args);
+}
+
+int h_ctl_as(struct harness *h, const char *name, const char *const *args)
+{
     CHECK(h->admin_addr[0] != '\0', "h_admin() before h_start() turns the console on");
-    char cert[300], key[300], ca[300];
-    const char *argv[64] = {"sikka-ctl",
-                            "--admin",
-                            h->admin_addr,
-                            "--cert",
-                            h_pki(h, "operator.crt", cert, sizeof(cert)),
-                            "--key",
-                            h_pki(h, "operator.key", key, sizeof(key)),
-                            "--ca",
-                            h_pki(h, "ca.crt", ca, sizeof(ca))};
+    char cert[512], key[512], ca[300], file[128];
+    snprintf(file, sizeof(file), "%s.crt", name);
+    h_pki(h, file, cert, sizeof(cert));
+    snprintf(file, sizeof(file), "%s.key", name);
+    h_pki(h, file, key, sizeof(key));
+    const char *argv[64] = {"sikka-ctl", "--admin", h->admin_addr,
+                            "--cert",    cert,      "--key",
+                            key,         "--ca",    h_pki(h, "ca.crt", ca, sizeof(ca))};
     size_t n = 9;
-    fprintf(stderr, "   $ sikka-ctl");
+    fprintf(stderr, "   $ sikka-ctl%s%s", strcmp(name, "operator") != 0 ? " --as " : "",
+            strcmp(name, "operator") != 0 ? name : "");
     for (size_t i = 0; args[i] != NULL; i++) {
         CHECK(n < 63);
         argv[n++] = args[i];
@@ -900,4 +904,25 @@ const char *h_ctl_last_line(struct harness *h)
 void h_ctl_expect(struct harness *h, const char *needle)
 {
     CHECK(strstr(h->ctl_out, needle) != NULL, "expected \"%s\" in:\n%s", needle, h->ctl_out);
+}
+
+int64_t h_ctl_proposed(struct harness *h)
+{
+    const char *last = h_ctl_last_line(h);
+    char *end = NULL;
+    CHECK(strncmp(last, "PROPOSED ", 9) == 0, "expected \"PROPOSED <id>\" last in:\n%s",
+          h->ctl_out);
+    long long id = strtoll(last + 9, &end, 10);
+    CHECK(id > 0 && end != NULL && *end == '\0', "not a proposal id: \"%s\"", last);
+    return id;
+}
+
+int h_propose_approve(struct harness *h, const char *proposer, const char *approver,
+                      const char *const *args)
+{
+    CHECK_INT(h_ctl_as(h, proposer, args), 0);
+    h->proposal = h_ctl_proposed(h);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)h->proposal);
+    return h_ctl_as(h, approver, (const char *const[]){"approve", id, NULL});
 }

@@ -45,6 +45,7 @@ struct harness {
     char admin_addr[64]; /* "127.0.0.1:port" once h_admin() turned the console on */
     int admin_port;
     char ctl_out[65536]; /* what the last h_ctl() printed on stdout */
+    int64_t proposal;    /* the last proposal h_propose_approve() made */
     int port;
     pid_t pid;
     PGconn *db;
@@ -81,11 +82,27 @@ int h_free_port(void);
 /* Turns the admin console on for the next h_start, on a free port. */
 void h_admin(struct harness *h);
 
-/* Runs sikka-ctl against the console with the operator certificate and the
- * NULL-terminated args; its stdout lands in h->ctl_out. Returns its exit
- * status (0 done, 1 refused, 2 usage or connection error). */
+/* Runs sikka-ctl against the console with the operator certificate (role
+ * operator) and the NULL-terminated args; its stdout lands in h->ctl_out.
+ * Returns its exit status (0 done, 1 refused, 2 usage or connection error). */
 int h_ctl(struct harness *h, const char *const *args);
 #define H_CTL(h, ...) h_ctl((h), (const char *const[]){__VA_ARGS__, NULL})
+/* The same as operator `name`: <pki>/<name>.crt and .key (deploy/pki.sh
+ * makes viewer, operator, supervisor and supervisor2; "operator-X" for
+ * `deploy/pki.sh DIR operator X`). */
+int h_ctl_as(struct harness *h, const char *name, const char *const *args);
+#define H_CTL_AS(h, name, ...) h_ctl_as((h), (name), (const char *const[]){__VA_ARGS__, NULL})
+/* The id in the last line "PROPOSED <id>" of what sikka-ctl printed;
+ * CHECKs that it is there. */
+int64_t h_ctl_proposed(struct harness *h);
+/* Four-eyes: runs the command as operator `proposer`, CHECKs that it exits
+ * 0 with "PROPOSED <id>" last, then runs `approve <id>` as `approver` and
+ * returns that exit status (its output in h->ctl_out, the id in
+ * h->proposal). */
+int h_propose_approve(struct harness *h, const char *proposer, const char *approver,
+                      const char *const *args);
+#define H_FOUR_EYES(h, proposer, approver, ...)                                                    \
+    h_propose_approve((h), (proposer), (approver), (const char *const[]){__VA_ARGS__, NULL})
 /* The last line sikka-ctl printed (e.g. the closed window's id). */
 const char *h_ctl_last_line(struct harness *h);
 /* CHECKs that the last output contains needle. */

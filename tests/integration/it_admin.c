@@ -1,9 +1,11 @@
 /* Admin API and sikka-ctl: every sikka-ctl command against the running
- * switch with the test PKI's operator certificate; a client without a
- * certificate, or with a foreign CA's, is refused at the handshake; a
- * participant's certificate gets 403; malformed requests get 4xx with a
- * JSON error; a client that vanishes mid-request does not hurt the switch;
- * every change leaves its audit row. */
+ * switch with the test PKI's operator certificates (changes that need four
+ * eyes proposed by one and approved by another: it_foureyes.c tests the
+ * rule itself); a client without a certificate, or with a foreign CA's, is
+ * refused at the handshake; a participant's certificate too; malformed
+ * requests get 4xx with a JSON error; a client that vanishes mid-request
+ * does not hurt the switch; every change leaves its audit row, with the
+ * operator's name, role and certificate. */
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -130,11 +132,14 @@ int main(void)
     h_ctl_expect(&h, "open");
 
     TEST_STEP("participants: add, refuse a duplicate, suspend, resume, set the cap");
-    CHECK_INT(H_CTL(&h, "participant", "add", "TEST", "--name", "Test Wallet", "--kind", "wallet",
-                    "--ndc", "1000.00"),
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "participant", "add", "TEST", "--name",
+                          "Test Wallet", "--kind", "wallet", "--ndc", "1000.00"),
               0);
+    h_ctl_expect(&h, "participant TEST added");
     CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 100000);
-    CHECK_INT(H_CTL(&h, "participant", "add", "TEST", "--name", "Again", "--kind", "wallet"), 1);
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "participant", "add", "TEST", "--name", "Again", "--kind",
+                       "wallet"),
+              1);
     CHECK_INT(H_CTL(&h, "participant", "add", "test", "--name", "x", "--kind", "wallet"), 2);
     CHECK_INT(H_CTL(&h, "participant", "add", "TSTB", "--kind", "wallet"), 2);
     CHECK_INT(H_CTL(&h, "participant", "add", "TSTB", "--name", "x", "--kind", "shop"), 2);
@@ -143,9 +148,10 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM participants WHERE code = 'TEST' "
                             "AND status = 'suspended'"),
               1);
-    CHECK_INT(H_CTL(&h, "participant", "resume", "TEST"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "operator", "supervisor", "participant", "resume", "TEST"), 0);
+    h_ctl_expect(&h, "participant TEST resumed");
     CHECK_INT(H_CTL(&h, "participant", "suspend", "QQQQ"), 1);
-    CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "2500.50"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "TEST", "2500.50"), 0);
     CHECK_INT(h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'TEST'"), 250050);
     CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "1.234"), 2);
     CHECK_INT(H_CTL(&h, "ndc", "set", "TEST", "-5"), 2);
@@ -173,30 +179,47 @@ int main(void)
     h_ctl_expect(&h, "JAZZ,");
     CHECK(strncmp(h_ctl_last_line(&h), "total,,0,0.00,1", 15) == 0, "total line: %s",
           h_ctl_last_line(&h));
-    CHECK_INT(H_CTL(&h, "window", "settle", window), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor2", "supervisor", "window", "settle", window), 0);
+    h_ctl_expect(&h, "settled window");
     CHECK_INT(h_sql_int(&h,
                         "SELECT count(*) FROM settlement_windows WHERE id = %" PRId64
                         " AND state = 'settled'",
                         wid),
               1);
-    CHECK_INT(H_CTL(&h, "window", "settle", window), 1);
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "window", "settle", window), 1);
     CHECK_INT(H_CTL(&h, "reconcile"), 0);
     h_ctl_expect(&h, "reconcile: all");
     CHECK_INT(H_CTL(&h, "positions"), 0);
 
-    TEST_STEP("every change is in the audit trail, by the certificate's operator");
-    CHECK_INT(H_CTL(&h, "audit", "--limit", "10"), 0);
+    TEST_STEP("every change is in the audit trail, by the certificate's operator and role");
+    CHECK_INT(H_CTL(&h, "audit", "--limit", "20"), 0);
     h_ctl_expect(&h, "window.settle");
-    static const char *const actions[] = {"participant.add",    "participant.suspend",
-                                          "participant.resume", "ndc.set",
-                                          "window.close",       "window.settle"};
+    h_ctl_expect(&h, "supervisor2");
+    /* the change's own row is the approver's, with the proposal's id */
+    static const struct {
+        const char *action, *operator, * role;
+        bool proposed;
+    } actions[] = {
+        {"participant.add", "supervisor2", "supervisor", true},
+        {"participant.suspend", "operator", "operator", false},
+        {"participant.resume", "supervisor", "supervisor", true},
+        {"ndc.set", "supervisor2", "supervisor", true},
+        {"window.close", "operator", "operator", false},
+        {"window.settle", "supervisor", "supervisor", true},
+    };
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
         CHECK_INT(h_sql_int(&h,
-                            "SELECT count(*) FROM audit_log WHERE operator = 'operator' "
-                            "AND action = '%s'",
-                            actions[i]),
+                            "SELECT count(*) FROM audit_log WHERE operator = '%s' "
+                            "AND operator_role = '%s' AND action = '%s' "
+                            "AND cert_fingerprint ~ '^[0-9a-f]{64}$' AND cert_serial <> '' "
+                            "AND (proposal_id IS NOT NULL) = %s",
+                            actions[i].operator, actions[i].role, actions[i].action,
+                            actions[i].proposed ? "true" : "false"),
                   1);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+    /* four proposals made and approved: two rows each beside the change's */
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log WHERE action = 'proposal.create'"), 4);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log WHERE action = 'proposal.approve'"), 4);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 14);
 
     TEST_STEP("usage and connection errors: exit 2");
     CHECK_INT(H_CTL(&h, "--help"), 0);
@@ -229,10 +252,10 @@ int main(void)
     CHECK(!h_log_has(&h, "event=admin_refused"),
           "the console read a request of the participant before refusing it");
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM settlement_windows"), windows);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 14);
 
-    TEST_STEP("malformed requests: 404, 405, 400, 413");
-    SSL_CTX *op = client_ctx(&h, "operator");
+    TEST_STEP("malformed requests: 404, 405, 400, 413 (from a supervisor, who may send them)");
+    SSL_CTX *op = client_ctx(&h, "supervisor");
     expect_status(op, "GET", "/api/v1/nothing", NULL, 404);
     expect_status(op, "GET", "/", NULL, 404);
     expect_status(op, "GET", "/api/v1/participants/", NULL, 404);
@@ -259,7 +282,12 @@ int main(void)
     big[sizeof(big) - 2] = '}';
     expect_status(op, "PUT", "/api/v1/participants/TEST/ndc", big, 413);
     expect_status(op, "GET", "/api/v1/participants/ZZZZ", NULL, 404);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 6);
+    expect_status(op, "GET", "/api/v1/proposals?state=maybe", NULL, 400);
+    expect_status(op, "GET", "/api/v1/proposals/999", NULL, 404);
+    expect_status(op, "POST", "/api/v1/proposals/999/approve", NULL, 404);
+    expect_status(op, "POST", "/api/v1/proposals/999/reject", "{\"reason\":\"\"}", 400);
+    expect_status(op, "POST", "/api/v1/proposals/999/reject", "{\"why\":\"x\"}", 400);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 14);
 
     TEST_STEP("a client that vanishes mid-request; the console keeps serving");
     for (int i = 0; i < 3; i++)

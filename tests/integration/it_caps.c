@@ -82,7 +82,7 @@ int main(void)
     struct client *sada = h_connect(&h, "SADA");
 
     TEST_STEP("JAZZ's cap set to PKR 1,000.00 with nothing in flight: no grace stays");
-    CHECK_INT(H_CTL(&h, "ndc", "set", "JAZZ", "1000.00"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "JAZZ", "1000.00"), 0);
     CHECK_INT(ndc(&h, "JAZZ"), 100000);
     /* the database kept the seeded cap (PKR 5,000,000.00) as a grace; nothing
      * was reserved under it and JAZZ's position (0) is within the new cap,
@@ -94,7 +94,7 @@ int main(void)
     uint64_t held = held_by(koko, 90000);
 
     TEST_STEP("the operator lowers JAZZ's cap to PKR 100.00, below its exposure: allowed");
-    CHECK_INT(H_CTL(&h, "ndc", "set", "JAZZ", "100.00"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "JAZZ", "100.00"), 0);
     CHECK_INT(ndc(&h, "JAZZ"), 10000);
     /* the cap it replaced, PKR 1,000.00, honoured for the held payment */
     CHECK_INT(grace(&h, "JAZZ"), 100000);
@@ -160,13 +160,13 @@ int main(void)
 
     TEST_STEP("NAYA's cap set to PKR 1,000.00; KOKO holds a NAYA payment of PKR 100.00");
     struct client *naya = h_connect(&h, "NAYA");
-    CHECK_INT(H_CTL(&h, "ndc", "set", "NAYA", "1000.00"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "NAYA", "1000.00"), 0);
     wait_grace(&h, "NAYA", -1); /* nothing in flight: no grace stays */
     h_send_payment(naya, "RACE-OLD", "NAYA", "KOKO", 10000);
     uint64_t old_id = held_by(koko, 10000);
 
     TEST_STEP("the operator lowers it to PKR 500.00; a PKR 300.00 payment fits and is held");
-    CHECK_INT(H_CTL(&h, "ndc", "set", "NAYA", "500.00"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "NAYA", "500.00"), 0);
     CHECK_INT(grace(&h, "NAYA"), 100000);
     /* headroom: 0 - 10000 - 30000 = -40000 >= -50000 */
     h_send_payment(naya, "RACE-NEW", "NAYA", "KOKO", 30000);

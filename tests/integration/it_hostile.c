@@ -961,7 +961,7 @@ static void case_suspension(struct harness *h)
     client_free(jazz);
     expect_turned_away(h, "JAZZ", "AG10", "suspended");
     bystander_pays(&by);
-    CHECK_INT(H_CTL(h, "participant", "resume", "JAZZ"), 0);
+    CHECK_INT(H_FOUR_EYES(h, "operator", "supervisor", "participant", "resume", "JAZZ"), 0);
     jazz = h_connect(h, "JAZZ");
     settle(jazz, koko, "JAZZ", "KOKO", "SUSP-RESUMED");
 

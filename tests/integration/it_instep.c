@@ -239,7 +239,7 @@ static void in_step(void)
 
     TEST_STEP("a superuser closes the window: payments post to the new one, none refused");
     PGresult *r = h_sql(&h, "SELECT closed_id, opened_id FROM close_window('someone', NULL, NULL, "
-                          "NULL)");
+                            "NULL)");
     int64_t closed = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     int64_t opened = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);

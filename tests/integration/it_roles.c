@@ -112,7 +112,8 @@ static const struct function_line functions[] = {
     {"settle_window(text, text, text, text, bigint, bigint)", {false, false, false}},
     /* their building blocks: the owner's alone */
     {"proposal_decide(bigint, text, text, text, text, text, boolean, text)", {false, false, false}},
-    {"audit_write(text, text, text, text, text, text, jsonb, jsonb, bigint)", {false, false, false}},
+    {"audit_write(text, text, text, text, text, text, jsonb, jsonb, bigint)",
+     {false, false, false}},
     {"operator_check(text, text, text, text, text)", {false, false, false}},
     {"operator_role_rank(text)", {false, false, false}},
     /* pure reads of a proposal, for whoever reads the proposals table */
@@ -578,7 +579,10 @@ static void attempt_tables(struct harness *h, enum role role)
 
 /* Each function but the triggers', called with NULL arguments. A scalar
  * subquery, not a NULL constant: the planner replaces a STRICT function
- * called with a constant NULL by NULL without checking EXECUTE. */
+ * called with a constant NULL by NULL without checking EXECUTE. Argument
+ * types of schema public (a table's row type) are named with the schema, so
+ * that a role without USAGE on it is refused for that, not told the type
+ * does not exist. */
 static void attempt_functions(struct harness *h, enum role role)
 {
     struct login *l = &logins[role];
@@ -588,9 +592,14 @@ static void attempt_functions(struct harness *h, enum role role)
            "       || 'public.' || quote_ident(p.proname) || '(' "
            "       || coalesce((SELECT string_agg(format(CASE p.prokind WHEN 'p' THEN 'NULL::%%s' "
            "                                                ELSE '(SELECT NULL::%%s)' END, "
-           "                                             format_type(a.t, NULL)), ', ' "
-           "                                      ORDER BY a.i) "
-           "                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY a(t, i)), '') "
+           "                                             CASE WHEN ty.typnamespace = "
+           "                                                       'public'::regnamespace "
+           "                                                  THEN 'public.' "
+           "                                                       || quote_ident(ty.typname) "
+           "                                                  ELSE format_type(a.t, NULL) END), "
+           "                                      ', ' ORDER BY a.i) "
+           "                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY a(t, i) "
+           "                      JOIN pg_type ty ON ty.oid = a.t), '') "
            "       || ')' || CASE p.prokind WHEN 'w' THEN ' OVER ()' ELSE '' END "
            "  FROM pg_proc p "
            " WHERE p.pronamespace = 'public'::regnamespace "

@@ -124,7 +124,7 @@ int main(void)
     struct client *easy = h_connect(&h, "EASY");
 
     TEST_STEP("a cap of PKR 100.00 takes effect at once; 85 % used shows a warning");
-    CHECK_INT(H_CTL(&h, "ndc", "set", "JAZZ", "100.00"), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "ndc", "set", "JAZZ", "100.00"), 0);
     CHECK_INT(pay(&h, jazz, koko, "JAZZ", "KOKO", "CAP-1", 8500, SIKKA__V1__PURPOSE__P2P, reason),
               SIKKA__V1__TX_STATUS__ACSC);
     CHECK_INT(H_CTL(&h, "positions"), 0);
@@ -183,7 +183,7 @@ int main(void)
               -8500);
 
     TEST_STEP("settling it restores the room under the cap: the refused payment now passes");
-    CHECK_INT(H_CTL(&h, "window", "settle", w1s), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor", "supervisor2", "window", "settle", w1s), 0);
     CHECK_INT(h_sql_int(&h, "SELECT balance FROM accounts WHERE participant = 'JAZZ' AND kind = "
                             "'position'"),
               0);
@@ -194,7 +194,7 @@ int main(void)
               fee_total);
     CHECK_INT(pay(&h, jazz, koko, "JAZZ", "KOKO", "CAP-3", 2000, SIKKA__V1__PURPOSE__P2P, reason),
               SIKKA__V1__TX_STATUS__ACSC);
-    CHECK_INT(H_CTL(&h, "window", "settle", w1s), 1); /* once only */
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "window", "settle", w1s), 1); /* once only */
 
     TEST_STEP("close a window while transfers stream from three payers");
     for (int i = 0; i < 3; i++) {
@@ -288,9 +288,9 @@ int main(void)
     PGresult *r;
     char ws[24];
     snprintf(ws, sizeof(ws), "%lld", (long long)w2);
-    CHECK_INT(H_CTL(&h, "window", "settle", ws), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor2", "supervisor", "window", "settle", ws), 0);
     snprintf(ws, sizeof(ws), "%lld", (long long)w3);
-    CHECK_INT(H_CTL(&h, "window", "settle", ws), 0);
+    CHECK_INT(H_FOUR_EYES(&h, "supervisor2", "supervisor", "window", "settle", ws), 0);
     CHECK_INT(H_CTL(&h, "reconcile"), 0);
     h_ctl_expect(&h, "all 11 checks hold");
     CHECK_INT(H_CTL(&h, "window", "report", ws, "--csv"), 0);
