@@ -127,6 +127,17 @@ static void clean_error(const char *error, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The answer's text of a refusal: the message without its " (SQLSTATE
+ * xxxxx)", which the log keeps. */
+static const char *operator_text(const char *msg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", msg);
+    char *tail = strstr(buf, " (SQLSTATE ");
+    if (tail != NULL && strlen(tail) == strlen(" (SQLSTATE 00000)"))
+        *tail = '\0';
+    return buf;
+}
+
 /* The status of a refusal, from the database's message (schema/003, 006
  * word theirs so): `otherwise` when none fits. */
 static int refusal_status(const char *msg, int otherwise)
@@ -203,7 +214,8 @@ static bool failed(struct pending *p, PGresult *res, enum pgconn_flags flags, co
     log_warn("event=ops_failed code=%s operator=%s proposal=%" PRId64 " status=%d why=\"%s\"",
              p->code[0] ? p->code : "-", p->who.name[0] ? p->who.name : "-", p->proposal, status,
              msg);
-    p->done(p->arg, status, error_body("%s", msg));
+    char text[400];
+    p->done(p->arg, status, error_body("%s", operator_text(msg, text, sizeof(text))));
     free(p);
     return true;
 }
@@ -548,7 +560,9 @@ static void on_window_closed(void *arg, PGresult *res, const char *error)
         char msg[400];
         clean_error(error, msg, sizeof(msg));
         log_error("event=window_close_failed operator=%s why=\"%s\"", pd->who.name, msg);
-        pd->done(pd->arg, refusal_status(msg, 503), error_body("%s", msg));
+        char text[400];
+        pd->done(pd->arg, refusal_status(msg, 503),
+                 error_body("%s", operator_text(msg, text, sizeof(text))));
         free(pd);
         return;
     }
@@ -594,7 +608,9 @@ static void on_window_settled(void *arg, PGresult *res, const char *error)
         log_error("event=window_settle_failed window=%" PRId64 " operator=%s proposal=%" PRId64
                   " why=\"%s\"",
                   pd->value, pd->who.name, pd->proposal, msg);
-        pd->done(pd->arg, refusal_status(msg, 503), error_body("%s", msg));
+        char text[400];
+        pd->done(pd->arg, refusal_status(msg, 503),
+                 error_body("%s", operator_text(msg, text, sizeof(text))));
         free(pd);
         return;
     }

@@ -17,7 +17,9 @@
 #   2. build/      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   3. build-asan/ -DCMAKE_BUILD_TYPE=Debug -DSIKKA_SANITIZE=ON
 #   4. test PKI in build/test-pki: deploy/pki.sh's set, plus expired-JAZZ,
-#      foreign-JAZZ (another CA), ZZZZ (no such participant) and SUSP
+#      foreign-JAZZ (another CA), ZZZZ (no such participant), SUSP and the
+#      operators operator-norole (no role), operator-auditor (an unknown
+#      role) and operator-supervisor (CN supervisor on another key)
 #   5. PostgreSQL in a fresh /tmp/sikka-test.XXXXXX on 127.0.0.1, port
 #      $SIKKA_TEST_PGPORT or the first free one from 55433; the database
 #      sikka_template holds the migrated schema (no participants): every
@@ -149,6 +151,11 @@ deploy/pki.sh "$pki_dir"
 deploy/pki.sh "$pki_dir" expired JAZZ
 deploy/pki.sh "$pki_dir" foreign JAZZ
 deploy/pki.sh "$pki_dir" participant ZZZZ SUSP
+# it_foureyes: an operator certificate without a role, one with an unknown
+# role, and the supervisor's name on another key
+deploy/pki.sh "$pki_dir" operator norole --no-role
+deploy/pki.sh "$pki_dir" operator auditor --role auditor
+deploy/pki.sh "$pki_dir" operator supervisor --role supervisor
 end_phase ok
 
 begin_phase "PostgreSQL"
