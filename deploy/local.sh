@@ -170,10 +170,23 @@ summary() {
 Sikka is up.
   switch (participants, mutual TLS)  $listen_addr  (pid $(switch_pid), config $conf)
   admin console                      https://$admin_addr
-      needs the operator client certificate $pki/operator.crt + $pki/operator.key
-      and trusts $pki/ca.crt, e.g.
-      curl --cacert $pki/ca.crt --cert $pki/operator.crt --key $pki/operator.key https://$admin_addr/api/v1/status
-      or: $(dirname "$switch_bin")/sikka-ctl participants
+      needs an operator client certificate; the role is in the certificate:
+        $pki/viewer.crt       viewer      reads everything
+        $pki/operator.crt     operator    suspend, close windows, propose resumes
+        $pki/supervisor.crt   supervisor  caps, settlement, participants
+        $pki/supervisor2.crt  supervisor  a second person, to approve
+      (each with its .key), and trusts $pki/ca.crt, e.g.
+      curl --cacert $pki/ca.crt --cert $pki/operator.crt --key $pki/operator.key https://$admin_addr/api/v1/me
+      or: $(dirname "$switch_bin")/sikka-ctl participants       (as operator; --as NAME for another)
+  four-eyes                          caps, settlements, new participants and resumes are proposed
+      by one operator (the command prints PROPOSED <id> last) and take effect when another approves:
+      $(dirname "$switch_bin")/sikka-ctl --as supervisor ndc set JAZZ 250000.00
+      $(dirname "$switch_bin")/sikka-ctl --as supervisor2 approve <id>     (sikka-ctl proposals: what waits)
+  in a browser                       import $pki/<NAME>.p12 (password "sikka") as your certificate
+      and $pki/ca.crt as an authority: Chromium: Settings > Privacy and security > Security >
+      Manage certificates (Your certificates / Authorities > Import); Firefox: Settings > Privacy &
+      Security > View Certificates (Your Certificates / Authorities > Import); then open
+      https://$admin_addr/api/v1/me
   database (read-only, every table)  $(reader_uri)
       (deploy/local.sh pguri; superuser: deploy/pg.sh psql $pg_data -d $db)
   logs                               $switch_log, $log_dir/wallet-*.log, $pg_data/server.log

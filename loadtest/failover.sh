@@ -78,9 +78,13 @@ db_uri=$(deploy/ha.sh pguri | tail -n 1)
 # caps out of the way: the test is of availability, not of net debit caps
 participants=JAZZ,EASY,SADA,KOKO,MEZN
 admin_port=$(deploy/ha.sh active | awk '{print $4}')
+# (four-eyes: one supervisor proposes, the other approves)
 for code in ${participants//,/ }; do
-    "$ctl" --admin "127.0.0.1:$admin_port" ndc set "$code" 100000000000.00 >/dev/null ||
-        die "sikka-ctl ndc set $code failed"
+    proposed=$("$ctl" --admin "127.0.0.1:$admin_port" --as supervisor \
+        ndc set "$code" 100000000000.00 | tail -n 1) || die "sikka-ctl ndc set $code failed"
+    [[ $proposed == "PROPOSED "* ]] || die "sikka-ctl ndc set $code: no proposal (\"$proposed\")"
+    "$ctl" --admin "127.0.0.1:$admin_port" --as supervisor2 approve "${proposed#PROPOSED }" \
+        >/dev/null || die "sikka-ctl approve ${proposed#PROPOSED } ($code's cap) failed"
 done
 
 say "the capture ($out/capture.bin)"
