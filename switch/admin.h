@@ -89,6 +89,7 @@ struct admin_call {
     char code[8];                             /* {code} */
     int64_t id;                               /* {id} */
     int limit;                                /* audit ?limit= */
+    int64_t since;                            /* stats ?since= (Unix seconds) */
     bool csv;                                 /* window report ?format=csv */
     struct admin_new_participant participant; /* POST participants */
     int64_t ndc;                              /* PUT participants/{code}/ndc */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
@@ -441,6 +442,7 @@ static void send_reject(struct session *s, const char *reason, const char *text,
     } else {
         s->rejects_unlogged++;
     }
+    metrics_message_rejected(reason, retry);
     (void)session_send(s, &env);
 }
 
@@ -717,6 +719,7 @@ static void on_handshake(struct session *s)
         p->sessions->p_prev = s;
     p->sessions = s;
     p->nsessions++;
+    metrics_session_opened(p->index);
     set_state(s, SESSION_ACTIVE);
     set_active_timeouts(s);
     log_info("event=session_open session=%s peer=%s tls=%s", s->label, s->peer,
