@@ -17,6 +17,25 @@
  *   POST /api/v1/windows/{id}/settle     GET  /api/v1/windows/{id}/report[?format=csv]
  *   GET  /api/v1/reconcile               GET  /api/v1/fees
  *   GET  /api/v1/audit[?limit=N]         GET  /api/v1/status
+ *   GET  /api/v1/health                  GET  /api/v1/stats[?since=UNIX_SECONDS]
+ *   GET  /metrics                        (outside /api/v1/: Prometheus' path)
+ *
+ * /metrics is the Prometheus text exposition (format 0.0.4, Content-Type
+ * METRICS_CONTENT_TYPE): sikka_* counters, gauges and histograms
+ * (metrics.c writes them; README lists them) plus process_*. /api/v1/stats
+ * is the console dashboard's live view, from memory:
+ *   {"now": unix_s, "series": [{"t": unix_s, "settled": n, "rejected": n,
+ *    "p50_ms", "p99_ms", "commit_p50_ms", "commit_p99_ms", "batch_avg"}],
+ *    "rejections": {"AM23": n, ...}, "sessions": {"JAZZ": n, ...},
+ *    "window": id, "window_gross": paisa, "window_postings": n}
+ * one row per whole second of the last 900 with t > since (oldest first;
+ * end-to-end and commit latencies in ms, 0 in a second without any;
+ * batch_avg transfers per committed batch), rejections by reason since
+ * start, sessions of every participant, the open window's gross and
+ * postings (null for a moment after start, until the earlier boots' part
+ * is read). since must be decimal digits (else 400). Both are read with the
+ * same certificate check as the API, and a successful one logs at debug
+ * (they are polled).
  *
  * Errors are JSON {"error": "..."}: 400 bad input, 403 not an operator, 404
  * unknown path or object, 405 wrong method (with Allow), 409 conflict, 413
