@@ -1016,14 +1016,15 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
         L.stats.batches++;
         L.stats.transfers += n;
         L.backoff_ms = BACKOFF_MIN_MS;
-        int64_t took = mono_us() - p->since_us;
+        int64_t now = mono_us();
+        int64_t took = now - p->since_us;
         L.stats.commit_us += (uint64_t)took;
         if (took > 100000)
             log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn), n,
                      took / 1000);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
-        metrics_batch_committed(n, took);
+        metrics_batch_committed(n, took, now);
         log_debug("event=batch_committed transfers=%zu rows=%d piece=%d", n, PQntuples(res), piece);
         deliver(batch, res);
         break;

@@ -7,9 +7,10 @@
  * participant index (participant.h), the index of a reason code in a fixed
  * table of the codes the switch sends or payees commonly use (any other code
  * counts as OTHER). Histograms are fixed arrays of bucket counts in integer
- * microseconds (or transfers). Counting a transfer costs a few additions and
- * one clock read: no allocation, no lock (one event loop), no string
- * lookup, no floating point. Seconds and labels are formatted only when a
+ * microseconds (or transfers). Counting a transfer costs a few additions
+ * (and a clock read for every METRICS_CLOCK_REUSE settled; its start is the
+ * session's own read of the clock): no allocation, no lock (one event
+ * loop), no string lookup, no floating point. Seconds and labels are formatted only when a
  * scrape or a stats request reads them.
  *
  * What it promises:
@@ -19,8 +20,8 @@
  *     transfer id; retries answered from the index are duplicates),
  *     settled = ACSC sent after COMMIT, rejected = every RJCT the switch
  *     decided (recorded ones and those refused before any record, e.g.
- *     FF01); end-to-end duration = from reading the CreditTransfer to
- *     sending its ACSC;
+ *     FF01); end-to-end duration = from the session taking the
+ *     CreditTransfer's frame to sending its ACSC;
  *   - the per-second series holds the last METRICS_SECONDS whole seconds
  *     (wall clock, rolled by a libevent timer just after each second
  *     boundary); p50/p99 of a second come from a log-linear histogram of
@@ -72,12 +73,18 @@ void metrics_free(void);
 
 /* A transfer or return was admitted (router). */
 void metrics_transfer_received(const struct transfer *t);
-/* Its ACSC is being sent: t is durable (router, after COMMIT). */
+/* Its ACSC is being sent: t is durable (router, after COMMIT, while its
+ * batch is delivered). The end of its duration is read from the clock once
+ * every METRICS_CLOCK_REUSE transfers of a batch (a few microseconds of
+ * work apart), not for each one. */
+#define METRICS_CLOCK_REUSE 32
 void metrics_transfer_settled(const struct transfer *t);
 /* A rejection decided by the switch, for participant `payer_index`. */
 void metrics_transfer_rejected(const char *reason, unsigned payer_index);
-/* A posting batch of n transfers committed, took_us after it was sent. */
-void metrics_batch_committed(size_t n, int64_t took_us);
+/* A posting batch of n transfers committed, took_us after it was sent;
+ * now_us (monotonic) is when its COMMIT returned: its transfers' ACSCs go
+ * out from here. */
+void metrics_batch_committed(size_t n, int64_t took_us, int64_t now_us);
 /* The window the batch being delivered was posted to (ledger, before its
  * transfers' callbacks). */
 void metrics_batch_window(int64_t window_id);

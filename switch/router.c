@@ -1,4 +1,3 @@
-#include "clock.h"
 #include "router.h"
 
 #include <inttypes.h>
@@ -699,7 +698,7 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
         return NULL;
     }
     t->received_ms = transfer_now_ms();
-    t->received_us = mono_us();
+    t->received_us = s->frame_us;
     return t;
 }
 

@@ -531,6 +531,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static bool take_frame_token(struct session *s)
 {
     int64_t now = mono_us();
+    s->frame_us = now; /* the router's "received", without a clock read of its own */
     struct bucket *pb = &s->participant->frames;
     int64_t prate = S.opts.participant_max_frames, srate = S.opts.max_frames_per_second;
     if (bucket_take(&s->frames, now, srate, srate)) {

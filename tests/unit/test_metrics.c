@@ -123,8 +123,8 @@ static void test_seconds(void)
     settle(koko, 500, 40000);
     metrics_transfer_rejected("AM23", jazz->index);
     metrics_transfer_rejected("ZZ99", koko->index); /* not in the table: OTHER */
-    metrics_batch_committed(8, 3000);
-    metrics_batch_committed(5, 3000);
+    metrics_batch_committed(8, 3000, mono_us());
+    metrics_batch_committed(5, 3000, mono_us());
     json_t *j = stats(0);
     CHECK_INT(json_array_size(json_object_get(j, "series")), 0); /* 1000 is not whole yet */
     json_decref(j);
