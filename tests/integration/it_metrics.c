@@ -221,7 +221,54 @@ static bool exported(const char *text, const char *name)
     return false;
 }
 
-static void check_dashboard(const char *text)
+/* s with Grafana's variables given values PromQL can parse. */
+static void expand_variables(const char *s, char *out, size_t len)
+{
+    static const char *const vars[][2] = {
+        {"$__rate_interval", "1m"}, {"$__range", "1h"}, {"$job", "sikka-switch"}};
+    size_t o = 0;
+    while (*s != '\0' && o + 1 < len) {
+        size_t i = 0;
+        while (i < 3 && strncmp(s, vars[i][0], strlen(vars[i][0])) != 0)
+            i++;
+        if (i < 3) {
+            size_t k = strlen(vars[i][1]);
+            CHECK(o + k < len);
+            memcpy(out + o, vars[i][1], k);
+            o += k;
+            s += strlen(vars[i][0]);
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    CHECK(*s == '\0', "expression too long");
+    out[o] = '\0';
+}
+
+/* Every expression through PromQL's parser: as recording rules, which
+ * `promtool check rules` parses. */
+static void check_promql(struct harness *h, json_t *exprs)
+{
+    char path[400], expr[2048];
+    snprintf(path, sizeof(path), "%s/dashboard-rules.yml", h->workdir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fprintf(f, "groups:\n  - name: dashboard\n    rules:\n");
+    size_t i;
+    json_t *e;
+    json_array_foreach(exprs, i, e)
+    {
+        expand_variables(json_string_value(e), expr, sizeof(expr));
+        CHECK(strchr(expr, '\'') == NULL && strchr(expr, '$') == NULL, "%s", expr);
+        fprintf(f, "      - record: dashboard:expr_%zu\n        expr: '%s'\n", i, expr);
+    }
+    CHECK(fclose(f) == 0);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "promtool check rules %s >&2", path);
+    CHECK_INT(run(cmd), 0);
+}
+
+static void check_dashboard(struct harness *h, const char *text)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/deploy/grafana/sikka-dashboard.json",
@@ -260,6 +307,7 @@ static void check_dashboard(const char *text)
     fprintf(stderr, "   dashboard: %zu expressions, %d metric names, all exported\n",
             json_array_size(exprs), names);
     CHECK(names >= 20);
+    check_promql(h, exprs);
     json_decref(exprs);
     json_decref(dash);
 }
@@ -474,8 +522,8 @@ int main(void)
              write_file(&h, "bad.txt", "# HELP sikka_x x\n# TYPE sikka_x counter\nsikka_x 1\n"));
     CHECK(run(cmd) != 0, "promtool accepted a counter without _total");
 
-    TEST_STEP("the Grafana dashboard asks only for exported metrics");
-    check_dashboard(text);
+    TEST_STEP("the Grafana dashboard asks only for exported metrics, in valid PromQL");
+    check_dashboard(&h, text);
     TEST_STEP("promtool check config accepts the scrape config (on the test PKI)");
     check_scrape_config(&h);
     free(text);
