@@ -30,7 +30,8 @@
  *   - the open window's gross and posting count are exact: postings of
  *     earlier boots are read once from the database (ledger_entries, the
  *     same sums close_window() writes), this boot's are counted as their
- *     batches commit, and a new window starts from zero;
+ *     batches commit, and a new window starts from zero (a batch resent
+ *     after its COMMIT was lost counts in the window the resend reports);
  *   - the payee outbox's size is a count(*) read every METRICS_REFRESH_S
  *     seconds on the query connection (absent until the first answer).
  *

@@ -120,29 +120,41 @@ static void need_promtool(void)
           "prometheus package)");
 }
 
-/* One payment answered as the test says, both sides' reports read. */
-static void pay(struct client *payer, const char *from, struct client *koko, const char *msg_id,
-                int64_t amount, Sikka__V1__Purpose purpose, const char *payee_reject)
+/* One payment answered as the test says, both sides' reports read;
+ * returns its transfer id. */
+static uint64_t pay(struct client *payer, const char *from, struct client *koko, const char *msg_id,
+                    int64_t amount, Sikka__V1__Purpose purpose, const char *payee_reject)
 {
-    struct h_transfer t = {.msg_id = msg_id,
-                           .debtor_agent = from,
-                           .creditor_agent = "KOKO",
-                           .amount = amount,
-                           .purpose = purpose,
-                           .loan_id =
-                               purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT ? "KOKO-LN-7" : NULL,
-                           .instalment = purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT ? 2 : 0};
+    struct h_transfer t = {
+        .msg_id = msg_id,
+        .debtor_agent = from,
+        .creditor_agent = "KOKO",
+        .amount = amount,
+        .purpose = purpose,
+        .loan_id = purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT ? "KOKO-LN-7" : NULL,
+        .instalment = purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT ? 2 : 0,
+        .invoice = purpose == SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT ? "INV-9" : NULL};
     h_send_transfer(payer, &t);
-    if (amount <= 0) {
-        h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, "AM02");
-        return;
-    }
+    if (amount <= 0)
+        return h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, "AM02");
     h_payee_decide(koko, payee_reject == NULL, payee_reject);
-    if (payee_reject == NULL)
-        h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__ACSC, "");
-    else
-        h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, payee_reject);
+    uint64_t id = payee_reject == NULL
+                      ? h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__ACSC, "")
+                      : h_expect_report(payer, msg_id, SIKKA__V1__TX_STATUS__RJCT, payee_reject);
     client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    return id;
+}
+
+/* KOKO returns amount of `original` (JAZZ's), JAZZ accepts. */
+static void give_back(struct client *koko, struct client *jazz, uint64_t original, int64_t amount)
+{
+    h_send_return(koko, "M-RETURN", original, amount, "AC04", "account closed");
+    Envelope *e = h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_PAYMENT_RETURN, 5000);
+    uint64_t id = e->payment_return->transfer_id;
+    client_envelope_free(e);
+    h_send_decision(jazz, id, true, NULL);
+    h_expect_report(koko, "M-RETURN", SIKKA__V1__TX_STATUS__ACSC, "");
+    client_envelope_free(h_expect(jazz, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
 }
 
 /* Scrapes until the window's figures are known (the seed is read from the
@@ -413,11 +425,16 @@ int main(void)
     need_promtool();
     SSL_CTX *op = client_ctx(&h, "operator");
 
-    TEST_STEP("payments: 5 P2P and 3 BNPL settled, 2 refused by the payee (AC01), 1 AM02");
+    TEST_STEP("payments: 5 P2P, 3 BNPL, a supplier payment (with its fee) and a part of it "
+              "returned settled; 2 refused by the payee (AC01), 1 AM02");
     struct client *jazz1 = h_connect(&h, "JAZZ");
-    struct client *jazz2 = h_connect(&h, "JAZZ");
     struct client *easy = h_connect(&h, "EASY");
     struct client *koko = h_connect(&h, "KOKO");
+    /* the return goes to a session of JAZZ: while it has one, jazz1 */
+    uint64_t supplier =
+        pay(jazz1, "JAZZ", koko, "M-SUP", 1000000, SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT, NULL);
+    give_back(koko, jazz1, supplier, 400000);
+    struct client *jazz2 = h_connect(&h, "JAZZ");
     char msg[32];
     for (int i = 0; i < 5; i++) {
         snprintf(msg, sizeof(msg), "M-P2P-%d", i);
@@ -431,6 +448,11 @@ int main(void)
     pay(jazz1, "JAZZ", koko, "M-AC01-1", 800, SIKKA__V1__PURPOSE__P2P, "AC01");
     pay(easy, "EASY", koko, "M-AM02", 0, SIKKA__V1__PURPOSE__BNPL_REPAYMENT, NULL);
     const int64_t p2p_paisa = 10000 * 5 + 0 + 1 + 2 + 3 + 4, bnpl_paisa = 3 * 250000;
+    /* PKR 10,000 at 0.20 % (KOKO pays PKR 20.00); 40 % of it returned, with
+     * 40 % of the fee */
+    const int64_t fees = 2000 + 800;
+    CHECK_INT(h_sql_int(&h, "SELECT sum(fee) FROM transfers WHERE status = 'ACSC'"), fees);
+    const int64_t gross = p2p_paisa + bnpl_paisa + 1000000 + 400000 + fees;
 
     TEST_STEP("GET /metrics: the counters are what was sent");
     char *text = scrape_with_window(&h, op);
@@ -438,7 +460,16 @@ int main(void)
     CHECK_INT(isample(text, "sikka_ready"), 1);
     CHECK_INT(isample(text, "sikka_transfers_received_total{purpose=\"P2P\"}"), 7);
     CHECK_INT(isample(text, "sikka_transfers_received_total{purpose=\"BNPL_REPAYMENT\"}"), 4);
-    CHECK_INT(isample(text, "sikka_transfers_received_total{purpose=\"RETURN\"}"), 0);
+    CHECK_INT(isample(text, "sikka_transfers_received_total{purpose=\"RETURN\"}"), 1);
+    CHECK_INT(isample(text, "sikka_transfers_received_total{purpose=\"SUPPLIER_PAYMENT\"}"), 1);
+    CHECK_INT(isample(text, "sikka_transfers_settled_total{purpose=\"SUPPLIER_PAYMENT\","
+                            "participant=\"JAZZ\"}"),
+              1);
+    CHECK_INT(
+        isample(text, "sikka_transfers_settled_total{purpose=\"RETURN\",participant=\"KOKO\"}"), 1);
+    CHECK_INT(isample(text, "sikka_transfers_settled_paisa_total{purpose=\"RETURN\","
+                            "participant=\"KOKO\"}"),
+              400000);
     CHECK_INT(isample(text, "sikka_transfers_settled_total{purpose=\"P2P\",participant=\"JAZZ\"}"),
               5);
     CHECK_INT(isample(text, "sikka_transfers_settled_total{purpose=\"BNPL_REPAYMENT\","
@@ -459,12 +490,12 @@ int main(void)
     CHECK_INT(isample(text, "sikka_transfers_rejected_total{reason=\"AM02\",participant=\"EASY\"}"),
               1);
     CHECK_INT(count_lines(text, "sikka_transfers_rejected_total{"), 2);
-    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE status = 'ACSC'"), 8);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE status = 'ACSC'"), 10);
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE status = 'RJCT'"), 3);
 
     TEST_STEP("histograms: one duration per settled transfer, buckets cumulative");
-    CHECK_INT(isample(text, "sikka_transfer_duration_seconds_count"), 8);
-    CHECK_INT(isample(text, "sikka_transfer_duration_seconds_bucket{le=\"+Inf\"}"), 8);
+    CHECK_INT(isample(text, "sikka_transfer_duration_seconds_count"), 10);
+    CHECK_INT(isample(text, "sikka_transfer_duration_seconds_bucket{le=\"+Inf\"}"), 10);
     CHECK_INT(count_lines(text, "sikka_transfer_duration_seconds_bucket{"), 16);
     int64_t prev = 0;
     for (const char *p = strstr(text, "sikka_transfer_duration_seconds_bucket{"); p != NULL;
@@ -474,11 +505,11 @@ int main(void)
         prev = v;
     }
     double sum;
-    CHECK(sample(text, "sikka_transfer_duration_seconds_sum", &sum) && sum > 0 && sum < 8 * 5.0);
-    /* every admitted transfer is recorded once: 8 postings and 3 rejections */
-    CHECK_INT(isample(text, "sikka_batch_size_sum"), 11);
+    CHECK(sample(text, "sikka_transfer_duration_seconds_sum", &sum) && sum > 0 && sum < 10 * 5.0);
+    /* every admitted transfer is recorded once: 10 postings and 3 rejections */
+    CHECK_INT(isample(text, "sikka_batch_size_sum"), 13);
     int64_t batches = isample(text, "sikka_batch_size_count");
-    CHECK(batches >= 1 && batches <= 11, "%" PRId64 " batches", batches);
+    CHECK(batches >= 1 && batches <= 13, "%" PRId64 " batches", batches);
     CHECK_INT(isample(text, "sikka_db_commit_duration_seconds_count"), batches);
     CHECK_INT(isample(text, "sikka_inflight_transfers"), 0);
     CHECK_INT(isample(text, "sikka_posting_queue_depth"), 0);
@@ -509,8 +540,8 @@ int main(void)
     CHECK_INT(isample(text, "sikka_participant_headroom_paisa{participant=\"JAZZ\"}"),
               h_position_balance(&h, "JAZZ") +
                   h_sql_int(&h, "SELECT ndc FROM participants WHERE code = 'JAZZ'"));
-    check_window(&h, text, 8);
-    CHECK_INT(isample(text, "sikka_window_gross_paisa"), p2p_paisa + bnpl_paisa);
+    check_window(&h, text, 10);
+    CHECK_INT(isample(text, "sikka_window_gross_paisa"), gross);
 
     TEST_STEP("promtool check metrics accepts the exposition");
     char cmd[600];
@@ -549,7 +580,7 @@ int main(void)
     for (;;) {
         j = stats(op, "");
         sum_series(j, &settled, &rejected);
-        if (settled == 8 && rejected == 3)
+        if (settled == 10 && rejected == 3)
             break;
         json_decref(j);
         CHECK(h_now_ms() < deadline, "the series holds %" PRId64 " settled, %" PRId64 " rejected",
@@ -566,8 +597,8 @@ int main(void)
     CHECK_INT(jint(sj, "NAYA"), 0);
     CHECK_INT(jint(j, "window"),
               h_sql_int(&h, "SELECT id FROM settlement_windows WHERE state = 'open'"));
-    CHECK_INT(jint(j, "window_gross"), p2p_paisa + bnpl_paisa);
-    CHECK_INT(jint(j, "window_postings"), 8);
+    CHECK_INT(jint(j, "window_gross"), gross);
+    CHECK_INT(jint(j, "window_postings"), 10);
     int64_t now = jint(j, "now");
     json_t *series = json_object_get(j, "series");
     size_t n = json_array_size(series);
@@ -619,14 +650,14 @@ int main(void)
     jazz1 = h_connect(&h, "JAZZ");
     koko = h_connect(&h, "KOKO");
     text = scrape_with_window(&h, op);
-    check_window(&h, text, 8);
+    check_window(&h, text, 10);
     CHECK_INT(isample(text, "sikka_transfers_settled_total{purpose=\"P2P\",participant=\"JAZZ\"}"),
               0);
     free(text);
     pay(jazz1, "JAZZ", koko, "M-AFTER", 12345, SIKKA__V1__PURPOSE__P2P, NULL);
     text = scrape(op);
-    check_window(&h, text, 9);
-    CHECK_INT(isample(text, "sikka_window_gross_paisa"), p2p_paisa + bnpl_paisa + 12345);
+    check_window(&h, text, 11);
+    CHECK_INT(isample(text, "sikka_window_gross_paisa"), gross + 12345);
     CHECK_INT(isample(text, "sikka_transfers_settled_total{purpose=\"P2P\",participant=\"JAZZ\"}"),
               1);
     free(text);
