@@ -58,6 +58,7 @@ static const uint64_t duration_bounds[] = {500,     1000,    2500,    5000,     
 static const uint64_t batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000};
 #define BATCH_BOUNDS (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
 #define HIST_MAX     16
+_Static_assert(DURATION_BOUNDS <= HIST_MAX && BATCH_BOUNDS <= HIST_MAX, "struct hist too small");
 
 /* A Prometheus histogram: counts per bucket (not cumulative), the last one
  * for +Inf; cumulated only when written. */
