@@ -18,6 +18,13 @@
 #
 # Installing postgresql-15 makes Debian create and start a "main" cluster on
 # port 5432. Sikka never uses it: deploy/pg.sh runs private clusters.
+# prometheus (about 19 MB to download, 96 MB installed) is here for promtool:
+# tests/run.sh checks the switch's /metrics text and deploy/prometheus/ with
+# it. Its package would start a Prometheus server on :9090; when this script
+# installs it, it is installed with a policy-rc.d that forbids starting
+# services (unless the host has a policy-rc.d of its own) and its service is
+# disabled, so nothing is left listening. A prometheus already installed is
+# left as it is.
 # Likewise etcd-server (--ha) starts Debian's etcd service where systemd runs,
 # on 127.0.0.1:2379 and 2380; deploy/ha.sh runs its own etcd on other ports.
 set -euo pipefail
@@ -42,18 +49,55 @@ packages=(
     "$@"
 )
 
+# installed on their own, their services kept from starting (see above)
+quiet_packages=(prometheus)
+
+installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
 missing=()
 for pkg in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-    [[ $status == installed ]] || missing+=("$pkg")
+    installed "$pkg" || missing+=("$pkg")
+done
+missing_quiet=()
+for pkg in "${quiet_packages[@]}"; do
+    installed "$pkg" || missing_quiet+=("$pkg")
 done
 
-if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "install-deps: all ${#packages[@]} packages present"
+if [[ ${#missing[@]} -eq 0 && ${#missing_quiet[@]} -eq 0 ]]; then
+    echo "install-deps: all $((${#packages[@]} + ${#quiet_packages[@]})) packages present"
     exit 0
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing ${missing[*]} ${missing_quiet[*]}"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}"
+if [[ ${#missing[@]} -gt 0 ]]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing[@]}"
+fi
+
+if [[ ${#missing_quiet[@]} -gt 0 ]]; then
+    # invoke-rc.d and deb-systemd-invoke ask policy-rc.d; 101 = "do not start"
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e $policy ]]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy"
+        own_policy=1
+        trap 'as_root rm -f "$policy"' EXIT
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing_quiet[@]}"
+    if [[ $own_policy -eq 1 ]]; then
+        as_root rm -f "$policy"
+        trap - EXIT
+    fi
+    for pkg in "${missing_quiet[@]}"; do
+        # and not at the next boot either
+        if [[ -d /run/systemd/system ]]; then
+            as_root systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+        elif [[ -x /etc/init.d/$pkg ]]; then
+            as_root update-rc.d "$pkg" disable >/dev/null 2>&1 || true
+        fi
+    done
+fi

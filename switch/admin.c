@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "money.h"
 #include "participant.h"
 #include "ops.h"
@@ -68,6 +69,8 @@ enum admin_route {
     ADMIN_ROUTE_PROPOSAL,
     ADMIN_ROUTE_APPROVE,
     ADMIN_ROUTE_REJECT,
+    ADMIN_ROUTE_STATS,
+    ADMIN_ROUTE_METRICS,
 };
 
 /* Shorthands for the least role of a method in admin_paths. */
@@ -109,6 +112,7 @@ static const struct admin_path {
     {"proposals/{id}", ADMIN_ROUTE_PROPOSAL, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"proposals/{id}/approve", ADMIN_ROUTE_APPROVE, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"proposals/{id}/reject", ADMIN_ROUTE_REJECT, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"stats", ADMIN_ROUTE_STATS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
 };
 
 /* What each role may do (GET /api/v1/me's "may"): the changes it may make or
@@ -121,6 +125,10 @@ static const struct {
     {"ndc", SUPERVISOR},   {"settle", SUPERVISOR}, {"participant_add", SUPERVISOR},
     {"approve", OPERATOR}, {"reject", OPERATOR},
 };
+
+/* Prometheus' conventional path, outside the API. */
+static const struct admin_path admin_metrics_path = {
+    "/metrics", ADMIN_ROUTE_METRICS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES};
 
 /* One request between its arrival and its answer. Owned by this module and
  * listed in A.pending until answered; ops holds a pointer to it meanwhile
@@ -136,6 +144,7 @@ struct admin_req {
     struct admin_req *prev, *next;
     const char *allow; /* for a 405 */
     bool csv;          /* answer a window report as CSV */
+    bool quiet;        /* polled (metrics, stats): a success logs at debug */
     int64_t started_us;
     char operator_name[TLS_NAME_MAX];
     struct ops_actor who; /* the certificate's operator, once identified */
@@ -254,6 +263,7 @@ static void admin_done(struct admin_req *ar, int status, const char *why)
     int64_t us = mono_us() - ar->started_us;
     enum log_level level = status >= 500   ? LOG_LEVEL_ERROR
                            : status >= 400 ? LOG_LEVEL_WARN
+                           : ar->quiet     ? LOG_LEVEL_DEBUG
                                            : LOG_LEVEL_INFO;
     char op[TLS_NAME_MAX + 8], path[ADMIN_PATH_MAX + 8], q[300];
     log_write(level,
@@ -295,7 +305,8 @@ static void admin_finish(struct admin_req *ar, int status, json_t *body)
         json_t *e = json_object_get(body, "error");
         admin_echo(json_is_string(e) ? json_string_value(e) : "no error text", why, sizeof(why));
     }
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    /* reals (the stats' milliseconds) with 9 digits: 1.234, not 1.2339999999999999 */
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     struct evbuffer *buf = evbuffer_new();
     if (text == NULL || buf == NULL || evbuffer_add(buf, text, strlen(text)) != 0 ||
         evbuffer_add(buf, "\n", 1) != 0) {
@@ -413,6 +424,22 @@ static void admin_finish_csv(struct admin_req *ar, json_t *report)
     admin_done(ar, status, status == 200 ? "" : "cannot send the report");
 }
 
+/* Answers GET /metrics with the Prometheus text exposition and frees ar. */
+static void admin_finish_metrics(struct admin_req *ar)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL || metrics_write_prometheus(buf) != 0) {
+        if (buf != NULL)
+            evbuffer_free(buf);
+        log_error("event=oom what=metrics_exposition");
+        admin_fail(ar, 500, "cannot write the metrics: out of memory");
+        return;
+    }
+    int status = admin_send(ar, 200, METRICS_CONTENT_TYPE, buf);
+    evbuffer_free(buf);
+    admin_done(ar, status, status == 200 ? "" : "cannot send the metrics");
+}
+
 /* ops_done: the answer to whatever ar asked. */
 static void admin_on_ops(void *arg, int status, json_t *body)
 {
@@ -494,6 +521,10 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
     char copy[ADMIN_PATH_MAX], e[64];
     char *seg[ADMIN_SEGMENTS_MAX];
     size_t nseg = 0, plen = strlen(ADMIN_PREFIX);
+    if (strcmp(path, admin_metrics_path.pattern) == 0) {
+        call->path = &admin_metrics_path;
+        return 0;
+    }
     if (strncmp(path, ADMIN_PREFIX, plen) != 0 || strlen(path) >= sizeof(copy)) {
         snprintf(why, whylen, "no such path (the API is under %s)", ADMIN_PREFIX);
         return 404;
@@ -571,6 +602,12 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
                 call->csv = p->value[0] == 'c';
             } else {
                 snprintf(why, whylen, "format must be json or csv, not \"%s\"",
+                         admin_echo(p->value, e, sizeof(e)));
+                status = 400;
+            }
+        } else if (route == ADMIN_ROUTE_STATS && strcmp(p->key, "since") == 0) {
+            if (metrics_parse_since(p->value, &call->since) != 0) {
+                snprintf(why, whylen, "since must be a Unix time in seconds, not \"%s\"",
                          admin_echo(p->value, e, sizeof(e)));
                 status = 400;
             }
@@ -935,6 +972,14 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         return;
     case ADMIN_ROUTE_REJECT:
         ops_proposal_reject(who, call->id, call->reason, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_STATS:
+        ar->quiet = true;
+        admin_on_ops(ar, 200, metrics_stats_json(call->since));
+        return;
+    case ADMIN_ROUTE_METRICS:
+        ar->quiet = true;
+        admin_finish_metrics(ar);
         return;
     default:
         admin_fail(ar, 500, "route %d has no handler", (int)call->path->route);

@@ -39,6 +39,25 @@
  *                     "participant_add", and "approve", "reject" (proposals of
  *                     the actions it may propose)]}
  * ops.h gives the answers' shapes (P, the audit trail, ...).
+ *   GET  /api/v1/stats[?since=UNIX_SECONDS]
+ *   GET  /metrics                        (outside /api/v1/: Prometheus' path)
+ *
+ * /metrics is the Prometheus text exposition (format 0.0.4, Content-Type
+ * METRICS_CONTENT_TYPE): sikka_* counters, gauges and histograms
+ * (metrics.c writes them; README lists them) plus process_*. /api/v1/stats
+ * is the console dashboard's live view, from memory:
+ *   {"now": unix_s, "series": [{"t": unix_s, "settled": n, "rejected": n,
+ *    "p50_ms", "p99_ms", "commit_p50_ms", "commit_p99_ms", "batch_avg"}],
+ *    "rejections": {"AM23": n, ...}, "sessions": {"JAZZ": n, ...},
+ *    "window": id, "window_gross": paisa, "window_postings": n}
+ * one row per whole second of the last 900 with t > since (oldest first;
+ * end-to-end and commit latencies in ms, 0 in a second without any;
+ * batch_avg transfers per committed batch), rejections by reason since
+ * start, sessions of every participant, the open window's gross and
+ * postings (null for a moment after start, until the earlier boots' part
+ * is read). since must be decimal digits (else 400). Both are read with the
+ * same certificate check as the API, and a successful one logs at debug
+ * (they are polled).
  *
  * Errors are JSON {"error": "..."}: 400 bad input, 403 not permitted (role,
  * four-eyes: "four-eyes: ..."), 404 unknown path or object, 405 wrong
@@ -114,6 +133,7 @@ struct admin_call {
     char code[8];                             /* {code} */
     int64_t id;                               /* {id} */
     int limit;                                /* audit ?limit= */
+    int64_t since;                            /* stats ?since= (Unix seconds) */
     bool csv;                                 /* window report ?format=csv */
     char state[16];                           /* proposals ?state=, "" for all */
     struct admin_new_participant participant; /* POST participants */

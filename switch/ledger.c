@@ -9,6 +9,7 @@
 
 #include "fence.h"
 #include "log.h"
+#include "metrics.h"
 #include "participant.h"
 #include "sql.h"
 #include "text.h"
@@ -308,6 +309,7 @@ void ledger_free(void)
 void ledger_set_window(int64_t window_id)
 {
     L.window_id = window_id;
+    metrics_window_opened(window_id);
 }
 
 int64_t ledger_window(void)
@@ -360,6 +362,8 @@ void ledger_get_stats(struct ledger_stats *out)
 {
     *out = L.stats;
     out->failures = L.stats.refused + L.stats.retried;
+    out->queued = L.queued + L.pieces_n;
+    out->committing = L.inflight_n;
 }
 
 void ledger_request_resync(void)
@@ -518,6 +522,7 @@ static void on_resync(void *arg, PGresult *res, enum pgconn_flags flags, const c
         if (w != L.window_id)
             log_warn("event=window_resynced memory=%" PRId64 " database=%" PRId64, L.window_id, w);
         L.window_id = w;
+        metrics_window_opened(w);
     }
     L.resync_needed = false;
     log_info("event=ledger_resynced window=%" PRId64, L.window_id);
@@ -869,6 +874,7 @@ static void deliver(struct transfer *batch, PGresult *res)
         if (strcmp(kind, "batch") == 0) {
             int64_t w = strtoll(PQgetvalue(res, i, RES_ID), NULL, 10);
             at_ms = strtoll(PQgetvalue(res, i, RES_AT_MS), NULL, 10);
+            metrics_batch_window(w);
             if (w != L.window_id) {
                 log_warn("event=window_changed memory=%" PRId64 " database=%" PRId64
                          " why=\"the open window changed outside this switch\"",
@@ -1010,13 +1016,15 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
         L.stats.batches++;
         L.stats.transfers += n;
         L.backoff_ms = BACKOFF_MIN_MS;
-        int64_t took = mono_us() - p->since_us;
+        int64_t now = mono_us();
+        int64_t took = now - p->since_us;
         L.stats.commit_us += (uint64_t)took;
         if (took > 100000)
             log_warn("event=slow_commit conn=%s transfers=%zu ms=%" PRId64, pgconn_name(p->conn), n,
                      took / 1000);
         if (n > L.stats.max_batch)
             L.stats.max_batch = n;
+        metrics_batch_committed(n, took, now);
         log_debug("event=batch_committed transfers=%zu rows=%d piece=%d", n, PQntuples(res), piece);
         deliver(batch, res);
         break;

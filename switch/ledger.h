@@ -136,11 +136,13 @@ struct ledger_stats {
     uint64_t batches;   /* committed */
     uint64_t transfers; /* in committed batches */
     uint64_t max_batch;
-    uint64_t attempts;  /* post_batch calls sent */
-    uint64_t refused;   /* batches the database refused for their data */
-    uint64_t retried;   /* batches lost or failed transiently, sent again */
-    uint64_t failures;  /* refused + retried */
-    uint64_t commit_us; /* total time from sending a batch to its commit */
+    uint64_t attempts;   /* post_batch calls sent */
+    uint64_t refused;    /* batches the database refused for their data */
+    uint64_t retried;    /* batches lost or failed transiently, sent again */
+    uint64_t failures;   /* refused + retried */
+    uint64_t commit_us;  /* total time from sending a batch to its commit */
+    uint64_t queued;     /* now: transfers waiting for a batch (queue and pieces) */
+    uint64_t committing; /* now: transfers in batches being committed */
 };
 void ledger_get_stats(struct ledger_stats *out);
 

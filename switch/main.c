@@ -27,6 +27,7 @@
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "outbox.h"
 #include "participant.h"
@@ -356,7 +357,8 @@ static void become_active(void)
         pgconn_new(M.base, "peer-query", M.cfg->database_url, sql_query_stmts, sql_query_nstmts);
     if (M.query_db == NULL || M.peer_db == NULL)
         goto fail;
-    if (router_init(M.base, rec.boot_id, M.peer_db) != 0 ||
+    if (metrics_start(M.base, M.query_db, rec.boot_id, rec.window_id) != 0 ||
+        router_init(M.base, rec.boot_id, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
         sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0)
@@ -501,6 +503,7 @@ static void cleanup(void)
     /* before the database connections: their last answers must find the
      * admin requests abandoned, not their freed HTTP requests */
     admin_free();
+    metrics_free();
     recorder_close();
     listener_free(M.listener);
     session_module_free();
@@ -547,6 +550,7 @@ int main(int argc, char **argv)
     bool check_only = false;
     int opt;
     log_setup("sikka-switch", LOG_LEVEL_INFO);
+    metrics_init();
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':

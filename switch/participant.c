@@ -82,6 +82,7 @@ struct participant *participant_add(const char *code, const char *name, const ch
     snprintf(p->kind, sizeof(p->kind), "%s", kind);
     p->status = PARTICIPANT_ACTIVE;
     p->ndc_grace = -1;
+    p->index = (unsigned)nsorted;
     if (hmap_insert(&registry, &p->node, hmap_hash(code, PARTICIPANT_CODE_LEN)) != 0) {
         free(p);
         return NULL;

@@ -30,7 +30,9 @@ struct session;
 struct participant {
     char code[PARTICIPANT_CODE_LEN + 1];
     char name[141];
-    char kind[16]; /* wallet, bank, bnpl */
+    char kind[16];  /* wallet, bank, bnpl */
+    unsigned index; /* order of registration from 0, for the life of the process
+                     * (participants are never removed): metrics' arrays */
     enum participant_status status;
     struct position pos;
     int64_t position_account; /* ledger account ids */

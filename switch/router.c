@@ -9,6 +9,7 @@
 #include "idem.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
@@ -395,6 +396,7 @@ static void reject_unrecorded(struct session *s, const char *msg_id, const char 
     o.creditor_agent = payee;
     send_report(s->id, &o, false);
     R.stats.rejected++;
+    metrics_transfer_rejected(reason, s->participant->index);
 }
 
 /* Decides a rejection; it is recorded before anyone hears of it. */
@@ -558,9 +560,11 @@ static bool admit(struct session *s, struct transfer *t)
         return false;
     }
     t->payer_session = s->id;
+    t->payer_index = s->participant->index;
     t->state = TRANSFER_NEW;
     R.inflight++;
     R.stats.received++;
+    metrics_transfer_received(t);
     session_inflight_add(s, 1);
     return true;
 }
@@ -694,6 +698,7 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
         return NULL;
     }
     t->received_ms = transfer_now_ms();
+    t->received_us = s->frame_us;
     return t;
 }
 
@@ -1067,6 +1072,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         outcome_of_transfer(t, &o);
         if (t->status == TRANSFER_ACSC) {
             R.stats.settled++;
+            metrics_transfer_settled(t);
             char qm[96];
             log_debug("event=transfer_settled transfer=%" PRIu64 " kind=%s payer=%s payee=%s "
                       "msg_id=%s amount=%" PRId64 " fee=%" PRId64 " purpose=%s",
@@ -1080,6 +1086,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
             }
         } else {
             R.stats.rejected++;
+            metrics_transfer_rejected(t->reason, t->payer_index);
         }
         o.fee = fee_for(t, t->payer);
         send_report(t->payer_session, &o, false);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
@@ -441,6 +442,7 @@ static void send_reject(struct session *s, const char *reason, const char *text,
     } else {
         s->rejects_unlogged++;
     }
+    metrics_message_rejected(reason, retry);
     (void)session_send(s, &env);
 }
 
@@ -529,6 +531,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static bool take_frame_token(struct session *s)
 {
     int64_t now = mono_us();
+    s->frame_us = now; /* the router's "received", without a clock read of its own */
     struct bucket *pb = &s->participant->frames;
     int64_t prate = S.opts.participant_max_frames, srate = S.opts.max_frames_per_second;
     if (bucket_take(&s->frames, now, srate, srate)) {
@@ -717,6 +720,7 @@ static void on_handshake(struct session *s)
         p->sessions->p_prev = s;
     p->sessions = s;
     p->nsessions++;
+    metrics_session_opened(p->index);
     set_state(s, SESSION_ACTIVE);
     set_active_timeouts(s);
     log_info("event=session_open session=%s peer=%s tls=%s", s->label, s->peer,

@@ -110,6 +110,7 @@ struct session {
     uint64_t ping_nonce;
     int64_t inflight; /* transfers it sent that are unanswered */
     uint64_t frames_in, frames_out;
+    int64_t frame_us;                /* when the frame being handled was taken (monotonic) */
     struct session *p_next, *p_prev; /* the participant's sessions */
     struct session *list_next;       /* flush list / free list */
     struct hnode node;               /* by id */

@@ -151,6 +151,15 @@ const struct pgconn_stmt sql_query_stmts[] = {
     {SQL_STATE_PARTICIPANTS, PARTICIPANTS_SQL},
     {SQL_STATE_WINDOW, OPEN_WINDOW_SQL},
     {SQL_STATE_FEES, FEES_SQL},
+    /* $1 window, $2 this boot's first transfer id -> the postings of earlier
+     * boots in the window and their gross, as close_window() sums them */
+    {SQL_METRICS_WINDOW,
+     "SELECT count(DISTINCT e.transfer_id), "
+     "coalesce(sum(-e.amount) FILTER (WHERE e.amount < 0), 0) "
+     "FROM ledger_entries e WHERE e.window_id = $1::bigint AND e.leg <> 'settlement' "
+     "AND e.transfer_id < $2::bigint"},
+    /* settlement notices not yet acknowledged */
+    {SQL_METRICS_OUTBOX, "SELECT count(*) FROM payee_outbox"},
     /* $1 id -> one JSON document */
     {SQL_TRANSFER_SHOW,
      "SELECT json_build_object("

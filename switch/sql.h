@@ -43,6 +43,8 @@
 #define SQL_STATE_PARTICIPANTS  "state_participants"
 #define SQL_STATE_WINDOW        "state_window"
 #define SQL_STATE_FEES          "state_fees"
+#define SQL_METRICS_WINDOW      "metrics_window"
+#define SQL_METRICS_OUTBOX      "metrics_outbox"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;

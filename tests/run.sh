@@ -13,7 +13,8 @@
 #              REGEX that matches no test fails the run
 #
 # Phases, each timed:
-#   1. Debian packages (deploy/install-deps.sh)
+#   1. Debian packages (deploy/install-deps.sh; prometheus among them, for
+#      the promtool checks of it_metrics)
 #   2. build/      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   3. build-asan/ -DCMAKE_BUILD_TYPE=Debug -DSIKKA_SANITIZE=ON
 #   4. test PKI in build/test-pki: deploy/pki.sh's set, plus expired-JAZZ,
