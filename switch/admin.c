@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "console.h"
 #include "log.h"
 #include "money.h"
 #include "participant.h"
@@ -29,6 +31,13 @@
 #include "tls.h"
 
 #define ADMIN_PREFIX        "/api/v1/"
+/* Every answer, API or console file: the console runs only its own scripts
+ * and styles, talks only to its own origin, is never framed, and nothing is
+ * sniffed or leaked in a Referer. */
+#define ADMIN_CSP                                                                                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "                   \
+    "frame-ancestors 'none'"
 #define ADMIN_BODY_MAX      (64 * 1024)   /* JSON bodies we parse */
 #define ADMIN_BODY_HARD_MAX (1024 * 1024) /* beyond this evhttp answers 413 itself */
 #define ADMIN_HEADERS_MAX   (16 * 1024)
@@ -214,6 +223,21 @@ static void admin_on_close(struct evhttp_connection *conn, void *arg)
 }
 
 /* ---- answering ---- */
+
+/* The headers every answer carries (set when the request arrives, so that
+ * every path to a reply has them). Returns 0, or -1 out of memory. */
+static int admin_security_headers(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    return evhttp_add_header(h, "Content-Security-Policy", ADMIN_CSP) != 0 ||
+                   evhttp_add_header(h, "X-Content-Type-Options", "nosniff") != 0 ||
+                   evhttp_add_header(h, "Referrer-Policy", "no-referrer") != 0 ||
+                   evhttp_add_header(h, "X-Frame-Options", "DENY") != 0 ||
+                   evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin") != 0 ||
+                   evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000") != 0
+               ? -1
+               : 0;
+}
 
 /* Logs the request's line and frees it. */
 static void admin_done(struct admin_req *ar, int status, const char *why)
@@ -401,6 +425,62 @@ static void admin_on_ops(void *arg, int status, json_t *body)
 }
 
 /* ---- reading a request ---- */
+
+/* Whether a Content-Type header is application/json (parameters such as
+ * charset allowed). */
+static bool admin_is_json_type(const char *type)
+{
+    static const char json[] = "application/json";
+    if (type == NULL)
+        return false;
+    while (*type == ' ' || *type == '\t')
+        type++;
+    if (strncasecmp(type, json, sizeof(json) - 1) != 0)
+        return false;
+    char next = type[sizeof(json) - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+int admin_check_write(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                      const char *fetch_site, const char *content_type, char *why, size_t whylen)
+{
+    char e[80], e2[80];
+    why[0] = '\0';
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 0;
+    if (origin != NULL) {
+        char want[300];
+        int n = snprintf(want, sizeof(want), "https://%s", host != NULL ? host : "");
+        if (host == NULL || host[0] == '\0' || n < 0 || (size_t)n >= sizeof(want) ||
+            strcmp(origin, want) != 0) {
+            snprintf(why, whylen,
+                     "cross-origin request refused: Origin \"%s\" is not this console "
+                     "(https://%s)",
+                     admin_echo(origin, e, sizeof(e)),
+                     host != NULL ? admin_echo(host, e2, sizeof(e2)) : "?");
+            return 403;
+        }
+    }
+    if (fetch_site != NULL && strcmp(fetch_site, "same-origin") != 0 &&
+        strcmp(fetch_site, "none") != 0) {
+        snprintf(why, whylen, "cross-site request refused: Sec-Fetch-Site is \"%s\"",
+                 admin_echo(fetch_site, e, sizeof(e)));
+        return 403;
+    }
+    if (cmd == EVHTTP_REQ_OPTIONS) {
+        snprintf(why, whylen, "OPTIONS is not served: this console answers no cross-origin "
+                              "(CORS) request");
+        return 405;
+    }
+    if (!admin_is_json_type(content_type)) {
+        snprintf(why, whylen, "a %s must be sent as Content-Type: application/json%s%s%s",
+                 admin_method_name(cmd), content_type != NULL ? ", not \"" : "",
+                 content_type != NULL ? admin_echo(content_type, e, sizeof(e)) : "",
+                 content_type != NULL ? "\"" : "");
+        return 415;
+    }
+    return 0;
+}
 
 /* The verified peer must be an operator. Returns 0 and its identity, or -1
  * with why. */
@@ -779,6 +859,58 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
     }
 }
 
+/* Whether a path belongs to the API (answered as JSON, 404 included) rather
+ * than to the console's files. */
+static bool admin_is_api_path(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
+           strcmp(path, "/metrics") == 0;
+}
+
+/* Serves one of the console's embedded files (GET, HEAD) and frees ar. */
+static void admin_serve_asset(struct admin_req *ar, const char *path, enum evhttp_cmd_type cmd)
+{
+    const struct console_asset *a = console_find(path);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        ar->allow = "GET, HEAD";
+        admin_fail(ar, 405, "%s is not allowed here; use GET, HEAD", admin_method_name(cmd));
+        return;
+    }
+    if (a == NULL) {
+        admin_fail(ar, 404, "no such page or file");
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ar->req);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(ar->req),
+                                         "If-None-Match");
+    bool fresh = console_etag_matches(inm, a->etag);
+    if (evhttp_add_header(h, "ETag", a->etag) != 0 ||
+        evhttp_add_header(h, "Cache-Control", "no-cache") != 0 ||
+        (!fresh && evhttp_add_header(h, "Content-Type", a->content_type) != 0)) {
+        log_error("event=oom what=admin_asset_headers");
+        evhttp_send_error(ar->req, 500, NULL);
+        admin_done(ar, 500, "cannot build the answer");
+        return;
+    }
+    if (fresh) {
+        evhttp_send_reply(ar->req, 304, "Not Modified", NULL);
+        admin_done(ar, 304, "");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL || evbuffer_add_reference(buf, a->data, a->len, NULL, NULL) != 0) {
+        if (buf != NULL)
+            evbuffer_free(buf);
+        log_error("event=oom what=admin_asset");
+        evhttp_send_error(ar->req, 500, NULL);
+        admin_done(ar, 500, "cannot build the answer");
+        return;
+    }
+    evhttp_send_reply(ar->req, 200, "OK", buf);
+    evbuffer_free(buf);
+    admin_done(ar, 200, "");
+}
+
 static void admin_on_request(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -802,6 +934,12 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     admin_link(ar);
     if (ar->conn != NULL)
         evhttp_connection_set_closecb(ar->conn, admin_on_close, NULL);
+    if (admin_security_headers(req) != 0) {
+        log_error("event=oom what=admin_headers");
+        evhttp_send_error(req, 503, NULL);
+        admin_done(ar, 503, "out of memory");
+        return;
+    }
 
     struct tls_identity id;
     memset(&id, 0, sizeof(id));
@@ -823,6 +961,25 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     snprintf(ar->operator_name, sizeof(ar->operator_name), "%s", id.name);
+
+    /* writes only from the console's own pages (or a client that is no
+     * browser), and only as JSON: a cross-site form cannot send that
+     * without a preflight, and preflights are refused */
+    struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
+    int refused = admin_check_write(cmd, evhttp_find_header(hin, "Host"),
+                                    evhttp_find_header(hin, "Origin"),
+                                    evhttp_find_header(hin, "Sec-Fetch-Site"),
+                                    evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
+    if (refused != 0) {
+        if (refused == 405)
+            ar->allow = "GET, HEAD, POST, PUT";
+        admin_fail(ar, refused, "%s", why);
+        return;
+    }
+    if (path == NULL || !admin_is_api_path(path)) {
+        admin_serve_asset(ar, path != NULL ? path : "/", cmd);
+        return;
+    }
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

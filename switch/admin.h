@@ -18,6 +18,23 @@
  *   GET  /api/v1/reconcile               GET  /api/v1/fees
  *   GET  /api/v1/audit[?limit=N]         GET  /api/v1/status
  *
+ * Every other path (not /api/ nor /metrics) is the web console: the files of
+ * switch/console/ embedded at build time (console.h), GET and HEAD, "/" for
+ * index.html, with an ETag (If-None-Match answers 304) and Cache-Control
+ * no-cache; API answers are no-store. Every answer carries the security
+ * headers: a strict Content-Security-Policy (only the console's own scripts,
+ * styles and origin; no inline code; never framed), X-Content-Type-Options
+ * nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY and
+ * Strict-Transport-Security. No CORS header is ever sent.
+ *
+ * Writes (any method but GET and HEAD) are refused with 403 when an Origin
+ * header is not exactly "https://" + Host or Sec-Fetch-Site is neither
+ * "same-origin" nor "none"; OPTIONS with 405; anything not sent as
+ * Content-Type: application/json with 415 (admin_check_write).
+ *
+ *   GET  /api/v1/transfers?msg_id=&end_to_end_id=&participant=&status=&purpose=
+ *        &ref=&from=&to=&limit=&before=   the transfer search (ops.h)
+ *
  * Errors are JSON {"error": "..."}: 400 bad input, 403 not an operator, 404
  * unknown path or object, 405 wrong method (with Allow), 409 conflict, 413
  * body over 64 KiB, 503 database down. One log line per request:
@@ -106,5 +123,13 @@ int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *
                         const char *body, size_t len, struct admin_call *call, char *why,
                         size_t whylen) __attribute__((warn_unused_result));
 void admin_call_clear(struct admin_call *call);
+
+/* The cross-site checks of a request, from its method and headers (each NULL
+ * when absent). Returns 0 for a GET or HEAD, or a write from this console's
+ * own origin sent as JSON; else 403 (foreign Origin or Sec-Fetch-Site), 405
+ * (OPTIONS) or 415 (not application/json) with why said. */
+int admin_check_write(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                      const char *fetch_site, const char *content_type, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
 
 #endif
