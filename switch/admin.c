@@ -28,7 +28,9 @@
 #include "money.h"
 #include "participant.h"
 #include "ops.h"
+#include "text.h"
 #include "tls.h"
+#include "transfer.h"
 
 #define ADMIN_PREFIX        "/api/v1/"
 /* Every answer, API or console file: the console runs only its own scripts
@@ -62,6 +64,7 @@ enum admin_route {
     ADMIN_ROUTE_NDC,
     ADMIN_ROUTE_POSITIONS,
     ADMIN_ROUTE_TRANSFER,
+    ADMIN_ROUTE_TRANSFERS,
     ADMIN_ROUTE_WINDOWS,
     ADMIN_ROUTE_WINDOW_CLOSE,
     ADMIN_ROUTE_WINDOW_SETTLE,
@@ -88,6 +91,7 @@ static const struct admin_path {
     {"participants/{code}/ndc", ADMIN_ROUTE_NDC, EVHTTP_REQ_PUT, "PUT"},
     {"positions", ADMIN_ROUTE_POSITIONS, EVHTTP_REQ_GET, "GET"},
     {"transfers/{id}", ADMIN_ROUTE_TRANSFER, EVHTTP_REQ_GET, "GET"},
+    {"transfers", ADMIN_ROUTE_TRANSFERS, EVHTTP_REQ_GET, "GET"},
     {"windows", ADMIN_ROUTE_WINDOWS, EVHTTP_REQ_GET, "GET"},
     {"windows/close", ADMIN_ROUTE_WINDOW_CLOSE, EVHTTP_REQ_POST, "POST"},
     {"windows/{id}/settle", ADMIN_ROUTE_WINDOW_SETTLE, EVHTTP_REQ_POST, "POST"},
@@ -569,11 +573,183 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
     return 404;
 }
 
-/* ?format= on a report, ?limit= on the audit trail; nothing else. */
+/* Two digits at s as a number, or -1. */
+static int admin_2digits(const char *s)
+{
+    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0'
+                                                                     : -1;
+}
+
+/* An ISO 8601 time: YYYY-MM-DD, optionally followed by T (or a space) and
+ * HH:MM[:SS[.fraction]], optionally followed by Z or +HH[:MM] / -HH[:MM]
+ * (none: UTC). Writes it canonical, in UTC, to out ("2026-12-02T09:30:00.000000Z").
+ * Returns 0, or -1 when it is no such time. */
+static int admin_parse_time(const char *text, char *out, size_t outlen)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = text;
+    int y = 0;
+    for (int i = 0; i < 4; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        y = y * 10 + (*p - '0');
+    }
+    if (*p++ != '-')
+        return -1;
+    int mon = admin_2digits(p), day;
+    p += 2;
+    if (mon < 1 || mon > 12 || *p++ != '-' || (day = admin_2digits(p)) < 1)
+        return -1;
+    p += 2;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap))
+        return -1;
+    int hh = 0, mm = 0, ss = 0;
+    long usec = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if ((hh = admin_2digits(p)) < 0 || hh > 23 || p[2] != ':' ||
+            (mm = admin_2digits(p + 3)) < 0 || mm > 59)
+            return -1;
+        p += 5;
+        if (*p == ':') {
+            if ((ss = admin_2digits(p + 1)) < 0 || ss > 59)
+                return -1;
+            p += 3;
+            if (*p == '.' || *p == ',') {
+                p++;
+                int digits = 0;
+                for (; *p >= '0' && *p <= '9'; p++, digits++)
+                    if (digits < 6)
+                        usec = usec * 10 + (*p - '0');
+                if (digits == 0 || digits > 9)
+                    return -1;
+                for (; digits < 6; digits++)
+                    usec *= 10;
+            }
+        }
+    }
+    long offset = 0; /* seconds east of UTC */
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        int oh = admin_2digits(p + 1), om = 0;
+        if (oh < 0 || oh > 14)
+            return -1;
+        p += 3;
+        if (*p == ':')
+            p++;
+        if (*p >= '0' && *p <= '9') {
+            if ((om = admin_2digits(p)) < 0 || om > 59)
+                return -1;
+            p += 2;
+        }
+        offset = sign * (oh * 3600L + om * 60L);
+    }
+    if (*p != '\0')
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    time_t t = timegm(&tm) - offset;
+    struct tm utc;
+    if (gmtime_r(&t, &utc) == NULL)
+        return -1;
+    char base[32];
+    if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &utc) == 0)
+        return -1;
+    int n = snprintf(out, outlen, "%s.%06ldZ", base, usec);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* One parameter of a transfer search. Returns 0, or 400 with why. */
+static int admin_search_param(struct ops_transfer_query *q, const char *key, const char *value,
+                              char *why, size_t whylen)
+{
+    char e[64];
+    struct {
+        const char *key;
+        char *dst;
+        size_t size;
+    } texts[] = {{"msg_id", q->msg_id, sizeof(q->msg_id)},
+                 {"end_to_end_id", q->end_to_end_id, sizeof(q->end_to_end_id)},
+                 {"ref", q->ref, sizeof(q->ref)}};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (strcmp(key, texts[i].key) != 0)
+            continue;
+        if (text_check(key, value, 1, TRANSFER_ID_MAX, TEXT_BYTES, why, whylen) != 0)
+            return 400;
+        snprintf(texts[i].dst, texts[i].size, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "participant") == 0) {
+        if (!participant_code_valid(value)) {
+            snprintf(why, whylen, "participant must be a code of 4 uppercase letters, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->participant, sizeof(q->participant), "%s", value);
+    } else if (strcmp(key, "status") == 0) {
+        if (strcmp(value, "ACSC") != 0 && strcmp(value, "RJCT") != 0) {
+            snprintf(why, whylen, "status must be ACSC or RJCT, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->status, sizeof(q->status), "%s", value);
+    } else if (strcmp(key, "purpose") == 0) {
+        Sikka__V1__Purpose purpose;
+        if (transfer_parse_purpose(value, &purpose) != 0) {
+            snprintf(why, whylen,
+                     "purpose must be BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->purpose, sizeof(q->purpose), "%s", value);
+    } else if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+        char *dst = key[0] == 'f' ? q->from : q->to;
+        if (admin_parse_time(value, dst, sizeof(q->from)) != 0) {
+            snprintf(why, whylen,
+                     "%s must be an ISO 8601 time such as 2026-12-02T09:30:00Z, not \"%s\"", key,
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+    } else if (strcmp(key, "limit") == 0) {
+        int64_t v;
+        if (money_parse_id(value, &v) != 0 || v > OPS_SEARCH_LIMIT_MAX) {
+            snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                     OPS_SEARCH_LIMIT_MAX, admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        q->limit = (int)v;
+    } else if (strcmp(key, "before") == 0) {
+        if (money_parse_id(value, &q->before) != 0) {
+            snprintf(why, whylen, "before must be a transfer id (a positive integer), not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+    } else {
+        snprintf(why, whylen,
+                 "unexpected query parameter \"%s\" (the search takes msg_id, end_to_end_id, "
+                 "participant, status, purpose, ref, from, to, limit, before)",
+                 admin_echo(key, e, sizeof(e)));
+        return 400;
+    }
+    return 0;
+}
+
+/* ?format= on a report, ?limit= on the audit trail, the search's
+ * parameters; nothing else. */
 static int admin_read_query(const char *query, struct admin_call *call, char *why, size_t whylen)
 {
     char e[64];
     call->limit = ADMIN_AUDIT_DEFAULT;
+    call->search.limit = OPS_SEARCH_LIMIT_DEFAULT;
     if (query == NULL || query[0] == '\0')
         return 0;
     struct evkeyvalq kv;
@@ -586,7 +762,19 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
     int status = 0;
     enum admin_route route = call->path->route;
     for (struct evkeyval *p = TAILQ_FIRST(&kv); p != NULL && status == 0; p = TAILQ_NEXT(p, next)) {
-        if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
+        if (route == ADMIN_ROUTE_TRANSFERS) {
+            /* an empty field of a form is no filter; a repeated one is a mistake */
+            for (struct evkeyval *o = TAILQ_FIRST(&kv); o != p && status == 0;
+                 o = TAILQ_NEXT(o, next)) {
+                if (strcmp(o->key, p->key) == 0) {
+                    snprintf(why, whylen, "query parameter \"%s\" is given twice",
+                             admin_echo(p->key, e, sizeof(e)));
+                    status = 400;
+                }
+            }
+            if (status == 0 && p->value[0] != '\0')
+                status = admin_search_param(&call->search, p->key, p->value, why, whylen);
+        } else if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
             if (strcmp(p->value, "csv") == 0 || strcmp(p->value, "json") == 0) {
                 call->csv = p->value[0] == 'c';
             } else {
@@ -610,6 +798,11 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
         }
     }
     evhttp_clear_headers(&kv);
+    if (status == 0 && route == ADMIN_ROUTE_TRANSFERS && call->search.from[0] != '\0' &&
+        call->search.to[0] != '\0' && strcmp(call->search.from, call->search.to) >= 0) {
+        snprintf(why, whylen, "from must be earlier than to");
+        status = 400;
+    }
     return status;
 }
 
@@ -825,6 +1018,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         return;
     case ADMIN_ROUTE_TRANSFER:
         ops_transfer_show((uint64_t)call->id, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_TRANSFERS:
+        ops_transfer_search(&call->search, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_WINDOWS:
         ops_windows(admin_on_ops, ar);

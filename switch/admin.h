@@ -59,6 +59,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ops.h"
 
 /* Starts listening on cfg->admin_listen. Returns 0 when listening, and also
  * when admin_listen is "" (console disabled); -1 with err set when the TLS
@@ -109,6 +110,7 @@ struct admin_call {
     bool csv;                                 /* window report ?format=csv */
     struct admin_new_participant participant; /* POST participants */
     int64_t ndc;                              /* PUT participants/{code}/ndc */
+    struct ops_transfer_query search;         /* GET transfers?... */
     json_t *body;                             /* the JSON object sent, or NULL */
 };
 

@@ -25,6 +25,12 @@
 #define SQL_PARTICIPANT_STATUS "participant_status"
 #define SQL_PARTICIPANT_NDC    "participant_ndc"
 #define SQL_TRANSFER_SHOW      "transfer_show"
+#define SQL_SEARCH_MSG_ID      "search_msg_id"
+#define SQL_SEARCH_REF         "search_ref"
+#define SQL_SEARCH_REJECTED    "search_rejected"
+#define SQL_SEARCH_SCAN        "search_scan"
+/* what a search without an indexed filter examines per call (ops.h) */
+#define OPS_SEARCH_SCAN_ROWS 20000
 #define SQL_WINDOWS            "windows"
 #define SQL_WINDOW_REPORT      "window_report"
 #define SQL_RECONCILE          "reconcile"
