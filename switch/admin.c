@@ -32,7 +32,7 @@
 #include "tls.h"
 #include "transfer.h"
 
-#define ADMIN_PREFIX        "/api/v1/"
+#define ADMIN_PREFIX "/api/v1/"
 /* Every answer, API or console file: the console runs only its own scripts
  * and styles, talks only to its own origin, is never framed, and nothing is
  * sniffed or leaked in a Referer. */
@@ -445,8 +445,8 @@ static bool admin_is_json_type(const char *type)
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
-int admin_check_write(enum evhttp_cmd_type cmd, const char *host, const char *origin,
-                      const char *fetch_site, const char *content_type, char *why, size_t whylen)
+int admin_check_origin(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                       const char *fetch_site, char *why, size_t whylen)
 {
     char e[80], e2[80];
     why[0] = '\0';
@@ -472,10 +472,20 @@ int admin_check_write(enum evhttp_cmd_type cmd, const char *host, const char *or
         return 403;
     }
     if (cmd == EVHTTP_REQ_OPTIONS) {
-        snprintf(why, whylen, "OPTIONS is not served: this console answers no cross-origin "
-                              "(CORS) request");
+        snprintf(why, whylen,
+                 "OPTIONS is not served: this console answers no cross-origin "
+                 "(CORS) request");
         return 405;
     }
+    return 0;
+}
+
+int admin_check_json(enum evhttp_cmd_type cmd, const char *content_type, char *why, size_t whylen)
+{
+    char e[80];
+    why[0] = '\0';
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 0;
     if (!admin_is_json_type(content_type)) {
         snprintf(why, whylen, "a %s must be sent as Content-Type: application/json%s%s%s",
                  admin_method_name(cmd), content_type != NULL ? ", not \"" : "",
@@ -577,7 +587,7 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
 static int admin_2digits(const char *s)
 {
     return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0'
-                                                                     : -1;
+                                                                    : -1;
 }
 
 /* An ISO 8601 time: YYYY-MM-DD, optionally followed by T (or a space) and
@@ -1077,8 +1087,8 @@ static void admin_serve_asset(struct admin_req *ar, const char *path, enum evhtt
         return;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(ar->req);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(ar->req),
-                                         "If-None-Match");
+    const char *inm =
+        evhttp_find_header(evhttp_request_get_input_headers(ar->req), "If-None-Match");
     bool fresh = console_etag_matches(inm, a->etag);
     if (evhttp_add_header(h, "ETag", a->etag) != 0 ||
         evhttp_add_header(h, "Cache-Control", "no-cache") != 0 ||
@@ -1091,6 +1101,19 @@ static void admin_serve_asset(struct admin_req *ar, const char *path, enum evhtt
     if (fresh) {
         evhttp_send_reply(ar->req, 304, "Not Modified", NULL);
         admin_done(ar, 304, "");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_HEAD) {
+        /* libevent 2.1 would send the body of a HEAD answer: the length only */
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", a->len);
+        if (evhttp_add_header(h, "Content-Length", len) != 0) {
+            evhttp_send_error(ar->req, 500, NULL);
+            admin_done(ar, 500, "cannot build the answer");
+            return;
+        }
+        evhttp_send_reply(ar->req, 200, "OK", NULL);
+        admin_done(ar, 200, "");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -1162,10 +1185,21 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
      * browser), and only as JSON: a cross-site form cannot send that
      * without a preflight, and preflights are refused */
     struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
-    int refused = admin_check_write(cmd, evhttp_find_header(hin, "Host"),
-                                    evhttp_find_header(hin, "Origin"),
-                                    evhttp_find_header(hin, "Sec-Fetch-Site"),
-                                    evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
+    int refused =
+        admin_check_origin(cmd, evhttp_find_header(hin, "Host"), evhttp_find_header(hin, "Origin"),
+                           evhttp_find_header(hin, "Sec-Fetch-Site"), why, sizeof(why));
+    if (refused == 0 && path != NULL && admin_is_api_path(path)) {
+        /* a write the API would serve must be JSON (an unknown path or
+         * method still gets its 404 or 405) */
+        struct admin_call probe;
+        memset(&probe, 0, sizeof(probe));
+        if (admin_match(path, &probe, why, sizeof(why)) == 0 &&
+            (probe.path->methods & (unsigned)cmd) != 0)
+            refused =
+                admin_check_json(cmd, evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
+        if (refused == 0)
+            why[0] = '\0';
+    }
     if (refused != 0) {
         if (refused == 405)
             ar->allow = "GET, HEAD, POST, PUT";

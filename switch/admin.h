@@ -29,8 +29,9 @@
  *
  * Writes (any method but GET and HEAD) are refused with 403 when an Origin
  * header is not exactly "https://" + Host or Sec-Fetch-Site is neither
- * "same-origin" nor "none"; OPTIONS with 405; anything not sent as
- * Content-Type: application/json with 415 (admin_check_write).
+ * "same-origin" nor "none"; OPTIONS with 405 (admin_check_origin); a write
+ * the API would serve that is not sent as Content-Type: application/json
+ * with 415 (admin_check_json).
  *
  *   GET  /api/v1/transfers?msg_id=&end_to_end_id=&participant=&status=&purpose=
  *        &ref=&from=&to=&limit=&before=   the transfer search (ops.h)
@@ -128,10 +129,14 @@ void admin_call_clear(struct admin_call *call);
 
 /* The cross-site checks of a request, from its method and headers (each NULL
  * when absent). Returns 0 for a GET or HEAD, or a write from this console's
- * own origin sent as JSON; else 403 (foreign Origin or Sec-Fetch-Site), 405
- * (OPTIONS) or 415 (not application/json) with why said. */
-int admin_check_write(enum evhttp_cmd_type cmd, const char *host, const char *origin,
-                      const char *fetch_site, const char *content_type, char *why, size_t whylen)
+ * own origin (or from no browser: no Origin, no Sec-Fetch-Site); else 403
+ * (foreign Origin or Sec-Fetch-Site) or 405 (OPTIONS) with why said. */
+int admin_check_origin(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                       const char *fetch_site, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+/* A write the API serves must be sent as Content-Type: application/json
+ * (parameters allowed): 0, or 415 with why. */
+int admin_check_json(enum evhttp_cmd_type cmd, const char *content_type, char *why, size_t whylen)
     __attribute__((warn_unused_result));
 
 #endif

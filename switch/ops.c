@@ -417,8 +417,8 @@ void ops_transfer_search(const struct ops_transfer_query *q, ops_done done, void
                             OR_NULL(q->to)};
 #undef OR_NULL
     /* the most selective filter that has an index drives the read */
-    const char *stmt = q->msg_id[0] != '\0'              ? SQL_SEARCH_MSG_ID
-                       : q->ref[0] != '\0'               ? SQL_SEARCH_REF
+    const char *stmt = q->msg_id[0] != '\0'             ? SQL_SEARCH_MSG_ID
+                       : q->ref[0] != '\0'              ? SQL_SEARCH_REF
                        : strcmp(q->status, "RJCT") == 0 ? SQL_SEARCH_REJECTED
                                                         : SQL_SEARCH_SCAN;
     snprintf(p->what, sizeof(p->what), "the search");

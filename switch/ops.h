@@ -82,10 +82,10 @@ struct ops_transfer_query {
     char participant[8]; /* payer or payee */
     char status[8];      /* "ACSC" or "RJCT" */
     char purpose[24];
-    char ref[36];  /* loan_id or invoice_number */
-    char from[40]; /* received_at >= from */
-    char to[40];   /* received_at < to */
-    int limit;     /* 1..OPS_SEARCH_LIMIT_MAX */
+    char ref[36];   /* loan_id or invoice_number */
+    char from[40];  /* received_at >= from */
+    char to[40];    /* received_at < to */
+    int limit;      /* 1..OPS_SEARCH_LIMIT_MAX */
     int64_t before; /* ids below this one; 0 for the newest */
 };
 

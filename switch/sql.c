@@ -95,10 +95,11 @@ const char sql_preload_keys[] =
  * in what drives the read (SEARCH_SOURCE below), so that each has one plan
  * whatever the values: the filters are the same for all. */
 #define SEARCH_FILTER                                                                              \
-    "t.id < $1::bigint AND ($3::text IS NULL OR t.msg_id = $3::text) "                              \
+    "t.id < $1::bigint AND ($3::text IS NULL OR t.msg_id = $3::text) "                             \
     "AND ($4::text IS NULL OR t.end_to_end_id = $4::text) "                                        \
     "AND ($5::text IS NULL OR t.payer = $5::text OR t.payee = $5::text) "                          \
-    "AND ($6::text IS NULL OR t.status = $6::text) AND ($7::text IS NULL OR t.purpose = $7::text) " \
+    "AND ($6::text IS NULL OR t.status = $6::text) AND ($7::text IS NULL OR t.purpose = "          \
+    "$7::text) "                                                                                   \
     "AND ($8::text IS NULL OR coalesce(t.loan_id, t.invoice_number) = $8::text) "                  \
     "AND ($9::timestamptz IS NULL OR t.received_at >= $9::timestamptz) "                           \
     "AND ($10::timestamptz IS NULL OR t.received_at < $10::timestamptz)"
@@ -117,7 +118,7 @@ const char sql_preload_keys[] =
 #define SEARCH_ANSWER(edge, partial)                                                               \
     "SELECT json_build_object('transfers', coalesce((SELECT json_agg(" SEARCH_ROW                  \
     " ORDER BY t.id DESC) FROM (SELECT * FROM hit ORDER BY id DESC "                               \
-    "LIMIT $2::integer - 1) t), '[]'), "                                                          \
+    "LIMIT $2::integer - 1) t), '[]'), "                                                           \
     "'next', CASE WHEN (SELECT count(*) FROM hit) = $2::integer THEN (SELECT min(l.id) FROM "      \
     "(SELECT id FROM hit ORDER BY id DESC LIMIT $2::integer - 1) l) ELSE " edge " END, "           \
     "'partial', (SELECT count(*) FROM hit) < $2::integer AND " partial ")::text"
@@ -132,14 +133,14 @@ const char sql_preload_keys[] =
 /* The newest transfers below $1, OPS_SEARCH_SCAN_ROWS at most, by the
  * primary key (ids grow with time). */
 #define SEARCH_SCANNED                                                                             \
-    "(SELECT * FROM transfers WHERE id < $1::bigint ORDER BY id DESC LIMIT "                       \
-    SEARCH_SCAN_ROWS_TEXT ")"
+    "(SELECT * FROM transfers WHERE id < $1::bigint ORDER BY id DESC LIMIT " SEARCH_SCAN_ROWS_TEXT \
+    ")"
 /* All of them examined and the oldest still after `from`: continue below it. */
 #define SEARCH_EDGE                                                                                \
-    "edge AS (SELECT CASE WHEN count(*) = " SEARCH_SCAN_ROWS_TEXT " AND ($9::timestamptz IS NULL "  \
+    "edge AS (SELECT CASE WHEN count(*) = " SEARCH_SCAN_ROWS_TEXT " AND ($9::timestamptz IS NULL " \
     "OR min(s.received_at) >= $9::timestamptz) THEN min(s.id) END AS id FROM (SELECT id, "         \
-    "received_at FROM transfers WHERE id < $1::bigint ORDER BY id DESC LIMIT "                     \
-    SEARCH_SCAN_ROWS_TEXT ") s)"
+    "received_at FROM transfers WHERE id < $1::bigint ORDER BY id DESC "                           \
+    "LIMIT " SEARCH_SCAN_ROWS_TEXT ") s)"
 
 /* A transfer's timeline from what the database keeps: received, decided
  * (a rejection) or posted, the payee's notice (written with the posting,
@@ -151,8 +152,9 @@ const char sql_preload_keys[] =
     "t.received_at) AS ev "                                                                        \
     "UNION ALL SELECT 2, t.finished_at, CASE WHEN t.status = 'ACSC' THEN json_build_object("       \
     "'event', 'posted', 'at', t.finished_at, 'window_id', t.window_id) ELSE json_build_object("    \
-    "'event', 'decided', 'at', t.finished_at, 'reason', t.reason) END "                           \
-    "UNION ALL SELECT 3, o.created_at, json_build_object('event', 'reported', 'at', o.created_at) " \
+    "'event', 'decided', 'at', t.finished_at, 'reason', t.reason) END "                            \
+    "UNION ALL SELECT 3, o.created_at, json_build_object('event', 'reported', 'at', "              \
+    "o.created_at) "                                                                               \
     "FROM payee_outbox o WHERE o.transfer_id = t.id "                                              \
     "UNION ALL SELECT 3, t.finished_at, json_build_object('event', 'reported', 'at', "             \
     "t.finished_at) WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "         \
@@ -167,16 +169,16 @@ const char sql_preload_keys[] =
 const struct pgconn_stmt sql_query_stmts[] = {
     /* msg_id: one probe of the (payer, msg_id) key per participant */
     {SQL_SEARCH_MSG_ID,
-     SEARCH_INDEXED("t.payer = ANY (ARRAY(SELECT code FROM participants)) AND t.msg_id = $3::text")},
+     SEARCH_INDEXED(
+         "t.payer = ANY (ARRAY(SELECT code FROM participants)) AND t.msg_id = $3::text")},
     /* ref: transfers_ref (schema/007) */
     {SQL_SEARCH_REF, SEARCH_INDEXED("coalesce(t.loan_id, t.invoice_number) = $8::text")},
     /* rejections: transfers_rejected (schema/007), newest first */
     {SQL_SEARCH_REJECTED, SEARCH_INDEXED("t.status = 'RJCT'")},
     /* anything else: the newest OPS_SEARCH_SCAN_ROWS below $1 */
-    {SQL_SEARCH_SCAN,
-     "WITH hit AS (SELECT t.* FROM " SEARCH_SCANNED " t WHERE " SEARCH_FILTER
-     " ORDER BY t.id DESC LIMIT $2::integer), " SEARCH_EDGE " " SEARCH_ANSWER(
-         "(SELECT id FROM edge)", "(SELECT id FROM edge) IS NOT NULL")},
+    {SQL_SEARCH_SCAN, "WITH hit AS (SELECT t.* FROM " SEARCH_SCANNED " t WHERE " SEARCH_FILTER
+                      " ORDER BY t.id DESC LIMIT $2::integer), " SEARCH_EDGE " " SEARCH_ANSWER(
+                          "(SELECT id FROM edge)", "(SELECT id FROM edge) IS NOT NULL")},
     /* $1 payer, $2 msg_id */
     {SQL_STATUS_BY_MSG_ID,
      "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.payer = $1 AND t.msg_id = $2"},

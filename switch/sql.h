@@ -30,7 +30,7 @@
 #define SQL_SEARCH_REJECTED    "search_rejected"
 #define SQL_SEARCH_SCAN        "search_scan"
 /* what a search without an indexed filter examines per call (ops.h) */
-#define OPS_SEARCH_SCAN_ROWS 20000
+#define OPS_SEARCH_SCAN_ROWS   20000
 #define SQL_WINDOWS            "windows"
 #define SQL_WINDOW_REPORT      "window_report"
 #define SQL_RECONCILE          "reconcile"
