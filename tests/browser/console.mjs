@@ -1,0 +1,282 @@
+// console.mjs — the web console in a real browser: Debian's chromium, driven
+// by playwright-core, presenting the operator's client certificate and
+// trusting the switch only through the dev CA (NODE_EXTRA_CA_CERTS: Playwright
+// makes the TLS connection to the server itself, in Node, and checks the
+// server's certificate there; ignoreHTTPSErrors stays off).
+//
+// Run by tests/integration/it_browser.c, which starts PostgreSQL's test
+// database, the switch and two payees (sikka-wallet listen), and sets:
+//   SIKKA_CONSOLE_URL     https://127.0.0.1:PORT
+//   SIKKA_OPERATOR_CERT   the operator's certificate and key (PEM)
+//   SIKKA_OPERATOR_KEY
+//   SIKKA_PKI             the participants' certificates (<CODE>.crt/.key, ca.crt)
+//   SIKKA_CONNECT         the participant listener, HOST:PORT
+//   SIKKA_WALLET_BIN      sikka-wallet
+//   SIKKA_CHROMIUM        the browser (default /usr/bin/chromium)
+//   SIKKA_SCREENSHOTS     where each page's screenshot goes
+//   NODE_EXTRA_CA_CERTS   the dev CA (set before node starts)
+//
+// `node console.mjs` runs the whole walk through the pages and exits 0 when
+// every check held. `node console.mjs --expect-untrusted` (started without
+// NODE_EXTRA_CA_CERTS) checks the opposite: the console must not load when
+// the switch's certificate is not trusted.
+
+import { chromium } from 'playwright-core';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function env(name, fallback) {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined || v === '') {
+    console.error(`console.mjs: ${name} is not set (run it through tests/run.sh: integration_browser)`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const url = env('SIKKA_CONSOLE_URL');
+const shots = env('SIKKA_SCREENSHOTS');
+const started = Date.now();
+let step = '';
+let failures = 0;
+
+function say(text) {
+  console.error(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(`${step}: ${what}`);
+}
+
+async function launch() {
+  const args = ['--disable-dev-shm-usage', '--disable-gpu'];
+  if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
+  return chromium.launch({ executablePath: env('SIKKA_CHROMIUM', '/usr/bin/chromium'), headless: true, args });
+}
+
+async function context(browser) {
+  return browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+    clientCertificates: [{ origin: url, certPath: env('SIKKA_OPERATOR_CERT'), keyPath: env('SIKKA_OPERATOR_KEY') }],
+  });
+}
+
+/** sikka-wallet as participant `code`; resolves to its first stdout line. */
+function wallet(code, args) {
+  const pki = env('SIKKA_PKI');
+  const argv = ['--connect', env('SIKKA_CONNECT'), '--participant', code, '--cert', join(pki, code + '.crt'),
+    '--key', join(pki, code + '.key'), '--ca', join(pki, 'ca.crt'), '--timeout-ms', '10000', ...args];
+  return new Promise((resolve) => {
+    execFile(env('SIKKA_WALLET_BIN'), argv, { timeout: 20000 }, (err, stdout, stderr) => {
+      const line = stdout.split('\n').filter(Boolean).pop() || '';
+      if (err && !line) say(`sikka-wallet ${args.join(' ')}: ${stderr.trim()}`);
+      resolve(line);
+    });
+  });
+}
+
+function pay(from, to, msgId, extra) {
+  return wallet(from, ['pay', '--from', '03001234567', '--to', `LOAN-ACC-77@${to}`, '--amount', '1500.00',
+    '--purpose', 'P2P', '--msg-id', msgId, ...(extra || [])]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, name + '.png') });
+  say(`screenshot ${name}.png`);
+}
+
+async function go(page, hash, ready) {
+  await page.goto(url + '/' + hash);
+  await page.waitForSelector(ready, { timeout: 10000 });
+}
+
+/** The untrusted case: no dev CA, so the switch's certificate fails. */
+async function expectUntrusted() {
+  step = 'untrusted server';
+  check(!process.env.NODE_EXTRA_CA_CERTS, 'run without NODE_EXTRA_CA_CERTS');
+  const browser = await launch();
+  try {
+    const page = await (await context(browser)).newPage();
+    const res = await page.goto(url + '/');
+    const text = await page.textContent('body');
+    say(`without the dev CA: HTTP ${res ? res.status() : '-'}: ${text.trim().slice(0, 160)}`);
+    check(res && res.status() === 503 && /client-certificate error/.test(text) && /certificate/i.test(text),
+      'the console loaded although its certificate is not trusted');
+    check(!/Sikka/.test(await page.title()), 'the console loaded');
+  } finally {
+    await browser.close();
+  }
+}
+
+async function walk() {
+  mkdirSync(shots, { recursive: true });
+  const browser = await launch();
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  // what a switch without roles or metrics (404) and the CSP check below
+  // may log; anything else is a problem
+  const optional = /\/api\/v1\/(me|stats|proposals)(\?|$)/;
+  let cspCheck = false;
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (/status of 404/.test(m.text()) && optional.test(m.location().url || '')) return;
+    if (cspCheck && /Content Security Policy/.test(m.text())) return;
+    problems.push('console error: ' + m.text() + ' (' + (m.location().url || '-') + ')');
+  });
+  page.on('dialog', (d) => d.accept());
+  try {
+    step = 'dashboard';
+    await go(page, '#/dashboard', '[data-testid=settled-total]');
+    await page.waitForFunction(() => /^\d[\d,]*$/.test(document.querySelector('[data-testid=settled-total]').textContent), null, { timeout: 10000 });
+    const settled = async () => Number((await page.textContent('[data-testid=settled-total]')).replace(/,/g, ''));
+    const before = await settled();
+    say(`dashboard: ${before} settled so far; sending traffic`);
+
+    step = 'traffic';
+    const loan = await pay('JAZZ', 'KOKO', 'BROWSER-LOAN-1', ['--purpose', 'BNPL_REPAYMENT', '--ref', 'KOKO-LN-77/2']);
+    check(/^ACSC \d+$/.test(loan), `the BNPL repayment settles: "${loan}"`);
+    const loanId = loan.split(' ')[1];
+    const invoice = await wallet('JAZZ', ['pay', '--from', '03001234567', '--to', 'SUPPLIER-9@MEZN', '--amount', '25000.00',
+      '--purpose', 'SUPPLIER_PAYMENT', '--ref', 'INV-BROWSER-7', '--msg-id', 'BROWSER-INV-1']);
+    check(/^ACSC \d+$/.test(invoice), `the supplier payment settles: "${invoice}"`);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => pay(i % 2 ? 'EASY' : 'SADA', 'KOKO', `BROWSER-P2P-${i}`)));
+    check(results.every((r) => /^ACSC /.test(r)), `every payment settles: ${results.join('; ')}`);
+
+    step = 'dashboard counts the traffic';
+    await page.waitForFunction((want) => Number(document.querySelector('[data-testid=settled-total]').textContent.replace(/,/g, '')) >= want,
+      before + 12, { timeout: 10000 });
+    say(`dashboard: ${await settled()} settled`);
+    await page.waitForTimeout(2500); // a few more points on the charts
+    await shot(page, 'dashboard');
+
+    step = 'the strict CSP holds in the browser';
+    cspCheck = true;
+    const inline = await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inline = 1; console.log("inline-check ran")';
+      document.body.appendChild(s);
+      return window.__inline === undefined;
+    });
+    check(inline, 'an inline script ran despite the CSP');
+    await page.waitForTimeout(100);
+    cspCheck = false;
+
+    step = 'find a transfer by msg_id';
+    await go(page, '#/transfers', '[data-testid=search-form]');
+    await page.fill('[data-testid=search-msg_id]', 'BROWSER-LOAN-1');
+    await page.click('[data-testid=search-submit]');
+    await page.waitForSelector('[data-testid=transfers] [data-testid=transfer-link]', { timeout: 10000 });
+    let ids = await page.$$eval('[data-testid=transfers] [data-testid=transfer-link]', (as) => as.map((a) => a.textContent));
+    check(ids.length === 1 && ids[0] === loanId, `one hit, transfer ${loanId}: ${ids}`);
+    check(page.url().includes('msg_id=BROWSER-LOAN-1'), 'the search is in the address');
+    await page.click('[data-testid=transfer-link]');
+    await page.waitForSelector('[data-testid=timeline] li', { timeout: 10000 });
+    check((await page.textContent('[data-testid=detail-msg-id]')) === 'BROWSER-LOAN-1', 'the detail shows the msg_id');
+    const events = await page.$$eval('[data-testid=timeline] .ev-name', (n) => n.map((x) => x.textContent));
+    check(events[0] === 'received' && events.includes('posted') && events.includes('reported'), `timeline: ${events}`);
+    await shot(page, 'transfer');
+
+    step = 'find it by its loan reference';
+    await go(page, '#/transfers', '[data-testid=search-form]');
+    await page.fill('[data-testid=search-ref]', 'KOKO-LN-77');
+    await page.click('[data-testid=search-submit]');
+    await page.waitForSelector('[data-testid=transfers] [data-testid=transfer-link]', { timeout: 10000 });
+    ids = await page.$$eval('[data-testid=transfers] [data-testid=transfer-link]', (as) => as.map((a) => a.textContent));
+    check(ids.length === 1 && ids[0] === loanId, `one hit by ref, transfer ${loanId}: ${ids}`);
+
+    step = 'the latest transfers, paged';
+    await go(page, '#/transfers?limit=25&participant=KOKO', '[data-testid=transfers] [data-testid=transfer-link]');
+    ids = await page.$$eval('[data-testid=transfers] [data-testid=transfer-link]', (as) => as.map((a) => a.textContent));
+    check(ids.length === 11, `KOKO: 11 transfers, got ${ids.length}`);
+    await shot(page, 'transfers');
+
+    step = 'suspend EASY: its next payment is refused with AG10';
+    await go(page, '#/participants/EASY', '[data-testid=suspend]');
+    await page.click('[data-testid=suspend]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=participant-status]').textContent === 'suspended', null, { timeout: 10000 });
+    const refused = await pay('EASY', 'KOKO', 'BROWSER-SUSPENDED-1');
+    check(/^RJCT AG10\b/.test(refused), `a suspended payer gets AG10: "${refused}"`);
+    await shot(page, 'participant');
+    await page.click('[data-testid=resume]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=participant-status]').textContent === 'active', null, { timeout: 10000 });
+
+    step = 'a participant named with HTML is shown as text';
+    const evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">&amp;';
+    await go(page, '#/participants', '[data-testid=add-submit]');
+    await page.fill('[data-testid=add-code]', 'XSSX');
+    await page.fill('[data-testid=add-name]', evil);
+    await page.fill('[data-testid=add-ndc]', '1000.00');
+    await page.click('[data-testid=add-submit]');
+    await page.waitForSelector('[data-code=XSSX] .pname', { timeout: 10000 });
+    check((await page.textContent('[data-code=XSSX] .pname')) === evil, 'the name is shown as it was typed');
+    check((await page.$$('[data-code=XSSX] .pname *')).length === 0, 'the name made no element');
+    await go(page, '#/participants/XSSX', '[data-testid=participant-name]');
+    check((await page.textContent('[data-testid=participant-name]')) === evil, 'the detail shows the name as text');
+    check(await page.evaluate(() => window.__xss === undefined && document.querySelectorAll('img[src=x]').length === 0), 'no script ran');
+    await go(page, '#/participants', '[data-code=XSSX]');
+    await shot(page, 'participants');
+
+    step = 'positions: change a cap';
+    await go(page, '#/positions', '[data-testid=cap-input-KOKO]');
+    await page.fill('[data-testid=cap-input-KOKO]', '300000.00');
+    await page.click('[data-testid=cap-set-KOKO]');
+    await page.waitForFunction(() => /KOKO: cap set to PKR 300,000\.00|Proposed #/.test(document.body.textContent), null, { timeout: 10000 });
+    await page.locator('body').click({ position: { x: 5, y: 790 } }); // leave the input so the page refreshes
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=positions] tr')].some((r) => /KOKO/.test(r.textContent) && /300,000\.00/.test(r.textContent)), null, { timeout: 10000 });
+    await shot(page, 'positions');
+
+    step = 'close the window, download its report, settle it';
+    await go(page, '#/windows', '[data-testid=window-close]');
+    await page.waitForSelector('[data-testid=windows] tbody tr', { timeout: 10000 });
+    await page.click('[data-testid=window-close]');
+    const link = await page.waitForSelector('[data-testid=windows] a[data-testid^=report-]', { timeout: 10000 });
+    const windowId = (await link.getAttribute('data-testid')).replace('report-', '');
+    await shot(page, 'windows');
+    await link.click();
+    await page.waitForSelector('[data-testid=report-csv]', { timeout: 10000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=report-csv]')]);
+    const csv = readFileSync(await download.path(), 'utf8');
+    say(`report of window ${windowId}: ${download.suggestedFilename()}, ${csv.split('\n').length - 1} lines`);
+    check(csv.startsWith('participant,account_id,net,net_pkr,postings\n'), `CSV header: ${csv.slice(0, 60)}`);
+    check(/^JAZZ,\d+,-\d+,-[\d.]+,\d+$/m.test(csv) && /^total,,0,0\.00,\d+$/m.test(csv), `CSV rows: ${csv}`);
+    await shot(page, 'report');
+    await page.click('[data-testid=window-settle]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=window-state]') && document.querySelector('[data-testid=window-state]').textContent === 'settled', null, { timeout: 10000 });
+
+    step = 'the audit trail';
+    await go(page, '#/audit', '[data-testid=audit] tbody tr');
+    const audit = await page.textContent('[data-testid=audit]');
+    for (const action of ['participant.suspend', 'participant.resume', 'participant.add', 'ndc.set', 'window.close', 'window.settle'])
+      check(audit.includes(action), `the audit shows ${action}`);
+    await shot(page, 'audit');
+
+    step = 'proposals';
+    await go(page, '#/proposals', '[data-testid=proposal-state]');
+    await page.waitForTimeout(500);
+    await shot(page, 'proposals');
+
+    step = 'no error in the page';
+    check(problems.length === 0, problems.join('\n'));
+  } catch (e) {
+    failures++;
+    say(`FAILED: ${e.message}`);
+    await page.screenshot({ path: join(shots, 'failure.png') }).catch(() => {});
+    if (problems.length) say(problems.join('\n'));
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  if (process.argv.includes('--expect-untrusted')) await expectUntrusted();
+  else await walk();
+} catch (e) {
+  failures++;
+  say(`FAILED: ${e.message}`);
+}
+say(failures ? 'console.mjs: FAILED' : 'console.mjs: every check held');
+process.exit(failures ? 1 : 0);
