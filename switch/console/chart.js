@@ -27,8 +27,12 @@ export class LineChart {
   }
 
   /** series: [{label, color, points: [[unixSeconds, value], ...]}]; now:
-   *  the right edge (unix seconds). */
+   *  the right edge (unix seconds). The span shown is the data's, from
+   *  one minute up to opts.span. */
   draw(series, now) {
+    let first = now;
+    for (const s of series) if (s.points.length) first = Math.min(first, s.points[0][0]);
+    const span = Math.min(this.opts.span, Math.max(60, Math.ceil((now - first) / 60) * 60));
     const c = this.canvas;
     const ratio = window.devicePixelRatio || 1;
     const width = Math.max(200, c.parentElement ? c.parentElement.clientWidth : 400);
@@ -45,7 +49,7 @@ export class LineChart {
     g.font = FONT;
     const left = 46, right = 8, top = 22, bottom = 18;
     const w = width - left - right, h = height - top - bottom;
-    const t1 = now, t0 = now - this.opts.span;
+    const t1 = now, t0 = now - span;
     let max = 0;
     for (const s of series) for (const [t, v] of s.points) if (t >= t0 && Number.isFinite(v)) max = Math.max(max, v);
     max = niceMax(max);
@@ -64,12 +68,13 @@ export class LineChart {
       g.stroke();
       g.fillText(label((max * i) / 4, i === 4 ? this.opts.unit : ''), left - 6, y);
     }
-    // time axis: a tick every 5 minutes, labelled as minutes ago
+    // time axis: at most five ticks, labelled as time ago
     g.textAlign = 'center';
     g.textBaseline = 'top';
-    for (let ago = 0; ago <= this.opts.span; ago += 300) {
-      const x = left + w - (w * ago) / this.opts.span;
-      g.fillText(ago === 0 ? 'now' : '−' + ago / 60 + ' min', x, top + h + 4);
+    const step = [10, 15, 30, 60, 120, 180, 300].find((s) => span / s <= 4) || 300;
+    for (let ago = 0; ago <= span; ago += step) {
+      const x = Math.max(left + 12, Math.min(left + w - 12, left + w - (w * ago) / span));
+      g.fillText(ago === 0 ? 'now' : '−' + (ago % 60 ? ago + ' s' : ago / 60 + ' min'), x, top + h + 4);
     }
 
     // lines
@@ -83,8 +88,13 @@ export class LineChart {
         const x = left + (w * (t - t0)) / (t1 - t0);
         const y = top + h - (h * Math.min(v, max)) / max;
         // a gap of more than 5 s breaks the line (no data then)
-        if (!started || (lastT !== null && t - lastT > 5)) g.moveTo(x, y);
-        else g.lineTo(x, y);
+        if (!started || (lastT !== null && t - lastT > 5)) {
+          g.moveTo(x, y);
+          g.fillStyle = s.color;
+          g.fillRect(x - 1.5, y - 1.5, 3, 3); // a point with no neighbour still shows
+        } else {
+          g.lineTo(x, y);
+        }
         started = true;
         lastT = t;
       }

@@ -30,6 +30,10 @@ function chartBox(title) {
   return { node: el('section', { class: 'panel chart' }, el('h3', {}, title), el('div', { class: 'canvas-wrap' }, canvas)), canvas };
 }
 
+// kept across visits of the page, so that coming back shows the history
+const points = new Map(); // t -> {settled, rejected, p50_ms, ...}
+let since = 0;
+
 export function dashboard(main) {
   const tiles = {
     settled: tile('Settled / s', 'settled-rate'),
@@ -64,8 +68,6 @@ export function dashboard(main) {
       el('section', { class: 'panel' }, el('h3', {}, 'Rejections by reason (since start)'), reasons),
       el('section', { class: 'panel' }, el('h3', {}, 'Sessions per participant'), sessions)));
 
-  const points = new Map(); // t -> {settled, rejected, p50_ms, ...}
-  let since = 0;
   let statsMissing = false;
   let prev = null; // the last /status sample (fallback)
   let tick = 0;

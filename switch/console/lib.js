@@ -112,12 +112,12 @@ export function ms(x) {
   return (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0)) + ' ms';
 }
 
-/** An ISO 8601 time as "2026-12-02 14:03:07 UTC" (or "—"). */
+/** An ISO 8601 time as "2026-12-02 14:03:07.123 UTC" (or "—"). */
 export function when(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return d.toISOString().replace('T', ' ').replace(/Z$/, ' UTC');
 }
 
 // ---- the operator: who, and what the role may do ----

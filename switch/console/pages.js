@@ -328,8 +328,7 @@ export function transfers(main, params) {
       body.partial ? el('p', { class: 'muted' }, 'Searched the most recent transfers only (a search without a message id, reference or RJCT status reads at most 20,000 per page).') : null,
       more ? el('p', {}, el('a', { class: 'button', href: nextHash(), 'data-testid': 'search-next' }, body.partial ? 'Search older transfers →' : 'Older →')) : null);
   }
-  if ([...q.keys()].length > 0) run();
-  else fill(results, el('p', { class: 'muted' }, 'The most recent transfers:'), el('p', {}, el('a', { class: 'button', href: '#/transfers?limit=50' }, 'Show the latest 50')));
+  run(); // no filter: the latest transfers
   return () => {};
 }
 
