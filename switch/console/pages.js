@@ -41,12 +41,16 @@ function capForm(code, current, after) {
 // ---- positions ----
 
 function capBar(p, warn) {
+  // the exposure the cap limits is reserved - posted (as the switch counts
+  // it): a debit posted, then what is reserved beyond any credit
   const debit = Math.max(0, -p.posted);
-  const scale = p.ndc > 0 ? p.ndc : Math.max(1, debit + p.reserved);
+  const held = p.posted >= 0 ? Math.max(0, p.reserved - p.posted) : p.reserved;
+  const scale = p.ndc > 0 ? p.ndc : Math.max(1, debit + held);
   const posted = el('div', { class: 'bar-posted', title: 'posted debit PKR ' + pkr(debit) });
   const reserved = el('div', { class: 'bar-reserved', title: 'reserved PKR ' + pkr(p.reserved) });
-  posted.style.width = Math.min(100, (100 * debit) / scale) + '%';
-  reserved.style.width = Math.min(100 - Math.min(100, (100 * debit) / scale), (100 * p.reserved) / scale) + '%';
+  const postedPct = Math.min(100, (100 * debit) / scale);
+  posted.style.width = postedPct + '%';
+  reserved.style.width = Math.min(100 - postedPct, (100 * held) / scale) + '%';
   const mark = el('div', { class: 'bar-warn', title: 'warning at ' + warn + ' %' });
   mark.style.left = Math.min(100, warn) + '%';
   return el('div', { class: 'bar' + (p.warning ? ' warning' : ''), 'data-testid': 'bar-' + p.code }, posted, reserved, mark);
