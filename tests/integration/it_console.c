@@ -291,6 +291,7 @@ int main(void)
     answer_free(&a);
     CHECK_INT(req("HEAD", "/app.js", "", NULL, &a), 200);
     CHECK_INT(a.body_len, 0);
+    CHECK_INT(atoi(header(&a, "Content-Length", v, sizeof(v))), console_find("/app.js")->len);
     CHECK_STR(header(&a, "Content-Type", v, sizeof(v)), "text/javascript; charset=utf-8");
     check_security_headers(&a, "no-cache");
     answer_free(&a);
