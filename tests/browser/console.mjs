@@ -23,7 +23,7 @@
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function env(name, fallback) {
@@ -55,12 +55,23 @@ async function launch() {
   return chromium.launch({ executablePath: env('SIKKA_CHROMIUM', '/usr/bin/chromium'), headless: true, args });
 }
 
-async function context(browser) {
+/** A browser context presenting one certificate (default: the operator's). */
+async function context(browser, cert) {
+  const c = cert || { certPath: env('SIKKA_OPERATOR_CERT'), keyPath: env('SIKKA_OPERATOR_KEY') };
   return browser.newContext({
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
-    clientCertificates: [{ origin: url, certPath: env('SIKKA_OPERATOR_CERT'), keyPath: env('SIKKA_OPERATOR_KEY') }],
+    clientCertificates: [{ origin: url, certPath: c.certPath, keyPath: c.keyPath }],
   });
+}
+
+/** A role's certificate in the PKI (viewer, supervisor, supervisor2), or
+ *  null when this PKI has none (a switch without roles: the operator
+ *  certificate may do everything). */
+function roleCert(name) {
+  const certPath = join(env('SIKKA_PKI'), name + '.crt');
+  const keyPath = join(env('SIKKA_PKI'), name + '.key');
+  return existsSync(certPath) && existsSync(keyPath) ? { certPath, keyPath } : null;
 }
 
 /** sikka-wallet as participant `code`; resolves to its first stdout line. */
@@ -89,6 +100,42 @@ async function shot(page, name) {
 
 /** Shows a page of the console: the first time by loading it, then by
  *  its hash route, as a person clicking through it would (the app stays). */
+/** The people at work: the operator's page, and when the PKI has roles a
+ *  supervisor's (caps, settlement, new participants) and a second
+ *  supervisor's, who approves what the others propose (four-eyes). */
+const people = { operator: null, supervisor: null, approver: null };
+
+/** Clicks selector on page and waits for the console's answer (a message):
+ *  the change done (its text matches `applied`), or a proposal, which the
+ *  approver then approves on the Proposals page. Returns the proposal's id
+ *  or 0. */
+async function act(page, selector, applied) {
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+  await page.click(selector);
+  const toast = await page.waitForSelector('.toast', { timeout: 10000 });
+  const text = await toast.textContent();
+  check(!(await toast.evaluate((t) => t.classList.contains('error'))), `${selector}: the switch refused: ${text}`);
+  const proposed = /Proposed #(\d+)/.exec(text);
+  if (!proposed) {
+    check(applied.test(text), `${selector}: "${text}" does not say ${applied}`);
+    return 0;
+  }
+  const id = proposed[1];
+  say(`${selector}: proposal ${id}`);
+  check(people.approver !== null, `${selector}: proposed (${text}) but no second operator can approve it`);
+  // four-eyes: the proposer cannot approve its own proposal
+  const own = await page.evaluate(async (pid) => (await fetch('/api/v1/proposals/' + pid + '/approve', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status, id);
+  check(own === 403, `approving one's own proposal ${id}: HTTP ${own}, not 403`);
+  const ap = people.approver;
+  await go(ap, '#/proposals', '[data-testid=proposal-state]');
+  await ap.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+  await ap.click(`[data-testid=approve-${id}]`, { timeout: 10000 });
+  const done = await (await ap.waitForSelector('.toast', { timeout: 10000 })).textContent();
+  check(new RegExp(`Proposal ${id} approved`).test(done), `approving ${id}: ${done}`);
+  return Number(id);
+}
+
 async function go(page, hash, ready) {
   if (page.url().startsWith(url + '/')) await page.evaluate((h) => { location.hash = h; }, hash);
   else await page.goto(url + '/' + hash);
@@ -118,6 +165,12 @@ async function walk() {
   const browser = await launch();
   const ctx = await context(browser);
   const page = await ctx.newPage();
+  people.operator = page;
+  const sup = roleCert('supervisor'), sup2 = roleCert('supervisor2'), viewer = roleCert('viewer');
+  people.supervisor = sup ? await (await context(browser, sup)).newPage() : page;
+  people.approver = sup2 ? await (await context(browser, sup2)).newPage() : null;
+  for (const p of [people.supervisor, people.approver]) if (p && p !== page) p.on('dialog', (d) => d.accept());
+  say(sup ? 'roles: operator, supervisor and supervisor2 certificates' : 'no role certificates: the operator does everything');
   const problems = [];
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
   // what a switch without roles or metrics (404) and the CSP check below
@@ -208,21 +261,23 @@ async function walk() {
 
     step = 'suspend EASY: its next payment is refused with AG10';
     await go(page, '#/participants/EASY', '[data-testid=suspend]');
-    await page.click('[data-testid=suspend]');
+    await act(page, '[data-testid=suspend]', /EASY suspended/);
     await page.waitForFunction(() => document.querySelector('[data-testid=participant-status]').textContent === 'suspended', null, { timeout: 10000 });
     const refused = await pay('EASY', 'KOKO', 'BROWSER-SUSPENDED-1');
     check(/^RJCT AG10\b/.test(refused), `a suspended payer gets AG10: "${refused}"`);
     await shot(page, 'participant');
-    await page.click('[data-testid=resume]');
+    await act(page, '[data-testid=resume]', /EASY resumed/);
     await page.waitForFunction(() => document.querySelector('[data-testid=participant-status]').textContent === 'active', null, { timeout: 10000 });
 
     step = 'a participant named with HTML is shown as text';
     const evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">&amp;';
-    await go(page, '#/participants', '[data-testid=add-submit]');
-    await page.fill('[data-testid=add-code]', 'XSSX');
-    await page.fill('[data-testid=add-name]', evil);
-    await page.fill('[data-testid=add-ndc]', '1000.00');
-    await page.click('[data-testid=add-submit]');
+    const sp = people.supervisor;
+    await go(sp, '#/participants', '[data-testid=add-submit]');
+    await sp.fill('[data-testid=add-code]', 'XSSX');
+    await sp.fill('[data-testid=add-name]', evil);
+    await sp.fill('[data-testid=add-ndc]', '1000.00');
+    await act(sp, '[data-testid=add-submit]', /Participant XSSX added/);
+    await go(page, '#/participants', '[data-testid=participants]');
     await page.waitForSelector('[data-code=XSSX] .pname', { timeout: 10000 });
     check((await page.textContent('[data-code=XSSX] .pname')) === evil, 'the name is shown as it was typed');
     check((await page.$$('[data-code=XSSX] .pname *')).length === 0, 'the name made no element');
@@ -233,18 +288,17 @@ async function walk() {
     await shot(page, 'participants');
 
     step = 'positions: change a cap';
-    await go(page, '#/positions', '[data-testid=cap-input-KOKO]');
-    await page.fill('[data-testid=cap-input-KOKO]', '300000.00');
-    await page.click('[data-testid=cap-set-KOKO]');
-    await page.waitForFunction(() => /KOKO: cap set to PKR 300,000\.00|Proposed #/.test(document.body.textContent), null, { timeout: 10000 });
-    await page.locator('body').click({ position: { x: 5, y: 790 } }); // leave the input so the page refreshes
+    await go(sp, '#/positions', '[data-testid=cap-input-KOKO]');
+    await sp.fill('[data-testid=cap-input-KOKO]', '300000.00');
+    await act(sp, '[data-testid=cap-set-KOKO]', /KOKO: cap set to PKR 300,000\.00/);
+    await go(page, '#/positions', '[data-testid=positions]');
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=positions] tr')].some((r) => /KOKO/.test(r.textContent) && /300,000\.00/.test(r.textContent)), null, { timeout: 10000 });
     await shot(page, 'positions');
 
     step = 'close the window, download its report, settle it';
     await go(page, '#/windows', '[data-testid=window-close]');
     await page.waitForSelector('[data-testid=windows] tbody tr', { timeout: 10000 });
-    await page.click('[data-testid=window-close]');
+    await act(page, '[data-testid=window-close]', /Window \d+ closed/);
     const link = await page.waitForSelector('[data-testid=windows] a[data-testid^=report-]', { timeout: 10000 });
     const windowId = (await link.getAttribute('data-testid')).replace('report-', '');
     await shot(page, 'windows');
@@ -256,8 +310,10 @@ async function walk() {
     check(csv.startsWith('participant,account_id,net,net_pkr,postings\n'), `CSV header: ${csv.slice(0, 60)}`);
     check(/^JAZZ,\d+,-\d+,-[\d.]+,\d+$/m.test(csv) && /^total,,0,0\.00,\d+$/m.test(csv), `CSV rows: ${csv}`);
     await shot(page, 'report');
-    await page.click('[data-testid=window-settle]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=window-state]') && document.querySelector('[data-testid=window-state]').textContent === 'settled', null, { timeout: 10000 });
+    await go(sp, '#/windows/' + windowId, '[data-testid=window-settle]');
+    if (await act(sp, '[data-testid=window-settle]', new RegExp(`Window ${windowId} settled`)))
+      await sp.reload(); // approved on another page: show it again
+    await sp.waitForFunction(() => document.querySelector('[data-testid=window-state]') && document.querySelector('[data-testid=window-state]').textContent === 'settled', null, { timeout: 10000 });
 
     step = 'the audit trail';
     await go(page, '#/audit', '[data-testid=audit] tbody tr');
@@ -265,6 +321,19 @@ async function walk() {
     for (const action of ['participant.suspend', 'participant.resume', 'participant.add', 'ndc.set', 'window.close', 'window.settle'])
       check(audit.includes(action), `the audit shows ${action}`);
     await shot(page, 'audit');
+
+    if (viewer) {
+      step = 'a viewer sees no control it may not use';
+      const vp = await (await context(browser, viewer)).newPage();
+      await go(vp, '#/participants/JAZZ', '[data-testid=participant-status]');
+      await go(vp, '#/windows', '[data-testid=windows] tbody tr');
+      check((await vp.$$('[data-testid=window-close]')).length === 0, 'a viewer is offered to close the window');
+      await go(vp, '#/positions', '[data-testid=positions] tbody tr');
+      check((await vp.$$('[data-testid^=cap-set-]')).length === 0, 'a viewer is offered to change a cap');
+      await go(vp, '#/participants/JAZZ', '[data-testid=participant-status]');
+      check((await vp.$$('[data-testid=suspend]')).length === 0, 'a viewer is offered to suspend');
+      await vp.close();
+    }
 
     step = 'proposals';
     await go(page, '#/proposals', '[data-testid=proposal-state]');
