@@ -184,9 +184,9 @@ export function windows(main) {
       fill(list, table([
         { title: 'Window', value: (w) => (w.state === 'open' ? String(w.id) : el('a', { href: '#/windows/' + w.id }, String(w.id))) },
         { title: 'State', value: (w) => statusBadge(w.state) },
-        { title: 'Opened', value: (w) => when(w.opened_at) },
-        { title: 'Closed', value: (w) => when(w.closed_at) },
-        { title: 'Settled', value: (w) => when(w.settled_at) },
+        { title: 'Opened', class: 'nowrap', value: (w) => when(w.opened_at) },
+        { title: 'Closed', class: 'nowrap', value: (w) => when(w.closed_at) },
+        { title: 'Settled', class: 'nowrap', value: (w) => when(w.settled_at) },
         { title: 'Postings', class: 'num', value: (w) => count(w.postings) },
         { title: 'Gross', class: 'num', value: (w) => pkr(w.gross) },
         { title: 'By', value: (w) => [w.closed_by, w.settled_by].filter(Boolean).join(' / ') },
@@ -320,7 +320,7 @@ export function transfers(main, params) {
         p.before ? el('a', { href: '#/transfers' + query(Object.assign({}, p, { before: '' })) }, '← newest') : null),
       table([
         { title: 'Id', value: (t) => el('a', { href: '#/transfers/' + t.id, 'data-testid': 'transfer-link' }, String(t.id)) },
-        { title: 'Received', value: (t) => when(t.received_at) },
+        { title: 'Received', class: 'nowrap', value: (t) => when(t.received_at) },
         { title: 'Payer → payee', value: (t) => t.payer + ' → ' + t.payee },
         { title: 'Amount (PKR)', class: 'num', value: (t) => pkr(t.amount) },
         { title: 'Fee', class: 'num', value: (t) => pkr(t.fee) },
@@ -399,7 +399,7 @@ export function audit(main) {
     try {
       const { body } = await api('GET', 'audit?limit=200');
       fill(list, table([
-        { title: 'When', value: (a) => when(a.at) },
+        { title: 'When', class: 'nowrap', value: (a) => when(a.at) },
         { title: 'Who', value: (a) => [a.operator, a.role ? ' (' + a.role + ')' : ''] },
         { title: 'Action', value: (a) => el('code', {}, a.action) },
         { title: 'Target', value: (a) => a.target },
@@ -437,8 +437,8 @@ export function proposals(main, params) {
       { title: 'Target', value: (p) => p.target },
       { title: 'Parameters', value: (p) => (p.params && typeof p.params.ndc === 'number' ? 'cap PKR ' + pkr(p.params.ndc) : jsonBlock(p.params)) },
       { title: 'Proposed by', value: (p) => [p.proposed_by, p.proposed_role ? ' (' + p.proposed_role + ')' : ''] },
-      { title: 'Proposed', value: (p) => when(p.proposed_at) },
-      { title: 'Expires', value: (p) => when(p.expires_at) },
+      { title: 'Proposed', class: 'nowrap', value: (p) => when(p.proposed_at) },
+      { title: 'Expires', class: 'nowrap', value: (p) => when(p.expires_at) },
       { title: 'State', value: (p) => [statusBadge(p.state), p.decided_by ? ' by ' + p.decided_by : '', p.reason ? ' — ' + p.reason : ''] },
       { title: '', value: (p) => (p.state === 'pending' && may('approve') ? el('span', { class: 'inline-form' },
         actionButton('Approve', async () => {
