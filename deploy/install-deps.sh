@@ -16,6 +16,10 @@
 # nothing else needs).
 # Running it twice is safe.
 #
+# chromium, node and npm are for the web console's browser tests
+# (tests/browser/, run by tests/run.sh through ctest); playwright-core there
+# needs Node.js 20 or newer.
+#
 # Installing postgresql-15 makes Debian create and start a "main" cluster on
 # port 5432. Sikka never uses it: deploy/pg.sh runs private clusters.
 # prometheus (about 19 MB to download, 96 MB installed) is here for promtool:
@@ -45,6 +49,7 @@ packages=(
     libssl-dev openssl libjansson-dev
     postgresql-15 postgresql-client-15
     ca-certificates procps iproute2
+    chromium
     "${ha_packages[@]}"
     "$@"
 )
@@ -64,6 +69,11 @@ missing_quiet=()
 for pkg in "${quiet_packages[@]}"; do
     installed "$pkg" || missing_quiet+=("$pkg")
 done
+# node and npm for the console's browser tests (tests/browser): Debian's
+# packages only when the commands are missing, so that a newer Node.js
+# installed otherwise (with its own npm) is left alone
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if [[ ${#missing[@]} -eq 0 && ${#missing_quiet[@]} -eq 0 ]]; then
     echo "install-deps: all $((${#packages[@]} + ${#quiet_packages[@]})) packages present"

@@ -18,18 +18,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "console.h"
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
 #include "participant.h"
 #include "ops.h"
+#include "text.h"
 #include "tls.h"
+#include "transfer.h"
 
-#define ADMIN_PREFIX        "/api/v1/"
+#define ADMIN_PREFIX "/api/v1/"
+/* Every answer, API or console file: the console runs only its own scripts
+ * and styles, talks only to its own origin, is never framed, and nothing is
+ * sniffed or leaked in a Referer. */
+#define ADMIN_CSP                                                                                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "                   \
+    "frame-ancestors 'none'"
 #define ADMIN_BODY_MAX      (64 * 1024)   /* JSON bodies we parse */
 #define ADMIN_BODY_HARD_MAX (1024 * 1024) /* beyond this evhttp answers 413 itself */
 #define ADMIN_HEADERS_MAX   (16 * 1024)
@@ -55,6 +66,7 @@ enum admin_route {
     ADMIN_ROUTE_NDC,
     ADMIN_ROUTE_POSITIONS,
     ADMIN_ROUTE_TRANSFER,
+    ADMIN_ROUTE_TRANSFERS,
     ADMIN_ROUTE_WINDOWS,
     ADMIN_ROUTE_WINDOW_CLOSE,
     ADMIN_ROUTE_WINDOW_SETTLE,
@@ -98,6 +110,7 @@ static const struct admin_path {
     {"participants/{code}/ndc", ADMIN_ROUTE_NDC, EVHTTP_REQ_PUT, "PUT", VIEWER, SUPERVISOR},
     {"positions", ADMIN_ROUTE_POSITIONS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"transfers/{id}", ADMIN_ROUTE_TRANSFER, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"transfers", ADMIN_ROUTE_TRANSFERS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"windows", ADMIN_ROUTE_WINDOWS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"windows/close", ADMIN_ROUTE_WINDOW_CLOSE, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"windows/{id}/settle", ADMIN_ROUTE_WINDOW_SETTLE, EVHTTP_REQ_POST, "POST", VIEWER, SUPERVISOR},
@@ -256,6 +269,21 @@ static void admin_on_close(struct evhttp_connection *conn, void *arg)
 }
 
 /* ---- answering ---- */
+
+/* The headers every answer carries (set when the request arrives, so that
+ * every path to a reply has them). Returns 0, or -1 out of memory. */
+static int admin_security_headers(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    return evhttp_add_header(h, "Content-Security-Policy", ADMIN_CSP) != 0 ||
+                   evhttp_add_header(h, "X-Content-Type-Options", "nosniff") != 0 ||
+                   evhttp_add_header(h, "Referrer-Policy", "no-referrer") != 0 ||
+                   evhttp_add_header(h, "X-Frame-Options", "DENY") != 0 ||
+                   evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin") != 0 ||
+                   evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000") != 0
+               ? -1
+               : 0;
+}
 
 /* Logs the request's line and frees it. */
 static void admin_done(struct admin_req *ar, int status, const char *why)
@@ -463,6 +491,72 @@ static void admin_on_ops(void *arg, int status, json_t *body)
 
 /* ---- reading a request ---- */
 
+/* Whether a Content-Type header is application/json (parameters such as
+ * charset allowed). */
+static bool admin_is_json_type(const char *type)
+{
+    static const char json[] = "application/json";
+    if (type == NULL)
+        return false;
+    while (*type == ' ' || *type == '\t')
+        type++;
+    if (strncasecmp(type, json, sizeof(json) - 1) != 0)
+        return false;
+    char next = type[sizeof(json) - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+int admin_check_origin(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                       const char *fetch_site, char *why, size_t whylen)
+{
+    char e[80], e2[80];
+    why[0] = '\0';
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 0;
+    if (origin != NULL) {
+        char want[300];
+        int n = snprintf(want, sizeof(want), "https://%s", host != NULL ? host : "");
+        if (host == NULL || host[0] == '\0' || n < 0 || (size_t)n >= sizeof(want) ||
+            strcmp(origin, want) != 0) {
+            snprintf(why, whylen,
+                     "cross-origin request refused: Origin \"%s\" is not this console "
+                     "(https://%s)",
+                     admin_echo(origin, e, sizeof(e)),
+                     host != NULL ? admin_echo(host, e2, sizeof(e2)) : "?");
+            return 403;
+        }
+    }
+    if (fetch_site != NULL && strcmp(fetch_site, "same-origin") != 0 &&
+        strcmp(fetch_site, "none") != 0) {
+        snprintf(why, whylen, "cross-site request refused: Sec-Fetch-Site is \"%s\"",
+                 admin_echo(fetch_site, e, sizeof(e)));
+        return 403;
+    }
+    if (cmd == EVHTTP_REQ_OPTIONS) {
+        snprintf(why, whylen,
+                 "OPTIONS is not served: this console answers no cross-origin "
+                 "(CORS) request");
+        return 405;
+    }
+    return 0;
+}
+
+int admin_check_json(enum evhttp_cmd_type cmd, const char *content_type, char *why, size_t whylen)
+{
+    char e[80];
+    why[0] = '\0';
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 0;
+    if (!admin_is_json_type(content_type)) {
+        snprintf(why, whylen, "a %s must be sent as Content-Type: application/json%s%s%s",
+                 admin_method_name(cmd), content_type != NULL ? ", not \"" : "",
+                 content_type != NULL ? admin_echo(content_type, e, sizeof(e)) : "",
+                 content_type != NULL ? "\"" : "");
+        return 415;
+    }
+    return 0;
+}
+
 /* The verified peer must be an operator with a known role. Returns 0 with
  * its identity and who (name, role, certificate), or -1 with why. */
 static int admin_identify(struct evhttp_request *req, struct tls_identity *id,
@@ -580,11 +674,183 @@ static int admin_match(const char *path, struct admin_call *call, char *why, siz
     return 404;
 }
 
-/* ?format= on a report, ?limit= on the audit trail; nothing else. */
+/* Two digits at s as a number, or -1. */
+static int admin_2digits(const char *s)
+{
+    return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0'
+                                                                    : -1;
+}
+
+/* An ISO 8601 time: YYYY-MM-DD, optionally followed by T (or a space) and
+ * HH:MM[:SS[.fraction]], optionally followed by Z or +HH[:MM] / -HH[:MM]
+ * (none: UTC). Writes it canonical, in UTC, to out ("2026-12-02T09:30:00.000000Z").
+ * Returns 0, or -1 when it is no such time. */
+static int admin_parse_time(const char *text, char *out, size_t outlen)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *p = text;
+    int y = 0;
+    for (int i = 0; i < 4; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        y = y * 10 + (*p - '0');
+    }
+    if (*p++ != '-')
+        return -1;
+    int mon = admin_2digits(p), day;
+    p += 2;
+    if (mon < 1 || mon > 12 || *p++ != '-' || (day = admin_2digits(p)) < 1)
+        return -1;
+    p += 2;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap))
+        return -1;
+    int hh = 0, mm = 0, ss = 0;
+    long usec = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if ((hh = admin_2digits(p)) < 0 || hh > 23 || p[2] != ':' ||
+            (mm = admin_2digits(p + 3)) < 0 || mm > 59)
+            return -1;
+        p += 5;
+        if (*p == ':') {
+            if ((ss = admin_2digits(p + 1)) < 0 || ss > 59)
+                return -1;
+            p += 3;
+            if (*p == '.' || *p == ',') {
+                p++;
+                int digits = 0;
+                for (; *p >= '0' && *p <= '9'; p++, digits++)
+                    if (digits < 6)
+                        usec = usec * 10 + (*p - '0');
+                if (digits == 0 || digits > 9)
+                    return -1;
+                for (; digits < 6; digits++)
+                    usec *= 10;
+            }
+        }
+    }
+    long offset = 0; /* seconds east of UTC */
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        int oh = admin_2digits(p + 1), om = 0;
+        if (oh < 0 || oh > 14)
+            return -1;
+        p += 3;
+        if (*p == ':')
+            p++;
+        if (*p >= '0' && *p <= '9') {
+            if ((om = admin_2digits(p)) < 0 || om > 59)
+                return -1;
+            p += 2;
+        }
+        offset = sign * (oh * 3600L + om * 60L);
+    }
+    if (*p != '\0')
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    time_t t = timegm(&tm) - offset;
+    struct tm utc;
+    if (gmtime_r(&t, &utc) == NULL)
+        return -1;
+    char base[32];
+    if (strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &utc) == 0)
+        return -1;
+    int n = snprintf(out, outlen, "%s.%06ldZ", base, usec);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* One parameter of a transfer search. Returns 0, or 400 with why. */
+static int admin_search_param(struct ops_transfer_query *q, const char *key, const char *value,
+                              char *why, size_t whylen)
+{
+    char e[64];
+    struct {
+        const char *key;
+        char *dst;
+        size_t size;
+    } texts[] = {{"msg_id", q->msg_id, sizeof(q->msg_id)},
+                 {"end_to_end_id", q->end_to_end_id, sizeof(q->end_to_end_id)},
+                 {"ref", q->ref, sizeof(q->ref)}};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (strcmp(key, texts[i].key) != 0)
+            continue;
+        if (text_check(key, value, 1, TRANSFER_ID_MAX, TEXT_BYTES, why, whylen) != 0)
+            return 400;
+        snprintf(texts[i].dst, texts[i].size, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "participant") == 0) {
+        if (!participant_code_valid(value)) {
+            snprintf(why, whylen, "participant must be a code of 4 uppercase letters, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->participant, sizeof(q->participant), "%s", value);
+    } else if (strcmp(key, "status") == 0) {
+        if (strcmp(value, "ACSC") != 0 && strcmp(value, "RJCT") != 0) {
+            snprintf(why, whylen, "status must be ACSC or RJCT, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->status, sizeof(q->status), "%s", value);
+    } else if (strcmp(key, "purpose") == 0) {
+        Sikka__V1__Purpose purpose;
+        if (transfer_parse_purpose(value, &purpose) != 0) {
+            snprintf(why, whylen,
+                     "purpose must be BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->purpose, sizeof(q->purpose), "%s", value);
+    } else if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+        char *dst = key[0] == 'f' ? q->from : q->to;
+        if (admin_parse_time(value, dst, sizeof(q->from)) != 0) {
+            snprintf(why, whylen,
+                     "%s must be an ISO 8601 time such as 2026-12-02T09:30:00Z, not \"%s\"", key,
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+    } else if (strcmp(key, "limit") == 0) {
+        int64_t v;
+        if (money_parse_id(value, &v) != 0 || v > OPS_SEARCH_LIMIT_MAX) {
+            snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                     OPS_SEARCH_LIMIT_MAX, admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        q->limit = (int)v;
+    } else if (strcmp(key, "before") == 0) {
+        if (money_parse_id(value, &q->before) != 0) {
+            snprintf(why, whylen, "before must be a transfer id (a positive integer), not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+    } else {
+        snprintf(why, whylen,
+                 "unexpected query parameter \"%s\" (the search takes msg_id, end_to_end_id, "
+                 "participant, status, purpose, ref, from, to, limit, before)",
+                 admin_echo(key, e, sizeof(e)));
+        return 400;
+    }
+    return 0;
+}
+
+/* ?format= on a report, ?limit= on the audit trail, the search's
+ * parameters; nothing else. */
 static int admin_read_query(const char *query, struct admin_call *call, char *why, size_t whylen)
 {
     char e[64];
     call->limit = ADMIN_AUDIT_DEFAULT;
+    call->search.limit = OPS_SEARCH_LIMIT_DEFAULT;
     if (query == NULL || query[0] == '\0')
         return 0;
     struct evkeyvalq kv;
@@ -597,7 +863,19 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
     int status = 0;
     enum admin_route route = call->path->route;
     for (struct evkeyval *p = TAILQ_FIRST(&kv); p != NULL && status == 0; p = TAILQ_NEXT(p, next)) {
-        if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
+        if (route == ADMIN_ROUTE_TRANSFERS) {
+            /* an empty field of a form is no filter; a repeated one is a mistake */
+            for (struct evkeyval *o = TAILQ_FIRST(&kv); o != p && status == 0;
+                 o = TAILQ_NEXT(o, next)) {
+                if (strcmp(o->key, p->key) == 0) {
+                    snprintf(why, whylen, "query parameter \"%s\" is given twice",
+                             admin_echo(p->key, e, sizeof(e)));
+                    status = 400;
+                }
+            }
+            if (status == 0 && p->value[0] != '\0')
+                status = admin_search_param(&call->search, p->key, p->value, why, whylen);
+        } else if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
             if (strcmp(p->value, "csv") == 0 || strcmp(p->value, "json") == 0) {
                 call->csv = p->value[0] == 'c';
             } else {
@@ -637,6 +915,11 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
         }
     }
     evhttp_clear_headers(&kv);
+    if (status == 0 && route == ADMIN_ROUTE_TRANSFERS && call->search.from[0] != '\0' &&
+        call->search.to[0] != '\0' && strcmp(call->search.from, call->search.to) >= 0) {
+        snprintf(why, whylen, "from must be earlier than to");
+        status = 400;
+    }
     return status;
 }
 
@@ -930,6 +1213,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
     case ADMIN_ROUTE_TRANSFER:
         ops_transfer_show((uint64_t)call->id, admin_on_ops, ar);
         return;
+    case ADMIN_ROUTE_TRANSFERS:
+        ops_transfer_search(&call->search, admin_on_ops, ar);
+        return;
     case ADMIN_ROUTE_WINDOWS:
         ops_windows(admin_on_ops, ar);
         return;
@@ -987,6 +1273,71 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
     }
 }
 
+/* Whether a path belongs to the API (answered as JSON, 404 included) rather
+ * than to the console's files. */
+static bool admin_is_api_path(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
+           strcmp(path, "/metrics") == 0;
+}
+
+/* Serves one of the console's embedded files (GET, HEAD) and frees ar. */
+static void admin_serve_asset(struct admin_req *ar, const char *path, enum evhttp_cmd_type cmd)
+{
+    const struct console_asset *a = console_find(path);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        ar->allow = "GET, HEAD";
+        admin_fail(ar, 405, "%s is not allowed here; use GET, HEAD", admin_method_name(cmd));
+        return;
+    }
+    if (a == NULL) {
+        admin_fail(ar, 404, "no such page or file");
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ar->req);
+    const char *inm =
+        evhttp_find_header(evhttp_request_get_input_headers(ar->req), "If-None-Match");
+    bool fresh = console_etag_matches(inm, a->etag);
+    if (evhttp_add_header(h, "ETag", a->etag) != 0 ||
+        evhttp_add_header(h, "Cache-Control", "no-cache") != 0 ||
+        (!fresh && evhttp_add_header(h, "Content-Type", a->content_type) != 0)) {
+        log_error("event=oom what=admin_asset_headers");
+        evhttp_send_error(ar->req, 500, NULL);
+        admin_done(ar, 500, "cannot build the answer");
+        return;
+    }
+    if (fresh) {
+        evhttp_send_reply(ar->req, 304, "Not Modified", NULL);
+        admin_done(ar, 304, "");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_HEAD) {
+        /* libevent 2.1 would send the body of a HEAD answer: the length only */
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", a->len);
+        if (evhttp_add_header(h, "Content-Length", len) != 0) {
+            evhttp_send_error(ar->req, 500, NULL);
+            admin_done(ar, 500, "cannot build the answer");
+            return;
+        }
+        evhttp_send_reply(ar->req, 200, "OK", NULL);
+        admin_done(ar, 200, "");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL || evbuffer_add_reference(buf, a->data, a->len, NULL, NULL) != 0) {
+        if (buf != NULL)
+            evbuffer_free(buf);
+        log_error("event=oom what=admin_asset");
+        evhttp_send_error(ar->req, 500, NULL);
+        admin_done(ar, 500, "cannot build the answer");
+        return;
+    }
+    evhttp_send_reply(ar->req, 200, "OK", buf);
+    evbuffer_free(buf);
+    admin_done(ar, 200, "");
+}
+
 static void admin_on_request(struct evhttp_request *req, void *arg)
 {
     (void)arg;
@@ -1010,6 +1361,12 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     admin_link(ar);
     if (ar->conn != NULL)
         evhttp_connection_set_closecb(ar->conn, admin_on_close, NULL);
+    if (admin_security_headers(req) != 0) {
+        log_error("event=oom what=admin_headers");
+        evhttp_send_error(req, 503, NULL);
+        admin_done(ar, 503, "out of memory");
+        return;
+    }
 
     struct tls_identity id;
     memset(&id, 0, sizeof(id));
@@ -1033,6 +1390,36 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     snprintf(ar->operator_name, sizeof(ar->operator_name), "%s", id.name);
+
+    /* writes only from the console's own pages (or a client that is no
+     * browser), and only as JSON: a cross-site form cannot send that
+     * without a preflight, and preflights are refused */
+    struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
+    int refused =
+        admin_check_origin(cmd, evhttp_find_header(hin, "Host"), evhttp_find_header(hin, "Origin"),
+                           evhttp_find_header(hin, "Sec-Fetch-Site"), why, sizeof(why));
+    if (refused == 0 && path != NULL && admin_is_api_path(path)) {
+        /* a write the API would serve must be JSON (an unknown path or
+         * method still gets its 404 or 405) */
+        struct admin_call probe;
+        memset(&probe, 0, sizeof(probe));
+        if (admin_match(path, &probe, why, sizeof(why)) == 0 &&
+            (probe.path->methods & (unsigned)cmd) != 0)
+            refused =
+                admin_check_json(cmd, evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
+        if (refused == 0)
+            why[0] = '\0';
+    }
+    if (refused != 0) {
+        if (refused == 405)
+            ar->allow = "GET, HEAD, POST, PUT";
+        admin_fail(ar, refused, "%s", why);
+        return;
+    }
+    if (path == NULL || !admin_is_api_path(path)) {
+        admin_serve_asset(ar, path != NULL ? path : "/", cmd);
+        return;
+    }
 
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

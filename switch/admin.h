@@ -59,6 +59,25 @@
  * same certificate check as the API, and a successful one logs at debug
  * (they are polled).
  *
+ *
+ * Every other path (not /api/ nor /metrics) is the web console: the files of
+ * switch/console/ embedded at build time (console.h), GET and HEAD, "/" for
+ * index.html, with an ETag (If-None-Match answers 304) and Cache-Control
+ * no-cache; API answers are no-store. Every answer carries the security
+ * headers: a strict Content-Security-Policy (only the console's own scripts,
+ * styles and origin; no inline code; never framed), X-Content-Type-Options
+ * nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY and
+ * Strict-Transport-Security. No CORS header is ever sent.
+ *
+ * Writes (any method but GET and HEAD) are refused with 403 when an Origin
+ * header is not exactly "https://" + Host or Sec-Fetch-Site is neither
+ * "same-origin" nor "none"; OPTIONS with 405 (admin_check_origin); a write
+ * the API would serve that is not sent as Content-Type: application/json
+ * with 415 (admin_check_json).
+ *
+ *   GET  /api/v1/transfers?msg_id=&end_to_end_id=&participant=&status=&purpose=
+ *        &ref=&from=&to=&limit=&before=   the transfer search (ops.h)
+ *
  * Errors are JSON {"error": "..."}: 400 bad input, 403 not permitted (role,
  * four-eyes: "four-eyes: ..."), 404 unknown path or object, 405 wrong
  * method (with Allow), 409 conflict (e.g. a proposal decided or expired),
@@ -139,6 +158,7 @@ struct admin_call {
     struct admin_new_participant participant; /* POST participants */
     int64_t ndc;                              /* PUT participants/{code}/ndc */
     const char *reason;                       /* reject {"reason"}, in body; or NULL */
+    struct ops_transfer_query search;         /* GET transfers?... */
     json_t *body;                             /* the JSON object sent, or NULL */
 };
 
@@ -155,5 +175,17 @@ int admin_parse_request(enum evhttp_cmd_type cmd, const char *path, const char *
                         const char *body, size_t len, struct admin_call *call, char *why,
                         size_t whylen) __attribute__((warn_unused_result));
 void admin_call_clear(struct admin_call *call);
+
+/* The cross-site checks of a request, from its method and headers (each NULL
+ * when absent). Returns 0 for a GET or HEAD, or a write from this console's
+ * own origin (or from no browser: no Origin, no Sec-Fetch-Site); else 403
+ * (foreign Origin or Sec-Fetch-Site) or 405 (OPTIONS) with why said. */
+int admin_check_origin(enum evhttp_cmd_type cmd, const char *host, const char *origin,
+                       const char *fetch_site, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+/* A write the API serves must be sent as Content-Type: application/json
+ * (parameters allowed): 0, or 415 with why. */
+int admin_check_json(enum evhttp_cmd_type cmd, const char *content_type, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
 
 #endif

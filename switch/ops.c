@@ -481,8 +481,19 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg)
                       t->payer, "payee", t->payee, "msg_id", t->msg_id, "amount",
                       (json_int_t)t->amount, "fee", (json_int_t)t->fee, "purpose",
                       transfer_purpose_name(t->purpose), "status", transfer_status_name(t->status));
+        /* what memory knows: when it came, and whether the payee has it */
+        char at[40];
+        time_t secs = (time_t)(t->received_ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        size_t n = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(t->received_ms % 1000));
+        json_t *timeline = json_pack("[{s:s, s:s}]", "event", "received", "at", at);
+        if (t->forwarded)
+            json_array_append_new(timeline, json_pack("{s:s, s:n}", "event", "forwarded", "at"));
         done(arg, 200,
-             json_pack("{s:o, s:s}", "transfer", tj, "state", transfer_state_name(t->state)));
+             json_pack("{s:o, s:s, s:o}", "transfer", tj, "state", transfer_state_name(t->state),
+                       "timeline", timeline));
         return;
     }
     struct pending *p = pending_new(done, arg);
@@ -493,6 +504,35 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg)
     snprintf(p->what, sizeof(p->what), "transfer %s", ids);
     const char *params[] = {ids};
     query(SQL_TRANSFER_SHOW, 1, params, on_json, p);
+}
+
+void ops_transfer_search(const struct ops_transfer_query *q, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    char before[24], limit[16];
+    snprintf(before, sizeof(before), "%" PRId64, q->before > 0 ? q->before : INT64_MAX);
+    snprintf(limit, sizeof(limit), "%d", q->limit + 1); /* one more: is there a next page? */
+#define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
+    const char *params[] = {before,
+                            limit,
+                            OR_NULL(q->msg_id),
+                            OR_NULL(q->end_to_end_id),
+                            OR_NULL(q->participant),
+                            OR_NULL(q->status),
+                            OR_NULL(q->purpose),
+                            OR_NULL(q->ref),
+                            OR_NULL(q->from),
+                            OR_NULL(q->to)};
+#undef OR_NULL
+    /* the most selective filter that has an index drives the read */
+    const char *stmt = q->msg_id[0] != '\0'             ? SQL_SEARCH_MSG_ID
+                       : q->ref[0] != '\0'              ? SQL_SEARCH_REF
+                       : strcmp(q->status, "RJCT") == 0 ? SQL_SEARCH_REJECTED
+                                                        : SQL_SEARCH_SCAN;
+    snprintf(p->what, sizeof(p->what), "the search");
+    query(stmt, 10, params, on_json, p);
 }
 
 void ops_windows(ops_done done, void *arg)

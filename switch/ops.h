@@ -36,8 +36,20 @@
  *                  "posted","reserved","ndc","headroom","used_percent",
  *                  "warning"}]}
  *   transfer      {"transfer": {...all columns...}, "entries": [...],
- *                  "returns": [ids], "state": "done"} or, in flight,
- *                  {"transfer": {...}, "state": "awaiting_payee"|"posting"}
+ *                  "returns": [ids], "state": "done", "timeline": [{"event",
+ *                  "at"}...], "payee_notice": "pending"|"acknowledged"|
+ *                  "not sent"} or, in flight, {"transfer": {...}, "state":
+ *                  "awaiting_payee"|"posting", "timeline": [...]}
+ *                  timeline events: received, decided (a rejection), posted
+ *                  (ACSC, committed), reported (the payee's notice written
+ *                  with the posting and sent), acknowledged ("at" null: the
+ *                  acknowledgement removes the notice and keeps no time),
+ *                  returned (one per return, with "id", "amount", "status")
+ *   transfers     {"transfers": [{"id","kind","payer","payee","msg_id",
+ *                  "end_to_end_id","amount","fee","currency","purpose",
+ *                  "loan_id","instalment","invoice_number","status","reason",
+ *                  "original_id","window_id","received_at","finished_at"}],
+ *                  "next": id|null, "partial": bool}
  *   windows       {"windows": [{"id","state","opened_at","closed_at",
  *                  "settled_at","postings","gross","closed_by","settled_by"}]}
  *   window close  {"closed": id, "opened": id, "postings": n, "gross": n}
@@ -119,6 +131,24 @@ struct ops_actor {
     char fingerprint[OPS_FINGERPRINT_MAX]; /* "" without a certificate */
 };
 
+#define OPS_SEARCH_LIMIT_DEFAULT 50
+#define OPS_SEARCH_LIMIT_MAX     200
+
+/* A transfer search (GET /api/v1/transfers), validated by admin.c: every
+ * string "" when not asked for; times canonical UTC ISO 8601. */
+struct ops_transfer_query {
+    char msg_id[36];
+    char end_to_end_id[36];
+    char participant[8]; /* payer or payee */
+    char status[8];      /* "ACSC" or "RJCT" */
+    char purpose[24];
+    char ref[36];   /* loan_id or invoice_number */
+    char from[40];  /* received_at >= from */
+    char to[40];    /* received_at < to */
+    int limit;      /* 1..OPS_SEARCH_LIMIT_MAX */
+    int64_t before; /* ids below this one; 0 for the newest */
+};
+
 /* `db` is the switch's query connection (not the posting one). */
 int ops_init(struct event_base *base, struct pgconn *db) __attribute__((warn_unused_result));
 /* "HH:MM,HH:MM" UTC times at which the window closes by itself; "" = manual.
@@ -134,6 +164,13 @@ void ops_participant_suspend(const struct ops_actor *who, const char *code, ops_
                              void *arg);
 void ops_positions(ops_done done, void *arg);
 void ops_transfer_show(uint64_t id, ops_done done, void *arg);
+/* {"transfers": [summary...newest first], "next": id or null, "partial":
+ * bool}. A search by msg_id, ref or status RJCT reads an index; any other
+ * examines at most OPS_SEARCH_SCAN_ROWS transfers below `before` per call:
+ * when those ran out before `limit` matched, "partial" is true and "next"
+ * continues below the last one examined. Finished transfers only (the
+ * database's); a transfer still in flight is found by its id. */
+void ops_transfer_search(const struct ops_transfer_query *q, ops_done done, void *arg);
 void ops_windows(ops_done done, void *arg);
 void ops_window_close(const struct ops_actor *who, ops_done done, void *arg);
 void ops_window_report(int64_t window_id, ops_done done, void *arg);

@@ -93,7 +93,98 @@ const char sql_preload_keys[] =
     "coalesce((SELECT sum(r.fee) FROM transfers r WHERE r.original_id = t.id "                     \
     "AND r.kind = 'return' AND r.status = 'ACSC'), 0)"
 
+/* ---- the transfer search (ops_transfer_search) ----
+ * Every search statement takes the same parameters, NULL when not asked for:
+ * $1 before (ids below it), $2 limit + 1, $3 msg_id, $4 end_to_end_id,
+ * $5 participant (payer or payee), $6 status, $7 purpose, $8 ref (loan_id or
+ * invoice_number), $9 from, $10 to (received_at in [from, to)). They differ
+ * in what drives the read (SEARCH_SOURCE below), so that each has one plan
+ * whatever the values: the filters are the same for all. */
+#define SEARCH_FILTER                                                                              \
+    "t.id < $1::bigint AND ($3::text IS NULL OR t.msg_id = $3::text) "                             \
+    "AND ($4::text IS NULL OR t.end_to_end_id = $4::text) "                                        \
+    "AND ($5::text IS NULL OR t.payer = $5::text OR t.payee = $5::text) "                          \
+    "AND ($6::text IS NULL OR t.status = $6::text) AND ($7::text IS NULL OR t.purpose = "          \
+    "$7::text) "                                                                                   \
+    "AND ($8::text IS NULL OR coalesce(t.loan_id, t.invoice_number) = $8::text) "                  \
+    "AND ($9::timestamptz IS NULL OR t.received_at >= $9::timestamptz) "                           \
+    "AND ($10::timestamptz IS NULL OR t.received_at < $10::timestamptz)"
+
+#define SEARCH_ROW                                                                                 \
+    "json_build_object('id', t.id, 'kind', t.kind, 'payer', t.payer, 'payee', t.payee, "           \
+    "'msg_id', t.msg_id, 'end_to_end_id', t.end_to_end_id, 'amount', t.amount, 'fee', t.fee, "     \
+    "'currency', t.currency, 'purpose', t.purpose, 'loan_id', t.loan_id, "                         \
+    "'instalment', t.instalment, 'invoice_number', t.invoice_number, 'status', t.status, "         \
+    "'reason', t.reason, 'original_id', t.original_id, 'window_id', t.window_id, "                 \
+    "'received_at', t.received_at, 'finished_at', t.finished_at)"
+
+/* The answer from `hit` (at most $2 rows, newest first): the first $2 - 1,
+ * and "next" below the last of them when there was one more; else `edge`
+ * (SQL giving the id to continue below, or NULL). */
+#define SEARCH_ANSWER(edge, partial)                                                               \
+    "SELECT json_build_object('transfers', coalesce((SELECT json_agg(" SEARCH_ROW                  \
+    " ORDER BY t.id DESC) FROM (SELECT * FROM hit ORDER BY id DESC "                               \
+    "LIMIT $2::integer - 1) t), '[]'), "                                                           \
+    "'next', CASE WHEN (SELECT count(*) FROM hit) = $2::integer THEN (SELECT min(l.id) FROM "      \
+    "(SELECT id FROM hit ORDER BY id DESC LIMIT $2::integer - 1) l) ELSE " edge " END, "           \
+    "'partial', (SELECT count(*) FROM hit) < $2::integer AND " partial ")::text"
+
+#define SEARCH_INDEXED(source)                                                                     \
+    "WITH hit AS (SELECT t.* FROM transfers t WHERE " source " AND " SEARCH_FILTER                 \
+    " ORDER BY t.id DESC LIMIT $2::integer) " SEARCH_ANSWER("NULL", "false")
+
+#define SEARCH_SCAN_ROWS_TEXT SQL_STR(OPS_SEARCH_SCAN_ROWS)
+#define SQL_STR(x)            SQL_STR2(x)
+#define SQL_STR2(x)           #x
+/* The newest transfers below $1, OPS_SEARCH_SCAN_ROWS at most, by the
+ * primary key (ids grow with time). */
+#define SEARCH_SCANNED                                                                             \
+    "(SELECT * FROM transfers WHERE id < $1::bigint ORDER BY id DESC LIMIT " SEARCH_SCAN_ROWS_TEXT \
+    ")"
+/* All of them examined and the oldest still after `from`: continue below it. */
+#define SEARCH_EDGE                                                                                \
+    "edge AS (SELECT CASE WHEN count(*) = " SEARCH_SCAN_ROWS_TEXT " AND ($9::timestamptz IS NULL " \
+    "OR min(s.received_at) >= $9::timestamptz) THEN min(s.id) END AS id FROM (SELECT id, "         \
+    "received_at FROM transfers WHERE id < $1::bigint ORDER BY id DESC "                           \
+    "LIMIT " SEARCH_SCAN_ROWS_TEXT ") s)"
+
+/* A transfer's timeline from what the database keeps: received, decided
+ * (a rejection) or posted, the payee's notice (written with the posting,
+ * sent at once, gone when acknowledged: the time of that is not kept), and
+ * its returns. */
+#define TRANSFER_TIMELINE                                                                          \
+    "(SELECT json_agg(x.ev ORDER BY x.ord, x.at) FROM ("                                           \
+    "SELECT 1 AS ord, t.received_at AS at, json_build_object('event', 'received', 'at', "          \
+    "t.received_at) AS ev "                                                                        \
+    "UNION ALL SELECT 2, t.finished_at, CASE WHEN t.status = 'ACSC' THEN json_build_object("       \
+    "'event', 'posted', 'at', t.finished_at, 'window_id', t.window_id) ELSE json_build_object("    \
+    "'event', 'decided', 'at', t.finished_at, 'reason', t.reason) END "                            \
+    "UNION ALL SELECT 3, o.created_at, json_build_object('event', 'reported', 'at', "              \
+    "o.created_at) "                                                                               \
+    "FROM payee_outbox o WHERE o.transfer_id = t.id "                                              \
+    "UNION ALL SELECT 3, t.finished_at, json_build_object('event', 'reported', 'at', "             \
+    "t.finished_at) WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "         \
+    "WHERE o.transfer_id = t.id) "                                                                 \
+    "UNION ALL SELECT 4, t.finished_at, json_build_object('event', 'acknowledged', 'at', NULL) "   \
+    "WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "                        \
+    "WHERE o.transfer_id = t.id) "                                                                 \
+    "UNION ALL SELECT 5, r.finished_at, json_build_object('event', 'returned', 'at', "             \
+    "r.finished_at, 'id', r.id, 'amount', r.amount, 'status', r.status) FROM transfers r "         \
+    "WHERE r.original_id = t.id) x)"
+
 const struct pgconn_stmt sql_query_stmts[] = {
+    /* msg_id: one probe of the (payer, msg_id) key per participant */
+    {SQL_SEARCH_MSG_ID,
+     SEARCH_INDEXED(
+         "t.payer = ANY (ARRAY(SELECT code FROM participants)) AND t.msg_id = $3::text")},
+    /* ref: transfers_ref (schema/007) */
+    {SQL_SEARCH_REF, SEARCH_INDEXED("coalesce(t.loan_id, t.invoice_number) = $8::text")},
+    /* rejections: transfers_rejected (schema/007), newest first */
+    {SQL_SEARCH_REJECTED, SEARCH_INDEXED("t.status = 'RJCT'")},
+    /* anything else: the newest OPS_SEARCH_SCAN_ROWS below $1 */
+    {SQL_SEARCH_SCAN, "WITH hit AS (SELECT t.* FROM " SEARCH_SCANNED " t WHERE " SEARCH_FILTER
+                      " ORDER BY t.id DESC LIMIT $2::integer), " SEARCH_EDGE " " SEARCH_ANSWER(
+                          "(SELECT id FROM edge)", "(SELECT id FROM edge) IS NOT NULL")},
     /* $1 payer, $2 msg_id */
     {SQL_STATUS_BY_MSG_ID,
      "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.payer = $1 AND t.msg_id = $2"},
@@ -170,7 +261,10 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "'window_id', e.window_id) ORDER BY e.id) FROM ledger_entries e JOIN accounts a ON a.id = "
      "e.account_id WHERE e.transfer_id = t.id), '[]'), "
      "'returns', coalesce((SELECT json_agg(r.id ORDER BY r.id) FROM transfers r "
-     "WHERE r.original_id = t.id), '[]'), 'state', 'done')::text "
+     "WHERE r.original_id = t.id), '[]'), 'state', 'done', "
+     "'timeline', " TRANSFER_TIMELINE ", "
+     "'payee_notice', CASE WHEN EXISTS (SELECT 1 FROM payee_outbox o WHERE o.transfer_id = t.id) "
+     "THEN 'pending' WHEN t.status = 'ACSC' THEN 'acknowledged' ELSE 'not recorded' END)::text "
      "FROM transfers t WHERE t.id = $1::bigint"},
     {SQL_WINDOWS,
      "SELECT json_build_object('windows', coalesce(json_agg(json_build_object("

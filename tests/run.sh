@@ -17,17 +17,19 @@
 #      the promtool checks of it_metrics)
 #   2. build/      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   3. build-asan/ -DCMAKE_BUILD_TYPE=Debug -DSIKKA_SANITIZE=ON
-#   4. test PKI in build/test-pki: deploy/pki.sh's set, plus expired-JAZZ,
+#   4. npm ci in tests/browser (playwright-core for the console's browser
+#      test), skipped when node_modules matches package-lock.json
+#   5. test PKI in build/test-pki: deploy/pki.sh's set, plus expired-JAZZ,
 #      foreign-JAZZ (another CA), ZZZZ (no such participant), SUSP and the
 #      operators operator-norole (no role), operator-auditor (an unknown
 #      role) and operator-supervisor (CN supervisor on another key)
-#   5. PostgreSQL in a fresh /tmp/sikka-test.XXXXXX on 127.0.0.1, port
+#   6. PostgreSQL in a fresh /tmp/sikka-test.XXXXXX on 127.0.0.1, port
 #      $SIKKA_TEST_PGPORT or the first free one from 55433; the database
 #      sikka_template holds the migrated schema (no participants): every
 #      integration test clones it with CREATE DATABASE x TEMPLATE sikka_template
-#   6. ctest in build/, then in build-asan/ (run even when the first failed);
+#   7. ctest in build/, then in build-asan/ (run even when the first failed);
 #      a tree whose ctest runs no test fails
-#   7. with --ha: loadtest/failover.sh (it rebuilds build/ as Release)
+#   8. with --ha: loadtest/failover.sh (it rebuilds build/ as Release)
 #
 # The tests see: SIKKA_TEST_PGHOST (the server's unix socket directory),
 # SIKKA_TEST_PGPORT, SIKKA_TEST_PGUSER=postgres (superuser over the socket),
@@ -145,6 +147,23 @@ if [[ $quick -eq 0 ]]; then
     cmake --build build-asan -j2
     end_phase ok
 fi
+
+begin_phase "npm ci (tests/browser)"
+# playwright-core as tests/browser/package-lock.json pins it; skipped when
+# node_modules already holds exactly that lockfile's packages, and offline
+# from npm's cache when it can be
+browser_dir=$SIKKA_ROOT/tests/browser
+lock_sum=$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)
+stamp=$browser_dir/node_modules/.sikka-lock-sha256
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+((node_major >= 20)) || die "Node.js 20 or newer is needed for tests/browser (node: $(node --version 2>&1 || true))"
+if [[ -f $stamp && $(<"$stamp") == "$lock_sum" && -f $browser_dir/node_modules/playwright-core/package.json ]]; then
+    echo "npm ci: tests/browser/node_modules is up to date"
+else
+    (cd "$browser_dir" && npm ci --no-audit --no-fund --prefer-offline)
+    echo "$lock_sum" >"$stamp"
+fi
+end_phase ok
 
 begin_phase "test PKI (build/test-pki)"
 pki_dir=$SIKKA_ROOT/build/test-pki

@@ -5,7 +5,8 @@
  * path, query and body through admin_parse_request, exactly as
  * admin_on_request hands them over. Any input is either a validated call
  * (with the least role its method needs: viewer for reads, operator or
- * more for changes) or an answer of 400, 404, 405 or 413 that says why. */
+ * more for changes; a transfer search that validated keeps its
+ * limits) or an answer of 400, 404, 405 or 413 that says why. */
 #include <event2/http.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                          body, blen, &call, why, sizeof(why));
         if (status == 0) {
             if (call.path == NULL || (call.body != NULL && !json_is_object(call.body)))
+                abort();
+            /* a search that validated is within its limits, its times canonical */
+            const struct ops_transfer_query *q = &call.search;
+            if (q->limit < 1 || q->limit > OPS_SEARCH_LIMIT_MAX || q->before < 0 ||
+                (q->from[0] != '\0' && (strlen(q->from) != 27 || q->from[26] != 'Z')) ||
+                (q->to[0] != '\0' && (strlen(q->to) != 27 || q->to[26] != 'Z')) ||
+                (q->from[0] != '\0' && q->to[0] != '\0' && strcmp(q->from, q->to) >= 0))
                 abort();
             /* every route names the least role for each of its methods */
             if (call.need < OPS_ROLE_VIEWER || call.need > OPS_ROLE_SUPERVISOR ||

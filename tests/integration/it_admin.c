@@ -257,7 +257,7 @@ int main(void)
     TEST_STEP("malformed requests: 404, 405, 400, 413 (from a supervisor, who may send them)");
     SSL_CTX *op = client_ctx(&h, "supervisor");
     expect_status(op, "GET", "/api/v1/nothing", NULL, 404);
-    expect_status(op, "GET", "/", NULL, 404);
+    expect_status(op, "GET", "/no-such-file.js", NULL, 404);
     expect_status(op, "GET", "/api/v1/participants/", NULL, 404);
     expect_status(op, "DELETE", "/api/v1/participants", NULL, 405);
     expect_status(op, "GET", "/api/v1/windows/close", NULL, 405);
