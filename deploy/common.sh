@@ -21,6 +21,13 @@
 #   write_switch_config DEST NAME=VALUE...
 #                     DEST (mode 600) from deploy/sikka.conf.example with each
 #                     NAME set to VALUE
+#   caps_four_eyes ADMIN AMOUNT CODE...
+#                     every CODE's net debit cap to AMOUNT rupees through the
+#                     console at ADMIN (HOST:PORT), four-eyes: var/pki's
+#                     supervisor proposes, supervisor2 approves
+#   browser_deps      tests/browser's node_modules (playwright-core) as its
+#                     package-lock.json pins them; nothing when they are
+#                     already there
 
 SIKKA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 export SIKKA_ROOT
@@ -131,4 +138,33 @@ write_switch_config() {
         ' "$SIKKA_ROOT/deploy/sikka.conf.example" >"$dest.tmp"
     )
     mv -- "$dest.tmp" "$dest"
+}
+
+caps_four_eyes() {
+    local admin=$1 amount=$2 code proposed
+    local ctl=$SIKKA_ROOT/build/bin/sikka-ctl
+    shift 2
+    for code in "$@"; do
+        proposed=$("$ctl" --admin "$admin" --as supervisor ndc set "$code" "$amount" | tail -n 1) ||
+            die "sikka-ctl ndc set $code failed"
+        [[ $proposed == "PROPOSED "* ]] || die "sikka-ctl ndc set $code: no proposal (\"$proposed\")"
+        "$ctl" --admin "$admin" --as supervisor2 approve "${proposed#PROPOSED }" >/dev/null ||
+            die "sikka-ctl approve ${proposed#PROPOSED } ($code's cap) failed"
+    done
+}
+
+browser_deps() {
+    local dir=$SIKKA_ROOT/tests/browser lock_sum stamp node_major
+    lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    stamp=$dir/node_modules/.sikka-lock-sha256
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    ((node_major >= 20)) ||
+        die "Node.js 20 or newer is needed for tests/browser (node: $(node --version 2>&1 || true))"
+    if [[ -f $stamp && $(<"$stamp") == "$lock_sum" && -f $dir/node_modules/playwright-core/package.json ]]; then
+        echo "npm ci: tests/browser/node_modules is up to date"
+    else
+        # offline from npm's cache when it can be
+        (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline)
+        echo "$lock_sum" >"$stamp"
+    fi
 }

@@ -78,14 +78,8 @@ db_uri=$(deploy/ha.sh pguri | tail -n 1)
 # caps out of the way: the test is of availability, not of net debit caps
 participants=JAZZ,EASY,SADA,KOKO,MEZN
 admin_port=$(deploy/ha.sh active | awk '{print $4}')
-# (four-eyes: one supervisor proposes, the other approves)
-for code in ${participants//,/ }; do
-    proposed=$("$ctl" --admin "127.0.0.1:$admin_port" --as supervisor \
-        ndc set "$code" 100000000000.00 | tail -n 1) || die "sikka-ctl ndc set $code failed"
-    [[ $proposed == "PROPOSED "* ]] || die "sikka-ctl ndc set $code: no proposal (\"$proposed\")"
-    "$ctl" --admin "127.0.0.1:$admin_port" --as supervisor2 approve "${proposed#PROPOSED }" \
-        >/dev/null || die "sikka-ctl approve ${proposed#PROPOSED } ($code's cap) failed"
-done
+# shellcheck disable=SC2086 # the codes, one word each
+caps_four_eyes "127.0.0.1:$admin_port" 100000000000.00 ${participants//,/ }
 
 say "the capture ($out/capture.bin)"
 "$replay" gen -o "$out/capture.bin" --count 50000 --rate "$rate" --reject-rate 0 \

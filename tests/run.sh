@@ -149,20 +149,8 @@ if [[ $quick -eq 0 ]]; then
 fi
 
 begin_phase "npm ci (tests/browser)"
-# playwright-core as tests/browser/package-lock.json pins it; skipped when
-# node_modules already holds exactly that lockfile's packages, and offline
-# from npm's cache when it can be
-browser_dir=$SIKKA_ROOT/tests/browser
-lock_sum=$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)
-stamp=$browser_dir/node_modules/.sikka-lock-sha256
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-((node_major >= 20)) || die "Node.js 20 or newer is needed for tests/browser (node: $(node --version 2>&1 || true))"
-if [[ -f $stamp && $(<"$stamp") == "$lock_sum" && -f $browser_dir/node_modules/playwright-core/package.json ]]; then
-    echo "npm ci: tests/browser/node_modules is up to date"
-else
-    (cd "$browser_dir" && npm ci --no-audit --no-fund --prefer-offline)
-    echo "$lock_sum" >"$stamp"
-fi
+# playwright-core as tests/browser/package-lock.json pins it
+browser_deps
 end_phase ok
 
 begin_phase "test PKI (build/test-pki)"

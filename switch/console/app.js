@@ -33,8 +33,8 @@ const links = {};
 
 function frame() {
   const who = el('div', { class: 'who', 'data-testid': 'who' },
-    el('div', { class: 'who-name' }, me.name || (me.legacy ? 'operator certificate' : 'unknown operator')),
-    el('div', { class: 'who-role' }, me.known ? 'role: ' + me.role : me.legacy ? 'all rights (no roles on this switch)' : 'role unknown: read only'),
+    el('div', { class: 'who-name' }, me.name || 'unknown operator'),
+    el('div', { class: 'who-role' }, me.known ? 'role: ' + me.role : 'role unknown: read only'),
     me.certificate && me.certificate.serial ? el('div', { class: 'who-cert' }, 'certificate ' + String(me.certificate.serial)) : null);
   const nav = el('nav', { 'aria-label': 'Pages' }, NAV.map(([key, label]) => {
     links[key] = el('a', { href: '#/' + key, 'data-testid': 'nav-' + key }, label);
@@ -76,7 +76,7 @@ function route() {
 
 async function start() {
   await loadMe();
-  document.body.dataset.role = me.known ? me.role : me.legacy ? 'legacy' : 'unknown';
+  document.body.dataset.role = me.known ? me.role : 'unknown';
   document.body.dataset.mayWrite = String(may('suspend') || may('window_close'));
   frame();
   window.addEventListener('hashchange', route);

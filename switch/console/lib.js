@@ -122,20 +122,19 @@ export function when(iso) {
 
 // ---- the operator: who, and what the role may do ----
 
-export const me = { known: false, legacy: false, name: '', role: '', may: [], certificate: null };
+export const me = { known: false, name: '', role: '', may: [], certificate: null };
 
-/** Loads GET /api/v1/me. A switch without it (404: no roles yet) lets the
- *  certificate do everything, so every control is shown and the server
- *  decides; any other failure shows reads only. */
+/** Loads GET /api/v1/me: the certificate's name and role and what the role
+ *  may do. When it cannot be read the pages show reads only (the server
+ *  decides anyway). */
 export async function loadMe() {
   try {
     const { body } = await api('GET', 'me');
-    Object.assign(me, { known: true, legacy: false }, body);
+    Object.assign(me, { known: true }, body);
     if (!Array.isArray(me.may)) me.may = [];
   } catch (e) {
     me.known = false;
-    me.legacy = e instanceof ApiError && e.status === 404;
-    me.role = me.legacy ? 'operator' : 'unknown';
+    me.role = 'unknown';
     me.may = [];
   }
   return me;
@@ -143,7 +142,7 @@ export async function loadMe() {
 
 /** Whether the role may do action ("suspend", "ndc", "settle", ...). */
 export function may(action) {
-  return me.legacy || me.may.includes(action);
+  return me.may.includes(action);
 }
 
 // ---- messages ----

@@ -3,7 +3,7 @@
 // Each page is a function (main, params) that fills main and returns a
 // function stopping whatever it polls.
 
-import { api, ApiError, el, fill, pkr, parsePkr, count, when, query, may, toast, outcome, actionButton, table, facts, badge, statusBadge } from './lib.js';
+import { api, el, fill, pkr, parsePkr, count, when, query, may, toast, outcome, actionButton, table, facts, badge, statusBadge } from './lib.js';
 
 function head(title, ...extra) {
   return el('div', { class: 'page-head' }, el('h2', {}, title), ...extra);
@@ -426,9 +426,7 @@ export function proposals(main, params) {
     try {
       body = (await api('GET', 'proposals?state=' + encodeURIComponent(state))).body;
     } catch (e) {
-      fill(list, e instanceof ApiError && e.status === 404
-        ? el('p', { class: 'muted' }, 'This switch has no four-eyes approvals: changes take effect at once.')
-        : el('p', { class: 'error' }, e.message));
+      fill(list, el('p', { class: 'error' }, e.message));
       return;
     }
     fill(list, table([
