@@ -71,6 +71,8 @@ export function dashboard(main) {
       el('section', { class: 'panel' }, el('h3', {}, 'Sessions per participant'), sessions)));
 
   let updates = 0;
+  let fresh = 0; // seconds the last poll brought
+  let drawn = false;
   let stopped = false;
   let timer = null;
 
@@ -108,6 +110,7 @@ export function dashboard(main) {
 
   async function fromStats() {
     const { body } = await api('GET', 'stats' + (since ? '?since=' + since : ''));
+    fresh = (body.series || []).length;
     for (const p of body.series || []) {
       points.set(p.t, p);
       since = Math.max(since, p.t);
@@ -135,10 +138,14 @@ export function dashboard(main) {
       tiles.p99.value.textContent = ms(last('p99_ms'));
       tiles.commit.value.textContent = ms(last('commit_p50_ms')) + ' / ' + ms(last('commit_p99_ms'));
       tiles.batch.value.textContent = Number.isFinite(last('batch_avg')) ? last('batch_avg').toFixed(1) : '—';
-      lines.rate.draw([{ label: 'settled', color: '#1a7f5a', points: series('settled') }, { label: 'rejected', color: '#c0392b', points: series('rejected') }], now);
-      lines.latency.draw([{ label: 'p50', color: '#2563eb', points: series('p50_ms') }, { label: 'p99', color: '#7c3aed', points: series('p99_ms') }], now);
-      lines.commit.draw([{ label: 'p50', color: '#0e7490', points: series('commit_p50_ms') }, { label: 'p99', color: '#b45309', points: series('commit_p99_ms') }], now);
-      lines.batch.draw([{ label: 'average', color: '#475569', points: series('batch_avg') }], now);
+      // the charts only when a second was added (the tiles every poll)
+      if (fresh > 0 || !drawn) {
+        drawn = true;
+        lines.rate.draw([{ label: 'settled', color: '#1a7f5a', points: series('settled') }, { label: 'rejected', color: '#c0392b', points: series('rejected') }], now);
+        lines.latency.draw([{ label: 'p50', color: '#2563eb', points: series('p50_ms') }, { label: 'p99', color: '#7c3aed', points: series('p99_ms') }], now);
+        lines.commit.draw([{ label: 'p50', color: '#0e7490', points: series('commit_p50_ms') }, { label: 'p99', color: '#b45309', points: series('commit_p99_ms') }], now);
+        lines.batch.draw([{ label: 'average', color: '#475569', points: series('batch_avg') }], now);
+      }
       main.dataset.updated = String(Date.now());
       main.dataset.updates = String(++updates);
     } catch (e) {
