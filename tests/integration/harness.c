@@ -1,5 +1,6 @@
 #include "clock.h"
 #include "harness.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -398,6 +399,19 @@ const char *h_pki(struct harness *h, const char *file, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s", h->pki, file);
     return buf;
+}
+
+SSL_CTX *h_tls_ctx(struct harness *h, const char *base)
+{
+    char cert[400], key[400], ca[400], file[96], err[512];
+    snprintf(file, sizeof(file), "%s.crt", base);
+    h_pki(h, file, cert, sizeof(cert));
+    snprintf(file, sizeof(file), "%s.key", base);
+    h_pki(h, file, key, sizeof(key));
+    SSL_CTX *ctx =
+        tls_client_ctx_new(cert, key, h_pki(h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
+    CHECK(ctx != NULL, "%s: %s", base, err);
+    return ctx;
 }
 
 struct client *h_connect_files(struct harness *h, const char *cert, const char *key, char *err,

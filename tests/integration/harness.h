@@ -260,4 +260,9 @@ void h_wait_log(struct harness *h, int min, int timeout_ms, const char *const *n
 /* Path of a file in the test PKI. */
 const char *h_pki(struct harness *h, const char *file, char *buf, size_t len);
 
+/* A TLS client context presenting the test PKI's <base>.crt/.key and
+ * trusting its CA (e.g. "operator", "viewer", "JAZZ"); CHECKs it loads.
+ * The caller frees it (SSL_CTX_free). */
+SSL_CTX *h_tls_ctx(struct harness *h, const char *base);
+
 #endif

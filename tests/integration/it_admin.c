@@ -57,23 +57,10 @@ static void expect_refused(SSL_CTX *ctx, const char *what)
     fprintf(stderr, "   %s: refused: %s\n", what, err);
 }
 
-static SSL_CTX *client_ctx(struct harness *h, const char *base)
-{
-    char cert[300], key[300], ca[300], file[64], err[512];
-    snprintf(file, sizeof(file), "%s.crt", base);
-    h_pki(h, file, cert, sizeof(cert));
-    snprintf(file, sizeof(file), "%s.key", base);
-    h_pki(h, file, key, sizeof(key));
-    SSL_CTX *ctx =
-        tls_client_ctx_new(cert, key, h_pki(h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
-    CHECK(ctx != NULL, "%s", err);
-    return ctx;
-}
-
 /* A request sent, then the connection dropped before the answer. */
 static void vanish_mid_request(struct harness *h)
 {
-    SSL_CTX *ctx = client_ctx(h, "operator");
+    SSL_CTX *ctx = h_tls_ctx(h, "operator");
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -240,13 +227,13 @@ int main(void)
     SSL_CTX_set_verify(anon, SSL_VERIFY_PEER, NULL);
     expect_refused(anon, "no client certificate");
     SSL_CTX_free(anon);
-    SSL_CTX *foreign = client_ctx(&h, "foreign-JAZZ");
+    SSL_CTX *foreign = h_tls_ctx(&h, "foreign-JAZZ");
     expect_refused(foreign, "foreign CA");
     SSL_CTX_free(foreign);
 
     TEST_STEP("a participant's certificate: refused in the handshake, nothing changes");
     int64_t windows = h_sql_int(&h, "SELECT count(*) FROM settlement_windows");
-    SSL_CTX *participant = client_ctx(&h, "JAZZ");
+    SSL_CTX *participant = h_tls_ctx(&h, "JAZZ");
     expect_refused(participant, "a participant's certificate");
     SSL_CTX_free(participant);
     CHECK(!h_log_has(&h, "event=admin_refused"),
@@ -255,7 +242,7 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM audit_log"), 14);
 
     TEST_STEP("malformed requests: 404, 405, 400, 413 (from a supervisor, who may send them)");
-    SSL_CTX *op = client_ctx(&h, "supervisor");
+    SSL_CTX *op = h_tls_ctx(&h, "supervisor");
     expect_status(op, "GET", "/api/v1/nothing", NULL, 404);
     expect_status(op, "GET", "/no-such-file.js", NULL, 404);
     expect_status(op, "GET", "/api/v1/participants/", NULL, 404);

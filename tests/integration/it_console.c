@@ -242,11 +242,7 @@ int main(void)
     h_admin(&h);
     admin_port = h.admin_port;
     h_start(&h);
-    char cert[300], key[300], ca[300], err[512];
-    op_ctx = tls_client_ctx_new(h_pki(&h, "operator.crt", cert, sizeof(cert)),
-                                h_pki(&h, "operator.key", key, sizeof(key)),
-                                h_pki(&h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
-    CHECK(op_ctx != NULL, "%s", err);
+    op_ctx = h_tls_ctx(&h, "operator");
     struct answer a;
     char v[512];
 

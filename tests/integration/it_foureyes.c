@@ -36,19 +36,6 @@ struct answer {
     json_t *body; /* the JSON answer, or NULL */
 };
 
-static SSL_CTX *ctx_of(struct harness *h, const char *base)
-{
-    char cert[300], key[300], ca[300], file[96], err[512];
-    snprintf(file, sizeof(file), "%s.crt", base);
-    h_pki(h, file, cert, sizeof(cert));
-    snprintf(file, sizeof(file), "%s.key", base);
-    h_pki(h, file, key, sizeof(key));
-    SSL_CTX *ctx =
-        tls_client_ctx_new(cert, key, h_pki(h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
-    CHECK(ctx != NULL, "%s: %s", base, err);
-    return ctx;
-}
-
 /* One request; CHECKs an answer came, and that it is JSON. */
 static struct answer call(SSL_CTX *ctx, const char *method, const char *path, const char *body)
 {
@@ -151,8 +138,8 @@ int main(void)
     h_admin(&h);
     admin_port = h.admin_port;
     h_start(&h);
-    SSL_CTX *viewer = ctx_of(&h, "viewer"), *op = ctx_of(&h, "operator"),
-            *sup = ctx_of(&h, "supervisor"), *sup2 = ctx_of(&h, "supervisor2");
+    SSL_CTX *viewer = h_tls_ctx(&h, "viewer"), *op = h_tls_ctx(&h, "operator"),
+            *sup = h_tls_ctx(&h, "supervisor"), *sup2 = h_tls_ctx(&h, "supervisor2");
     struct answer a;
 
     TEST_STEP("who the certificate says: /me for each role");
@@ -166,7 +153,7 @@ int main(void)
         {"supervisor2", "supervisor", NULL, 8},
     };
     for (size_t i = 0; i < sizeof(me) / sizeof(me[0]); i++) {
-        SSL_CTX *ctx = ctx_of(&h, me[i].base);
+        SSL_CTX *ctx = h_tls_ctx(&h, me[i].base);
         struct tls_cert_id cid;
         fingerprint_of(&h, me[i].base, &cid);
         a = call(ctx, "GET", "/api/v1/me", NULL);
@@ -194,7 +181,7 @@ int main(void)
     };
     int64_t rows = audit_rows(&h);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        SSL_CTX *ctx = ctx_of(&h, bad[i].base);
+        SSL_CTX *ctx = h_tls_ctx(&h, bad[i].base);
         refused(ctx, "GET", "/api/v1/status", NULL, bad[i].why);
         refused(ctx, "GET", "/api/v1/me", NULL, bad[i].why);
         refused(ctx, "POST", "/api/v1/windows/close", NULL, bad[i].why);
@@ -325,7 +312,7 @@ int main(void)
     CHECK_INT(a.status, 403);
     CHECK(strncmp(error_of(&a), "four-eyes:", 10) == 0, "%s", error_of(&a));
     json_decref(a.body);
-    SSL_CTX *again = ctx_of(&h, "operator-supervisor"); /* CN supervisor, another key */
+    SSL_CTX *again = h_tls_ctx(&h, "operator-supervisor"); /* CN supervisor, another key */
     a = decide(again, cap, "approve", NULL);
     CHECK_INT(a.status, 403);
     CHECK(strncmp(error_of(&a), "four-eyes:", 10) == 0, "%s", error_of(&a));

@@ -17,22 +17,8 @@
 #include "harness.h"
 #include "https.h"
 #include "metrics.h"
-#include "tls.h"
 
 static int admin_port;
-
-static SSL_CTX *client_ctx(struct harness *h, const char *base)
-{
-    char cert[300], key[300], ca[300], file[64], err[512];
-    snprintf(file, sizeof(file), "%s.crt", base);
-    h_pki(h, file, cert, sizeof(cert));
-    snprintf(file, sizeof(file), "%s.key", base);
-    h_pki(h, file, key, sizeof(key));
-    SSL_CTX *ctx =
-        tls_client_ctx_new(cert, key, h_pki(h, "ca.crt", ca, sizeof(ca)), err, sizeof(err));
-    CHECK(ctx != NULL, "%s", err);
-    return ctx;
-}
 
 static int get(SSL_CTX *ctx, const char *method, const char *path, struct https_response *resp)
 {
@@ -423,7 +409,7 @@ int main(void)
     admin_port = h.admin_port;
     h_start(&h);
     need_promtool();
-    SSL_CTX *op = client_ctx(&h, "viewer");
+    SSL_CTX *op = h_tls_ctx(&h, "viewer");
 
     TEST_STEP("payments: 5 P2P, 3 BNPL, a supplier payment (with its fee) and a part of it "
               "returned settled; 2 refused by the payee (AC01), 1 AM02");
@@ -632,7 +618,7 @@ int main(void)
     expect_error(op, "GET", "/metrics/", 404);
 
     TEST_STEP("a participant's certificate gets no metrics");
-    SSL_CTX *participant = client_ctx(&h, "JAZZ");
+    SSL_CTX *participant = h_tls_ctx(&h, "JAZZ");
     struct https_response resp;
     char err[256];
     CHECK(https_request(participant, "127.0.0.1", admin_port, "GET", "/metrics", NULL, 0, 5000,
