@@ -1398,18 +1398,6 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     int refused =
         admin_check_origin(cmd, evhttp_find_header(hin, "Host"), evhttp_find_header(hin, "Origin"),
                            evhttp_find_header(hin, "Sec-Fetch-Site"), why, sizeof(why));
-    if (refused == 0 && path != NULL && admin_is_api_path(path)) {
-        /* a write the API would serve must be JSON (an unknown path or
-         * method still gets its 404 or 405) */
-        struct admin_call probe;
-        memset(&probe, 0, sizeof(probe));
-        if (admin_match(path, &probe, why, sizeof(why)) == 0 &&
-            (probe.path->methods & (unsigned)cmd) != 0)
-            refused =
-                admin_check_json(cmd, evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
-        if (refused == 0)
-            why[0] = '\0';
-    }
     if (refused != 0) {
         if (refused == 405)
             ar->allow = "GET, HEAD, POST, PUT";
@@ -1430,6 +1418,13 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     int status = admin_parse_route(cmd, path != NULL ? path : "", &call, why, sizeof(why));
     if (status != 0) {
         ar->allow = call.allow;
+        admin_fail(ar, status, "%s", why);
+        return;
+    }
+    /* a write the API serves must be JSON (an unknown path or method got
+     * its 404 or 405 above) */
+    status = admin_check_json(cmd, evhttp_find_header(hin, "Content-Type"), why, sizeof(why));
+    if (status != 0) {
         admin_fail(ar, status, "%s", why);
         return;
     }
