@@ -289,18 +289,37 @@ void h_start_peer(struct harness *h)
     h_swap_peer(h);
 }
 
+/* Lines of the switch's log holding both a and b. */
+static int h_log_count_lines(struct harness *h, const char *a, const char *b)
+{
+    FILE *f = fopen(h->log_path, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, a) != NULL && strstr(line, b) != NULL;
+    fclose(f);
+    return n;
+}
+
 void h_start(struct harness *h)
 {
     CHECK(h->pid == 0, "switch already running");
     pid_t pid = spawn_switch(h);
     h->pid = pid;
+    /* ready when this process says it listens: an open port alone could be
+     * another test's switch that took the same free port first (this one
+     * then fails to bind and exits) */
+    char ready[64];
+    snprintf(ready, sizeof(ready), " pid=%d\n", (int)pid);
     for (int i = 0; i < 200; i++) {
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             h->pid = 0;
             CHECK(false, "sikka-switch exited during start (status %d)", st);
         }
-        if (port_open(h->port))
+        if (h_log_count_lines(h, "event=ready role=active", ready) > 0 && port_open(h->port))
             return;
         usleep(50000);
     }
@@ -792,15 +811,7 @@ void h_dump_log(struct harness *h)
 
 int h_log_count(struct harness *h, const char *needle)
 {
-    FILE *f = fopen(h->log_path, "r");
-    if (f == NULL)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof(line), f) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
+    return h_log_count_lines(h, needle, needle);
 }
 
 bool h_log_has(struct harness *h, const char *needle)
