@@ -1785,6 +1785,14 @@ int replay_run(const struct replay_opts *o, struct replay_result *r, char *err, 
         r->settled_rate = (double)r->settled / window;
     }
 
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        r->cpu_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        r->cpu_system_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    } else {
+        log_warn("event=getrusage_failed why=\"%s\"", strerror(errno));
+    }
+
     if (o->hold_s > 0) {
         size_t open = 0;
         for (size_t i = 0; i < E.nsessions; i++)

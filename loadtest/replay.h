@@ -120,6 +120,10 @@ struct replay_result {
     char started_at[32];      /* ISO 8601 UTC */
     /* what happened, measured messages only (after the warmup) */
     double elapsed_s;        /* measured sending period */
+    /* the generator's own CPU time over the whole run (getrusage), warmup
+     * and connecting included: what it took from the machine's cores */
+    double cpu_user_s;
+    double cpu_system_s;
     double achieved_rate;    /* sends per second over the measured period */
     double throughput;       /* answers per second over the measured period */
     double settled_rate;     /* ACSC answers per second over the measured period */

@@ -205,6 +205,8 @@ int report_json(const char *path, const struct replay_result *r, const struct re
                       ? 100.0 * (r->achieved_rate - r->requested_rate) / r->requested_rate
                       : 0));
     json_object_set_new(o, "throughput", json_real(r->throughput));
+    json_object_set_new(o, "cpu_s",
+                        json_pack("{s:f,s:f}", "user", r->cpu_user_s, "system", r->cpu_system_s));
     json_object_set_new(o, "settled_rate", json_real(r->settled_rate));
     json_object_set_new(o, "settled", json_integer((json_int_t)r->settled));
     json_object_set_new(o, "total_answered", json_integer((json_int_t)r->total_answered));
