@@ -1,0 +1,12 @@
+-- 011: acknowledging payee notices costs the same whatever the outbox holds.
+--
+-- payee_outbox_ack() deletes the acknowledged rows of one payee by id
+-- (transfer_id = ANY (ids), up to 500 ids a call). As a SQL function called
+-- with parameters, its plan is generic, and the planner, seeing a table of
+-- modest size whose rows come and go all the time, chose a sequential scan:
+-- every acknowledgement then read the whole outbox, dead rows included. At
+-- 10,000 transfers/s (some 120 calls a second) that was a third of the
+-- database's CPU (perf, loadtest/bench.sh's peak), and it grew with the
+-- outbox: a payee's long absence made everyone's acknowledgements slower.
+-- Pinned to the primary key, each id is one index probe.
+ALTER FUNCTION payee_outbox_ack(text, bigint[]) SET enable_seqscan = off;
