@@ -725,7 +725,7 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
     const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
     t->fee = transfer_fee(t->amount, rule);
     if (t->fee > 0)
-        snprintf(t->fee_payer, sizeof(t->fee_payer), "%s", rule->payee_pays ? t->payee : t->payer);
+        memcpy(t->fee_payer, rule->payee_pays ? t->payee : t->payer, sizeof(t->fee_payer));
     route(t, s->participant);
 }
 
