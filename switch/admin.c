@@ -81,6 +81,7 @@ enum admin_route {
     ADMIN_ROUTE_PROPOSAL,
     ADMIN_ROUTE_APPROVE,
     ADMIN_ROUTE_REJECT,
+    ADMIN_ROUTE_WITHDRAW,
     ADMIN_ROUTE_STATS,
     ADMIN_ROUTE_METRICS,
 };
@@ -125,6 +126,7 @@ static const struct admin_path {
     {"proposals/{id}", ADMIN_ROUTE_PROPOSAL, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"proposals/{id}/approve", ADMIN_ROUTE_APPROVE, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"proposals/{id}/reject", ADMIN_ROUTE_REJECT, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
+    {"proposals/{id}/withdraw", ADMIN_ROUTE_WITHDRAW, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"stats", ADMIN_ROUTE_STATS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
 };
 
@@ -136,7 +138,7 @@ static const struct {
 } admin_abilities[] = {
     {"suspend", OPERATOR}, {"resume", OPERATOR},   {"window_close", OPERATOR},
     {"ndc", SUPERVISOR},   {"settle", SUPERVISOR}, {"participant_add", SUPERVISOR},
-    {"approve", OPERATOR}, {"reject", OPERATOR},
+    {"approve", OPERATOR}, {"reject", OPERATOR},   {"withdraw", OPERATOR},
 };
 
 /* Prometheus' conventional path, outside the API. */
@@ -891,11 +893,13 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
             }
         } else if (route == ADMIN_ROUTE_PROPOSALS && strcmp(p->key, "state") == 0) {
             if (strcmp(p->value, "pending") == 0 || strcmp(p->value, "approved") == 0 ||
-                strcmp(p->value, "rejected") == 0 || strcmp(p->value, "expired") == 0) {
+                strcmp(p->value, "rejected") == 0 || strcmp(p->value, "expired") == 0 ||
+                strcmp(p->value, "withdrawn") == 0) {
                 snprintf(call->state, sizeof(call->state), "%s", p->value);
             } else {
                 snprintf(why, whylen,
-                         "state must be pending, approved, rejected or expired, not \"%s\"",
+                         "state must be pending, approved, rejected, expired or withdrawn, "
+                         "not \"%s\"",
                          admin_echo(p->value, e, sizeof(e)));
                 status = 400;
             }
@@ -1072,6 +1076,7 @@ static int admin_read_fields(struct admin_call *call, enum evhttp_cmd_type cmd, 
     static const char *const reject_fields[] = {"reason", NULL};
     switch (call->path->route) {
     case ADMIN_ROUTE_REJECT:
+    case ADMIN_ROUTE_WITHDRAW:
         if (call->body != NULL && (admin_only_fields(call->body, reject_fields, why, whylen) != 0 ||
                                    admin_reason_field(call->body, &call->reason, why, whylen) != 0))
             return 400;
@@ -1258,6 +1263,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         return;
     case ADMIN_ROUTE_REJECT:
         ops_proposal_reject(who, call->id, call->reason, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_WITHDRAW:
+        ops_proposal_withdraw(who, call->id, call->reason, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_STATS:
         ar->quiet = true;

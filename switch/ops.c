@@ -20,11 +20,13 @@
 
 #define OPS_PROPOSAL_TTL_DEFAULT 3600
 #define OPS_REASON_MAX           500
+#define OPS_EXPIRY_SWEEP_S       5
 
 static struct {
     struct event_base *base;
     struct pgconn *db;
     struct event *schedule_ev;
+    struct event *expiry_ev; /* the proposals' expiry sweep */
     char schedule[256];
     int64_t proposal_ttl_s;
 } O;
@@ -42,6 +44,7 @@ struct pending {
     enum ops_action action;
     int proposal_col;
     bool approve;
+    bool withdraw; /* not approve: a withdrawal by the proposer, not a rejection */
     char reason[OPS_REASON_MAX + 1];
     char what[48]; /* "transfer 42": what a 404 is about */
 };
@@ -767,6 +770,7 @@ void ops_proposal(int64_t id, ops_done done, void *arg)
     query(SQL_PROPOSAL_SHOW, 1, params, on_json, p);
 }
 
+/* A rejection, or a withdrawal: the proposal as it now is. */
 static void on_rejected(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct pending *pd = arg;
@@ -778,10 +782,9 @@ static void on_rejected(void *arg, PGresult *res, enum pgconn_flags flags, const
         free(pd);
         return;
     }
-    log_info("event=proposal_rejected proposal=%" PRId64 " action=%s target=%s operator=%s "
-             "role=%s",
-             pd->proposal, ops_action_name(pd->action), pd->code, pd->who.name,
-             ops_role_name(pd->who.role));
+    log_info("event=%s proposal=%" PRId64 " action=%s target=%s operator=%s role=%s",
+             pd->withdraw ? "proposal_withdrawn" : "proposal_rejected", pd->proposal,
+             ops_action_name(pd->action), pd->code, pd->who.name, ops_role_name(pd->who.role));
     pd->done(pd->arg, 200, json_pack("{s:o}", "proposal", proposal));
     free(pd);
 }
@@ -790,7 +793,7 @@ static void on_rejected(void *arg, PGresult *res, enum pgconn_flags flags, const
  * checks the same again under its row lock. Returns true when it answered. */
 static bool decision_refused(struct pending *pd, PGresult *res)
 {
-    const char *verb = pd->approve ? "approve" : "reject";
+    const char *verb = pd->approve ? "approve" : pd->withdraw ? "withdraw" : "reject";
     const char *state = PQgetvalue(res, 0, 5);
     const char *proposed_by = PQgetvalue(res, 0, 3);
     const char *fingerprint = PQgetvalue(res, 0, 4);
@@ -804,6 +807,14 @@ static bool decision_refused(struct pending *pd, PGresult *res)
     } else if (strcmp(state, "pending") != 0) {
         status = 409;
         body = error_body("proposal %" PRId64 " is %s already, not pending", pd->proposal, state);
+    } else if (pd->withdraw) {
+        /* only the proposer takes a proposal back; the others reject it */
+        if (strcmp(proposed_by, pd->who.name) != 0) {
+            status = 403;
+            body = error_body("not permitted: only %s who proposed it may withdraw proposal "
+                              "%" PRId64 " (others reject it)",
+                              proposed_by, pd->proposal);
+        }
     } else if (pd->who.role < needs) {
         status = 403;
         body = error_body("not permitted: proposal %" PRId64 " (%s) needs the role %s to %s it; "
@@ -862,7 +873,8 @@ static void on_proposal_read(void *arg, PGresult *res, enum pgconn_flags flags, 
     actor_params(&pd->who, params + 1);
     if (!pd->approve) {
         params[5] = pd->reason;
-        query(SQL_PROPOSAL_REJECT, 6, params, on_rejected, pd);
+        query(pd->withdraw ? SQL_PROPOSAL_WITHDRAW : SQL_PROPOSAL_REJECT, 6, params, on_rejected,
+              pd);
         return;
     }
     switch (pd->action) {
@@ -905,8 +917,8 @@ static void on_proposal_read(void *arg, PGresult *res, enum pgconn_flags flags, 
     free(pd);
 }
 
-static void decide(const struct ops_actor *who, int64_t id, bool approve, const char *reason,
-                   ops_done done, void *arg)
+static void decide(const struct ops_actor *who, int64_t id, bool approve, bool withdraw,
+                   const char *reason, ops_done done, void *arg)
 {
     struct pending *p = pending_new(done, arg);
     if (p == NULL)
@@ -914,6 +926,7 @@ static void decide(const struct ops_actor *who, int64_t id, bool approve, const 
     p->who = *who;
     p->proposal = id;
     p->approve = approve;
+    p->withdraw = withdraw;
     snprintf(p->reason, sizeof(p->reason), "%s", reason != NULL ? reason : "");
     char ids[24];
     snprintf(ids, sizeof(ids), "%" PRId64, id);
@@ -923,13 +936,19 @@ static void decide(const struct ops_actor *who, int64_t id, bool approve, const 
 
 void ops_proposal_approve(const struct ops_actor *who, int64_t id, ops_done done, void *arg)
 {
-    decide(who, id, true, NULL, done, arg);
+    decide(who, id, true, false, NULL, done, arg);
 }
 
 void ops_proposal_reject(const struct ops_actor *who, int64_t id, const char *reason, ops_done done,
                          void *arg)
 {
-    decide(who, id, false, reason, done, arg);
+    decide(who, id, false, false, reason, done, arg);
+}
+
+void ops_proposal_withdraw(const struct ops_actor *who, int64_t id, const char *reason,
+                           ops_done done, void *arg)
+{
+    decide(who, id, false, true, reason, done, arg);
 }
 
 /* ---- reconcile ---- */
@@ -1118,6 +1137,34 @@ static long next_close_in(const char *schedule)
 
 static void arm_schedule(void);
 
+/* Proposals past their time are marked expired (and audited: schema/012)
+ * within OPS_EXPIRY_SWEEP_S, whether or not anyone looks at them. */
+static void on_expired(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    (void)arg;
+    if (flags != PGCONN_OK) {
+        char msg[400];
+        clean_error(error, msg, sizeof(msg));
+        log_warn("event=proposal_expiry_failed why=\"%s\" action=retry_in_%ds", msg,
+                 OPS_EXPIRY_SWEEP_S);
+        return;
+    }
+    int n = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    if (n > 0)
+        log_info("event=proposals_expired count=%d", n);
+}
+
+static void on_expiry_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (pgconn_exec(O.db, SQL_PROPOSAL_EXPIRE, 0, NULL, on_expired, NULL) != 0)
+        log_warn("event=proposal_expiry_failed why=\"the database is not reachable\" "
+                 "action=retry_in_%ds",
+                 OPS_EXPIRY_SWEEP_S);
+}
+
 static void on_schedule(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1152,6 +1199,12 @@ int ops_init(struct event_base *base, struct pgconn *db)
         log_error("event=oom what=settlement_schedule_timer");
         return -1;
     }
+    O.expiry_ev = event_new(base, -1, EV_PERSIST, on_expiry_sweep, NULL);
+    struct timeval every = {OPS_EXPIRY_SWEEP_S, 0};
+    if (O.expiry_ev == NULL || event_add(O.expiry_ev, &every) != 0) {
+        log_error("event=oom what=proposal_expiry_timer");
+        return -1;
+    }
     return 0;
 }
 
@@ -1169,4 +1222,7 @@ void ops_free(void)
     if (O.schedule_ev != NULL)
         event_free(O.schedule_ev);
     O.schedule_ev = NULL;
+    if (O.expiry_ev != NULL)
+        event_free(O.expiry_ev);
+    O.expiry_ev = NULL;
 }

@@ -72,7 +72,7 @@
  *                 proposals {"proposals": [P...]}; proposal {"proposal": P};
  *                 approve 200 {"proposal": P, "result": the action's own
  *                 answer: {"participant": ...} or, for settle, {"settled",
- *                 "positions"}}; reject 200 {"proposal": P}
+ *                 "positions"}}; reject and withdraw 200 {"proposal": P}
  *   status        {"ready": bool, "draining": bool, "sessions": n,
  *                  "inflight": n, "window": id, "counters": {"received",
  *                  "settled","rejected","duplicates","batches",
@@ -181,13 +181,17 @@ void ops_window_report(int64_t window_id, ops_done done, void *arg);
  * participant_add, {} otherwise. Answers 202 {"proposal": P}. */
 void ops_propose(const struct ops_actor *who, enum ops_action action, const char *target,
                  const json_t *params, ops_done done, void *arg);
-/* state: NULL for every proposal, else "pending", "approved", "rejected"
- * or "expired". */
+/* state: NULL for every proposal, else "pending", "approved", "rejected",
+ * "expired" or "withdrawn". */
 void ops_proposals(const char *state, ops_done done, void *arg);
 void ops_proposal(int64_t id, ops_done done, void *arg);
 /* 403 when `who` proposed it (same name or same certificate) or lacks the
  * action's role; 409 when it is not pending (decided, or expired). */
 void ops_proposal_approve(const struct ops_actor *who, int64_t id, ops_done done, void *arg);
+/* The proposer takes a pending proposal back (403 for anyone else, who may
+ * reject it instead; 409 when it is not pending). reason may be NULL. */
+void ops_proposal_withdraw(const struct ops_actor *who, int64_t id, const char *reason,
+                           ops_done done, void *arg);
 /* reason may be NULL. */
 void ops_proposal_reject(const struct ops_actor *who, int64_t id, const char *reason, ops_done done,
                          void *arg);

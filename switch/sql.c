@@ -210,6 +210,10 @@ const struct pgconn_stmt sql_query_stmts[] = {
     /* $1 proposal id, $2-$5 the operator, $6 reason ("" for none) */
     {SQL_PROPOSAL_REJECT,
      "SELECT proposal_reject($1::bigint, $2, $3, $4, $5, NULLIF($6, ''))::text"},
+    {SQL_PROPOSAL_WITHDRAW,
+     "SELECT proposal_withdraw($1::bigint, $2, $3, $4, $5, NULLIF($6, ''))::text"},
+    /* -> how many pending proposals were past their time (schema/012) */
+    {SQL_PROPOSAL_EXPIRE, "SELECT proposal_expire_due()"},
     /* $1 id: what deciding a proposal needs to know first */
     {SQL_PROPOSAL_READ,
      "SELECT p.action, p.target, p.params::text, p.proposed_by, p.proposed_fingerprint, "

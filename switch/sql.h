@@ -27,6 +27,8 @@
 #define SQL_PROPOSAL_SHOW       "proposal_show"
 #define SQL_PROPOSALS           "proposals"
 #define SQL_PROPOSAL_REJECT     "proposal_reject"
+#define SQL_PROPOSAL_WITHDRAW   "proposal_withdraw"
+#define SQL_PROPOSAL_EXPIRE     "proposal_expire"
 #define SQL_APPROVE_NDC         "approve_ndc"
 #define SQL_APPROVE_RESUME      "approve_resume"
 #define SQL_APPROVE_ADD         "approve_participant_add"

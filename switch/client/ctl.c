@@ -14,7 +14,8 @@
  * participant resume, ndc set, window settle) is proposed; the command
  * prints `PROPOSED <id>` as its last line and exits 0. Another operator
  * (`--as NAME` picks <pki>/NAME.crt/.key) runs `approve ID` or `reject ID`;
- * `proposals` lists them. The certificate's role decides what it may do.
+ * its proposer may `withdraw ID` instead; `proposals` lists them. The certificate's role decides
+ * what it may do.
  *
  * Exit status: 0 done (or proposed); 1 the switch refused or failed the
  * operation (its error is printed), or `reconcile` found a broken
@@ -1177,10 +1178,11 @@ static int cmd_approve(struct ctl *c, char **args)
     return rc;
 }
 
-static int cmd_reject(struct ctl *c, char **args)
+/* reject ID or withdraw ID, with the optional --reason */
+static int decide_with_reason(struct ctl *c, const char *id, const char *verb, const char *done)
 {
     char path[96];
-    if (proposal_path(args[0], "reject", path, sizeof(path)) != 0)
+    if (proposal_path(id, verb, path, sizeof(path)) != 0)
         return CTL_EXIT_USAGE;
     json_t *body = NULL;
     if (c->reason != NULL) {
@@ -1204,9 +1206,19 @@ static int cmd_reject(struct ctl *c, char **args)
     int rc = ctl_call(c, "POST", path, body, &ans);
     json_decref(body);
     if (rc == CTL_EXIT_OK && !c->json)
-        decided_line(ans, "rejected");
+        decided_line(ans, done);
     json_decref(ans);
     return rc;
+}
+
+static int cmd_reject(struct ctl *c, char **args)
+{
+    return decide_with_reason(c, args[0], "reject", "rejected");
+}
+
+static int cmd_withdraw(struct ctl *c, char **args)
+{
+    return decide_with_reason(c, args[0], "withdraw", "withdrawn");
 }
 
 static int cmd_me(struct ctl *c, char **args)
@@ -1372,7 +1384,8 @@ static const struct ctl_command commands[] = {
      .summary = "proposals waiting for a second operator",
      .details = "Lists the pending proposals (changes waiting for a second operator's approval):\n"
                 "what, who proposed it, when it expires, the role that may approve it.\n"
-                "  --all             every proposal: approved, rejected and expired ones too\n"},
+                "  --all             every proposal: approved, rejected, expired and withdrawn\n"
+                "                    ones too\n"},
     {.words = {"approve", NULL},
      .args = "ID",
      .nargs = 1,
@@ -1390,7 +1403,16 @@ static const struct ctl_command commands[] = {
      .run = cmd_reject,
      .summary = "reject a proposal",
      .details = "Rejects proposal ID (audited): it never takes effect. Like approving, not for\n"
-                "its proposer.\n"
+                "its proposer (who withdraws it instead).\n"
+                "  --reason TEXT     why (1 to 500 bytes), kept with the proposal\n"},
+    {.words = {"withdraw", NULL},
+     .args = "ID [--reason TEXT]",
+     .nargs = 1,
+     .options = CTL_O_REASON,
+     .run = cmd_withdraw,
+     .summary = "withdraw your own proposal",
+     .details = "Takes back proposal ID while it is pending (audited): it never takes effect.\n"
+                "Only for its proposer (the same operator name); the others reject it.\n"
                 "  --reason TEXT     why (1 to 500 bytes), kept with the proposal\n"},
     {.words = {"me", NULL},
      .args = "",

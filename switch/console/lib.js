@@ -207,6 +207,6 @@ export function badge(text, kind) {
 }
 
 export function statusBadge(status) {
-  const kind = { ACSC: 'good', RJCT: 'bad', active: 'good', suspended: 'bad', open: 'info', closed: 'warn', settled: 'good', pending: 'warn', approved: 'good', rejected: 'bad', expired: 'muted' }[status];
+  const kind = { ACSC: 'good', RJCT: 'bad', active: 'good', suspended: 'bad', open: 'info', closed: 'warn', settled: 'good', pending: 'warn', approved: 'good', rejected: 'bad', expired: 'muted', withdrawn: 'muted' }[status];
   return badge(status || '—', kind);
 }

@@ -3,7 +3,7 @@
 // Each page is a function (main, params) that fills main and returns a
 // function stopping whatever it polls.
 
-import { api, el, fill, pkr, parsePkr, count, when, query, may, toast, outcome, actionButton, table, facts, badge, statusBadge } from './lib.js';
+import { api, el, fill, pkr, parsePkr, count, when, query, may, me, toast, outcome, actionButton, table, facts, badge, statusBadge } from './lib.js';
 
 function head(title, ...extra) {
   return el('div', { class: 'page-head' }, el('h2', {}, title), ...extra);
@@ -415,10 +415,33 @@ export function audit(main) {
 
 // ---- four-eyes proposals ----
 
+// What this operator may do with a pending proposal: its proposer may
+// withdraw it; the others approve or reject it (the API checks the same).
+function decisionButtons(p) {
+  if (p.state !== 'pending') return '';
+  if (p.proposed_by === me.name) {
+    return may('withdraw') ? actionButton('Withdraw', async () => {
+      await api('POST', 'proposals/' + p.id + '/withdraw');
+      toast('Proposal ' + p.id + ' withdrawn');
+    }, { class: 'danger', 'data-testid': 'withdraw-' + p.id }) : '';
+  }
+  if (!may('approve')) return '';
+  return el('span', { class: 'inline-form' },
+    actionButton('Approve', async () => {
+      const res = await api('POST', 'proposals/' + p.id + '/approve');
+      toast('Proposal ' + p.id + ' approved: ' + p.action + ' ' + (p.target || '') + ' done');
+      return res;
+    }, { 'data-testid': 'approve-' + p.id }),
+    actionButton('Reject', async () => {
+      await api('POST', 'proposals/' + p.id + '/reject');
+      toast('Proposal ' + p.id + ' rejected');
+    }, { class: 'danger', 'data-testid': 'reject-' + p.id }));
+}
+
 export function proposals(main, params) {
   const state = params.query.get('state') || 'pending';
   const list = el('section', { class: 'panel' });
-  const picker = el('select', { 'aria-label': 'State', 'data-testid': 'proposal-state' }, ['pending', 'approved', 'rejected', 'expired'].map((s) => el('option', { value: s, selected: s === state }, s)));
+  const picker = el('select', { 'aria-label': 'State', 'data-testid': 'proposal-state' }, ['pending', 'approved', 'rejected', 'expired', 'withdrawn'].map((s) => el('option', { value: s, selected: s === state }, s)));
   picker.addEventListener('change', () => { location.hash = '#/proposals?state=' + picker.value; });
   fill(main, head('Proposals', picker), list);
   return every(3000, async () => {
@@ -438,16 +461,7 @@ export function proposals(main, params) {
       { title: 'Proposed', class: 'nowrap', value: (p) => when(p.proposed_at) },
       { title: 'Expires', class: 'nowrap', value: (p) => when(p.expires_at) },
       { title: 'State', value: (p) => [statusBadge(p.state), p.decided_by ? ' by ' + p.decided_by : '', p.reason ? ' — ' + p.reason : ''] },
-      { title: '', value: (p) => (p.state === 'pending' && may('approve') ? el('span', { class: 'inline-form' },
-        actionButton('Approve', async () => {
-          const res = await api('POST', 'proposals/' + p.id + '/approve');
-          toast('Proposal ' + p.id + ' approved: ' + p.action + ' ' + (p.target || '') + ' done');
-          return res;
-        }, { 'data-testid': 'approve-' + p.id }),
-        actionButton('Reject', async () => {
-          await api('POST', 'proposals/' + p.id + '/reject');
-          toast('Proposal ' + p.id + ' rejected');
-        }, { class: 'danger', 'data-testid': 'reject-' + p.id })) : '') },
+      { title: '', value: (p) => decisionButtons(p) },
     ], body.proposals, { testid: 'proposals', empty: 'No ' + state + ' proposal.' }));
   });
 }

@@ -372,7 +372,7 @@ async function walk() {
         ['PUT', '/api/v1/participants/JAZZ/ndc', '{"ndc":1}'], ['POST', `/api/v1/windows/${windowId}/settle`],
         ['POST', '/api/v1/participants', '{"code":"VWVW","name":"Viewer","kind":"wallet","ndc":0}'],
         ['POST', '/api/v1/participants/JAZZ/resume'], ['POST', '/api/v1/proposals/1/approve'],
-        ['POST', '/api/v1/proposals/1/reject']];
+        ['POST', '/api/v1/proposals/1/reject'], ['POST', '/api/v1/proposals/1/withdraw']];
       const statuses = await vp.evaluate(async (ws) => Promise.all(ws.map(async ([method, path, body]) =>
         (await fetch(path, { method, headers: { 'Content-Type': 'application/json' }, body: body || '{}' })).status)), writes);
       writes.forEach(([m, p], i) => check(statuses[i] === 403, `a viewer's ${m} ${p}: HTTP ${statuses[i]}, not 403`));
@@ -380,10 +380,23 @@ async function walk() {
       await vp.close();
     }
 
-    step = 'proposals';
-    await go(page, '#/proposals', '[data-testid=proposal-state]');
+    step = 'proposals: its proposer withdraws one, and is offered nothing else';
+    const proposed = await sp.evaluate(async () => {
+      const res = await fetch('/api/v1/participants/MEZN/ndc', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"ndc":123400}' });
+      return { status: res.status, body: await res.json() };
+    });
+    check(proposed.status === 202 && proposed.body.proposal, `proposing a cap: HTTP ${proposed.status}`);
+    const pid = proposed.body.proposal.id;
+    await go(page, '#/proposals', `[data-testid=approve-${pid}]`);
     await page.waitForTimeout(500);
     await shot(page, 'proposals');
+    await go(sp, '#/proposals', `[data-testid=withdraw-${pid}]`);
+    check(await sp.$(`[data-testid=approve-${pid}]`) === null && await sp.$(`[data-testid=reject-${pid}]`) === null,
+      `the proposer of ${pid} is offered to approve or reject it`);
+    await sp.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await sp.click(`[data-testid=withdraw-${pid}]`);
+    const withdrawn = await (await sp.waitForSelector('.toast', { timeout: 10000 })).textContent();
+    check(new RegExp(`Proposal ${pid} withdrawn`).test(withdrawn), `withdrawing ${pid}: ${withdrawn}`);
 
     step = 'the dashboard after a few seconds of traffic';
     await go(page, '#/dashboard', '[data-testid=settled-total]');

@@ -11,8 +11,11 @@
  *     is decided for good (409); a rejected one never takes effect;
  *   - a proposal lives in the database: it survives a restart of the
  *     switch and is approved after it;
+ *   - its proposer (only) withdraws a pending proposal: it never happens,
+ *     and the audit trail says who withdrew it;
  *   - with a short proposal_ttl_s (4 s) a proposal expires: listed as expired,
- *     approval refused, nothing changed;
+ *     marked so by the switch's sweep and audited ("scheme"), approval
+ *     refused, nothing changed;
  *   - every audit row carries the operator's name, role and certificate
  *     (the serial and SHA-256 fingerprint of the file the operator used);
  *   - a certificate without a role, or with an unknown one, gets 403 and a
@@ -129,6 +132,7 @@ static const struct {
     {"POST", "/api/v1/windows/1/settle", NULL, "supervisor"},
     {"POST", "/api/v1/proposals/1/approve", NULL, "operator"},
     {"POST", "/api/v1/proposals/1/reject", "{\"reason\":\"no\"}", "operator"},
+    {"POST", "/api/v1/proposals/1/withdraw", "{\"reason\":\"no\"}", "operator"},
 };
 
 int main(void)
@@ -148,9 +152,9 @@ int main(void)
         size_t may;
     } me[] = {
         {"viewer", "viewer", "suspend", 0},
-        {"operator", "operator", "ndc", 5},
-        {"supervisor", "supervisor", NULL, 8},
-        {"supervisor2", "supervisor", NULL, 8},
+        {"operator", "operator", "ndc", 6},
+        {"supervisor", "supervisor", NULL, 9},
+        {"supervisor2", "supervisor", NULL, 9},
     };
     for (size_t i = 0; i < sizeof(me) / sizeof(me[0]); i++) {
         SSL_CTX *ctx = h_tls_ctx(&h, me[i].base);
@@ -444,6 +448,39 @@ int main(void)
     CHECK_INT(H_CTL_AS(&h, "viewer", "proposals", "--all"), 0);
     h_ctl_expect(&h, "rejected");
 
+    TEST_STEP("its proposer withdraws a proposal; nobody else may, and it never happens");
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "window", "settle", closed_s), 0);
+    settle = h_ctl_proposed(&h);
+    snprintf(ids, sizeof(ids), "%lld", (long long)settle);
+    CHECK_INT(H_CTL_AS(&h, "supervisor2", "withdraw", ids), 1);
+    a = decide(op, settle, "withdraw", NULL);
+    CHECK_INT(a.status, 403);
+    CHECK(strstr(error_of(&a), "only supervisor who proposed it may withdraw") != NULL, "%s",
+          error_of(&a));
+    json_decref(a.body);
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "withdraw", ids, "--reason", "wrong window"), 0);
+    h_ctl_expect(&h, "withdrawn proposal");
+    CHECK_INT(H_CTL_AS(&h, "supervisor2", "approve", ids), 1);
+    CHECK_INT(H_CTL_AS(&h, "supervisor", "withdraw", ids), 1);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM settlement_windows WHERE id = %lld "
+                        "AND state = 'closed'",
+                        (long long)closed),
+              1);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM proposals WHERE id = %lld AND state = 'withdrawn' "
+                        "AND decided_by IS NULL AND reason = 'wrong window'",
+                        (long long)settle),
+              1);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM audit_log WHERE proposal_id = %lld AND action = "
+                        "'proposal.withdraw' AND operator = 'supervisor' "
+                        "AND cert_fingerprint = '%s'",
+                        (long long)settle, sup_id.fingerprint),
+              1);
+    CHECK_INT(H_CTL_AS(&h, "viewer", "proposals", "--all"), 0);
+    h_ctl_expect(&h, "withdrawn");
+
     TEST_STEP("a proposal survives a restart of the switch and is approved after it");
     CHECK_INT(H_CTL_AS(&h, "supervisor2", "window", "settle", closed_s), 0);
     settle = h_ctl_proposed(&h);
@@ -480,6 +517,16 @@ int main(void)
               (long long)late);
         h_pump(&h, 200);
     }
+    /* the switch's sweep marks it in the table too, and the audit trail says so,
+     * without anyone making another proposal */
+    h_wait_sql_int(&h, 1, 15000,
+                   "SELECT count(*) FROM proposals WHERE id = %lld AND state = 'expired'",
+                   (long long)late);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM audit_log WHERE proposal_id = %lld AND action = "
+                        "'proposal.expire' AND operator = 'scheme' AND operator_role IS NULL",
+                        (long long)late),
+              1);
     a = decide(sup2, late, "approve", NULL);
     CHECK_INT(a.status, 409);
     CHECK(strstr(error_of(&a), "expired") != NULL, "%s", error_of(&a));

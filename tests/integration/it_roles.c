@@ -99,6 +99,9 @@ static const struct function_line functions[] = {
      * an approval makes the change in its own transaction */
     {"proposal_create(text, text, text, text, text, text, jsonb, integer)", {true, false, false}},
     {"proposal_reject(bigint, text, text, text, text, text)", {true, false, false}},
+    /* 012: the proposer takes a proposal back; the switch's expiry sweep */
+    {"proposal_withdraw(bigint, text, text, text, text, text)", {true, false, false}},
+    {"proposal_expire_due()", {true, false, false}},
     {"proposal_approve_ndc(bigint, text, text, text, text)", {true, false, false}},
     {"proposal_approve_resume(bigint, text, text, text, text)", {true, false, false}},
     {"proposal_approve_participant_add(bigint, text, text, text, text)", {true, false, false}},
@@ -130,6 +133,7 @@ static const struct function_line functions[] = {
     {"participants_ndc_change()", {false, false, false}},
     {"notify_state_change()", {false, false, false}},
     {"proposals_transition()", {false, false, false}},
+    {"proposals_audit_expiry()", {false, false, false}},
 };
 
 /* PostgreSQL's own functions that would let a login fill the disk (large
