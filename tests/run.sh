@@ -24,7 +24,7 @@
 #      operators operator-norole (no role), operator-auditor (an unknown
 #      role) and operator-supervisor (CN supervisor on another key)
 #   6. PostgreSQL in a fresh /tmp/sikka-test.XXXXXX on 127.0.0.1, port
-#      $SIKKA_TEST_PGPORT or the first free one from 55433; the database
+#      $SIKKA_TEST_PGPORT or a free one in 55433-55532; the database
 #      sikka_template holds the migrated schema (no participants): every
 #      integration test clones it with CREATE DATABASE x TEMPLATE sikka_template
 #   7. ctest in build/, then in build-asan/ (run even when the first failed);
@@ -173,11 +173,14 @@ if [[ -n ${SIKKA_TEST_PGPORT:-} ]]; then
         die "SIKKA_TEST_PGPORT=$pg_port is taken"
     fi
 else
-    pg_port=55433
-    while port_in_use "$pg_port"; do
-        ((pg_port < 55532)) || die "no free port in 55433-55532"
-        pg_port=$((pg_port + 1))
+    # from a random place in the range: two runs side by side (worktrees)
+    # rarely look at the same port in the moment between this and the bind
+    offset=$((RANDOM % 100))
+    for ((i = 0; i < 100; i++)); do
+        pg_port=$((55433 + (offset + i) % 100))
+        port_in_use "$pg_port" || break
     done
+    ! port_in_use "$pg_port" || die "no free port in 55433-55532"
 fi
 pg_tmp=$(mktemp -d /tmp/sikka-test.XXXXXX)
 if [[ $EUID -eq 0 ]]; then
