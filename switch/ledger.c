@@ -47,6 +47,8 @@ enum col {
     COL_T_REASON,
     COL_T_REASON_TEXT,
     COL_T_RECEIVED,
+    COL_T_FORWARDED, /* the timeline (schema/013): NULL when never forwarded */
+    COL_T_DECIDED,
     COL_COUNT
 };
 
@@ -631,6 +633,10 @@ static int add_transfer(const struct transfer *t)
         rc |= arr_null(&c[COL_T_REASON_TEXT]);
     }
     rc |= arr_int(&c[COL_T_RECEIVED], t->received_ms);
+    rc |= t->forwarded_ms > 0 ? arr_int(&c[COL_T_FORWARDED], t->forwarded_ms)
+                              : arr_null(&c[COL_T_FORWARDED]);
+    rc |=
+        t->decided_ms > 0 ? arr_int(&c[COL_T_DECIDED], t->decided_ms) : arr_null(&c[COL_T_DECIDED]);
     return rc != 0 ? -1 : 0;
 }
 

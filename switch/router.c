@@ -428,6 +428,7 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
              t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, t->payee, t->amount, reason,
              log_quote(t->reason_text, q, sizeof(q)));
     t->state = TRANSFER_POSTING;
+    t->decided_ms = transfer_now_ms();
     ledger_submit(t);
 }
 
@@ -454,6 +455,7 @@ static void send_stored(uint64_t session_id, const struct idem_entry *e, const c
 static void arm_timeout(struct transfer *t, struct session *payee)
 {
     t->forwarded = true;
+    t->forwarded_ms = transfer_now_ms();
     t->payee_session = payee->id;
     t->state = TRANSFER_AWAITING_PAYEE;
     evtimer_add(&t->timer, R.payee_timeout);
@@ -911,6 +913,7 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
     recorder_transfer(t, 0, NULL, false);
     t->status = TRANSFER_ACSC;
     t->state = TRANSFER_POSTING;
+    t->decided_ms = transfer_now_ms();
     ledger_submit(t);
 }
 

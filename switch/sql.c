@@ -2,7 +2,7 @@
 
 #define FEES_SQL "SELECT purpose, bps, min_fee, max_fee, charged_to FROM fee_schedule"
 
-/* One call per posting batch: see schema/004_least_privilege.sql. Parameters
+/* One call per posting batch: see schema/004_least_privilege.sql (and 013). Parameters
  * are text arrays built by ledger.c (transfers only: the database derives the
  * legs); the result has a 'batch' row, and a row per transfer whose key
  * already existed ('duplicate') or whose fee the database decided otherwise
@@ -13,7 +13,7 @@ static const char post_batch_sql[] =
     "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], "
     "$13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[], $18::integer[], "
     "$19::text[], $20::text[], $21::bigint[], $22::text[], $23::text[], $24::text[], "
-    "$25::text[], $26::bigint[])";
+    "$25::text[], $26::bigint[], $27::bigint[], $28::bigint[])";
 
 /* the position balances (of every participant) */
 #define BALANCES_SQL "SELECT a.participant, a.balance FROM accounts a WHERE a.kind = 'position'"
@@ -148,27 +148,34 @@ const char sql_preload_keys[] =
     "received_at FROM transfers WHERE id < $1::bigint ORDER BY id DESC "                           \
     "LIMIT " SEARCH_SCAN_ROWS_TEXT ") s)"
 
-/* A transfer's timeline from what the database keeps: received, decided
- * (a rejection) or posted, the payee's notice (written with the posting,
- * sent at once, gone when acknowledged: the time of that is not kept), and
- * its returns. */
+/* A transfer's timeline from what the database keeps: received, forwarded
+ * to its payee and decided (schema/013: the payee's answer, its timeout or
+ * the switch's refusal; older rows have neither, and a rejection of theirs
+ * shows as decided when it was recorded), posted (ACSC) or recorded (RJCT),
+ * the payee's notice (written with the posting, sent at once, gone when
+ * acknowledged: the time of that is not kept), and its returns. */
 #define TRANSFER_TIMELINE                                                                          \
     "(SELECT json_agg(x.ev ORDER BY x.ord, x.at) FROM ("                                           \
     "SELECT 1 AS ord, t.received_at AS at, json_build_object('event', 'received', 'at', "          \
     "t.received_at) AS ev "                                                                        \
-    "UNION ALL SELECT 2, t.finished_at, CASE WHEN t.status = 'ACSC' THEN json_build_object("       \
-    "'event', 'posted', 'at', t.finished_at, 'window_id', t.window_id) ELSE json_build_object("    \
-    "'event', 'decided', 'at', t.finished_at, 'reason', t.reason) END "                            \
-    "UNION ALL SELECT 3, o.created_at, json_build_object('event', 'reported', 'at', "              \
+    "UNION ALL SELECT 2, t.forwarded_at, json_build_object('event', 'forwarded', 'at', "           \
+    "t.forwarded_at, 'payee', t.payee) WHERE t.forwarded_at IS NOT NULL "                          \
+    "UNION ALL SELECT 3, coalesce(t.decided_at, t.finished_at), json_build_object('event', "       \
+    "'decided', 'at', coalesce(t.decided_at, t.finished_at), 'status', t.status, 'reason', "       \
+    "t.reason) WHERE t.decided_at IS NOT NULL OR t.status = 'RJCT' "                               \
+    "UNION ALL SELECT 4, t.finished_at, json_build_object('event', CASE WHEN t.status = 'ACSC' "   \
+    "THEN 'posted' ELSE 'recorded' END, 'at', t.finished_at, 'window_id', t.window_id) "           \
+    "WHERE t.status = 'ACSC' OR t.decided_at IS NOT NULL "                                         \
+    "UNION ALL SELECT 5, o.created_at, json_build_object('event', 'reported', 'at', "              \
     "o.created_at) "                                                                               \
     "FROM payee_outbox o WHERE o.transfer_id = t.id "                                              \
-    "UNION ALL SELECT 3, t.finished_at, json_build_object('event', 'reported', 'at', "             \
+    "UNION ALL SELECT 5, t.finished_at, json_build_object('event', 'reported', 'at', "             \
     "t.finished_at) WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "         \
     "WHERE o.transfer_id = t.id) "                                                                 \
-    "UNION ALL SELECT 4, t.finished_at, json_build_object('event', 'acknowledged', 'at', NULL) "   \
+    "UNION ALL SELECT 6, t.finished_at, json_build_object('event', 'acknowledged', 'at', NULL) "   \
     "WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "                        \
     "WHERE o.transfer_id = t.id) "                                                                 \
-    "UNION ALL SELECT 5, r.finished_at, json_build_object('event', 'returned', 'at', "             \
+    "UNION ALL SELECT 7, r.finished_at, json_build_object('event', 'returned', 'at', "             \
     "r.finished_at, 'id', r.id, 'amount', r.amount, 'status', r.status) FROM transfers r "         \
     "WHERE r.original_id = t.id) x)"
 

@@ -83,6 +83,8 @@ struct transfer {
     uint32_t cap_epoch;      /* the payer's cap epoch when it was reserved */
     uint8_t fingerprint[TRANSFER_FP_LEN];
     int64_t received_ms;
+    int64_t forwarded_ms; /* Unix ms: sent to its payee (0: never) */
+    int64_t decided_ms;   /* Unix ms: its outcome decided, handed to the ledger */
     int64_t received_us;  /* monotonic: its frame was taken (metrics' end to end) */
     unsigned payer_index; /* the payer's participant index (metrics) */
     int64_t created_at_ms;

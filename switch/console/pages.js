@@ -363,9 +363,11 @@ export function transfer(main, params) {
           el('ol', { class: 'timeline', 'data-testid': 'timeline' }, (body.timeline || []).map((ev) => el('li', { class: 'ev-' + ev.event },
             el('span', { class: 'ev-name' }, ev.event), el('span', { class: 'ev-at' }, ev.at ? when(ev.at) : 'time not recorded'),
             ev.event === 'returned' ? el('span', {}, ' ', el('a', { href: '#/transfers/' + ev.id }, 'return ' + ev.id), ' PKR ' + pkr(ev.amount), ' ', statusBadge(ev.status)) : null,
+            ev.event === 'forwarded' && ev.payee ? el('span', {}, ' to ' + ev.payee) : null,
+            ev.event === 'decided' && ev.status ? el('span', {}, ' ', statusBadge(ev.status)) : null,
             ev.reason ? el('span', {}, ' ' + ev.reason) : null))),
           body.payee_notice ? el('p', { class: 'muted' }, 'Payee\'s notice: ' + body.payee_notice) : null,
-          el('p', { class: 'muted small' }, 'The switch does not record when it forwarded a transfer or when the payee answered; an acknowledgement removes the notice without keeping its time.'))),
+          el('p', { class: 'muted small' }, 'An acknowledgement removes the payee\'s notice without keeping its time.'))),
       done ? el('section', { class: 'panel' }, el('h3', {}, 'Ledger legs'), table([
         { title: 'Leg', value: (e) => e.leg },
         { title: 'Account', value: (e) => (e.participant || 'scheme') + ' ' + e.account_kind + ' #' + e.account_id },

@@ -485,16 +485,27 @@ int main(void)
                 "9223372036854775807, 51, NULL, NULL, 'JAZZ', NULL, NULL, NULL, NULL, NULL",
                 "transfers_pkey");
 
-    TEST_STEP("the transfer's timeline: received, posted, reported; a refusal: decided");
+    TEST_STEP("the transfer's timeline: received, forwarded, decided, posted, reported; a "
+              "refusal: forwarded, decided AC01, recorded");
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/transfers/%" PRIu64, loan);
     json_t *j = get_json(path, 200);
     json_t *tl = json_object_get(j, "timeline");
-    CHECK(json_is_array(tl) && json_array_size(tl) >= 3, "a timeline");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 0), "event")), "received");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "event")), "posted");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 2), "event")), "reported");
-    CHECK(json_is_string(json_object_get(json_array_get(tl, 1), "at")), "posted at a time");
+    CHECK(json_is_array(tl) && json_array_size(tl) >= 5, "a timeline");
+    static const char *const settled_events[] = {"received", "forwarded", "decided", "posted",
+                                                 "reported"};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *ev = json_array_get(tl, i);
+        CHECK_STR(json_string_value(json_object_get(ev, "event")), settled_events[i]);
+        CHECK(json_is_string(json_object_get(ev, "at")), "%s at a time", settled_events[i]);
+    }
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "payee")), "KOKO");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 2), "status")), "ACSC");
+    /* in order: forwarded no earlier than received, decided no earlier than forwarded */
+    for (size_t i = 1; i < 3; i++)
+        CHECK(strcmp(json_string_value(json_object_get(json_array_get(tl, i - 1), "at")),
+                     json_string_value(json_object_get(json_array_get(tl, i), "at"))) <= 0,
+              "timeline event %zu before %zu", i, i - 1);
     const char *notice = json_string_value(json_object_get(j, "payee_notice"));
     CHECK(notice != NULL && (strcmp(notice, "pending") == 0 || strcmp(notice, "acknowledged") == 0),
           "payee_notice %s", notice != NULL ? notice : "(none)");
@@ -502,8 +513,10 @@ int main(void)
     snprintf(path, sizeof(path), "/api/v1/transfers/%" PRIu64, refusal);
     j = get_json(path, 200);
     tl = json_object_get(j, "timeline");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "event")), "decided");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "reason")), "AC01");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "event")), "forwarded");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 2), "event")), "decided");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 2), "reason")), "AC01");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 3), "event")), "recorded");
     json_decref(j);
 
     client_free(jazz);

@@ -44,7 +44,7 @@ static void post_batch_sql(char *sql, size_t len, const struct row *r)
              "'{f}', '{%d}', '{transfer}', '{%s}', "
              "'{%s}', ARRAY[repeat('ab', 32)], '{E%d}', '{%s}', '{A}', '{B}', '{%lld}', "
              "'{%lld}', '{%s}', '{PKR}', '{%s}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', "
-             "'{NULL}', '{NULL}', '{%s}', '{%s}', '{%s}', '{0}')",
+             "'{NULL}', '{NULL}', '{%s}', '{%s}', '{%s}', '{0}', '{NULL}', '{NULL}')",
              r->id, r->payer, r->msg_id, r->id, r->payee, r->amount, r->fee, r->fee_payer,
              r->purpose, r->status, strcmp(r->status, "RJCT") == 0 ? "AC01" : "NULL",
              strcmp(r->status, "RJCT") == 0 ? "x" : "NULL");

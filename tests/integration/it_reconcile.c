@@ -153,7 +153,10 @@ static int64_t post(struct harness *h, const struct tx *t, size_t n)
     put_text_array(sql, len, &pos, t, n, offsetof(struct tx, status), "ACSC");
     put_text_array(sql, len, &pos, t, n, offsetof(struct tx, reason), NULL);
     put_text_array(sql, len, &pos, t, n, offsetof(struct tx, reason_text), NULL);
-    put(sql, len, &pos, "array_fill(1767225600000::bigint, ARRAY[%zu]))", n); /* received */
+    put(sql, len, &pos, "array_fill(1767225600000::bigint, ARRAY[%zu]), ", n); /* received */
+    /* forwarded, decided (schema/013's timeline) */
+    put(sql, len, &pos,
+        "array_fill(NULL::bigint, ARRAY[%zu]), array_fill(NULL::bigint, ARRAY[%zu]))", n, n);
 
     PGresult *r = h_query_as_switch(h, sql, err, sizeof(err));
     CHECK(r != NULL, "post_batch: %s", err);

@@ -77,15 +77,16 @@ struct function_line {
 };
 
 static const struct function_line functions[] = {
-    /* the switch's writes: postings only through the fenced post_batch (005),
-     * which calls 004's (now the owner's alone) */
+    /* the switch's writes: postings only through the fenced post_batch (005,
+     * with the timeline's times since 013), which calls the inner one (the
+     * owner's alone) */
     {"post_batch(bigint, boolean[], bigint[], text[], text[], text[], text[], text[], text[], "
      "text[], text[], bigint[], bigint[], text[], text[], text[], text[], integer[], text[], "
-     "text[], bigint[], text[], text[], text[], text[], bigint[])",
+     "text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], bigint[])",
      {true, false, false}},
     {"post_batch(bigint[], text[], text[], text[], text[], text[], text[], text[], text[], "
      "bigint[], bigint[], text[], text[], text[], text[], integer[], text[], text[], bigint[], "
-     "text[], text[], text[], text[], bigint[])",
+     "text[], text[], text[], text[], bigint[], bigint[], bigint[])",
      {false, false, false}},
     {"fence_acquire(bigint, text)", {true, false, false}},
     {"payee_outbox_ack(text, bigint[])", {true, false, false}},
