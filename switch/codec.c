@@ -72,6 +72,31 @@ static size_t path_push(char *path, size_t cap, size_t used, const ProtobufCFiel
     return used + (size_t)n < cap ? used + (size_t)n : cap - 1;
 }
 
+/* Where the walk is: the field and, for a repeated field's element, its
+ * index (-1 otherwise), under the step above. The path's text is only built
+ * for a message that is refused: every valid frame of every session passes
+ * through here, and formatting each field's path cost more than the check. */
+struct path_step {
+    const struct path_step *up;
+    const ProtobufCFieldDescriptor *field;
+    long index;
+};
+
+static const char *path_text(const struct path_step *at, char *out, size_t cap)
+{
+    const struct path_step *steps[CODEC_MAX_DEPTH + 2];
+    size_t n = 0;
+    for (; at != NULL && n < sizeof(steps) / sizeof(steps[0]); at = at->up)
+        steps[n++] = at;
+    size_t used = 0;
+    out[0] = '\0';
+    while (n > 0) {
+        n--;
+        used = path_push(out, cap, used, steps[n]->field, steps[n]->index);
+    }
+    return out;
+}
+
 /* Whether field f of m holds a value to look at: a oneof member only when
  * the case field names it. */
 static bool field_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
@@ -83,13 +108,15 @@ static bool field_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
     return which == f->id;
 }
 
-static int strict_walk(const ProtobufCMessage *m, char *path, size_t cap, size_t used, int depth,
-                       char *err, size_t errlen)
+static int strict_walk(const ProtobufCMessage *m, const struct path_step *at, int depth, char *err,
+                       size_t errlen)
 {
+    char path[256];
     if (m == NULL)
         return 0;
     if (depth > CODEC_MAX_DEPTH) {
-        snprintf(err, errlen, "%s is nested too deeply", used ? path : "message");
+        snprintf(err, errlen, "%s is nested too deeply",
+                 at != NULL ? path_text(at, path, sizeof(path)) : "message");
         return -1;
     }
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -111,19 +138,17 @@ static int strict_walk(const ProtobufCMessage *m, char *path, size_t cap, size_t
         for (size_t k = 0; k < count; k++) {
             void *value; /* char * or ProtobufCMessage *, both pointers */
             memcpy(&value, member + k * sizeof(void *), sizeof(value));
-            size_t at = path_push(path, cap, used, f, repeated ? (long)k : -1);
+            struct path_step here = {at, f, repeated ? (long)k : -1};
             if (f->type == PROTOBUF_C_TYPE_STRING) {
                 const char *str = value;
                 if (str != NULL && !text_valid_utf8(str, strlen(str))) {
-                    snprintf(err, errlen, "%s is not valid UTF-8", path);
-                    path[used] = '\0';
+                    snprintf(err, errlen, "%s is not valid UTF-8",
+                             path_text(&here, path, sizeof(path)));
                     return -1;
                 }
-            } else if (strict_walk(value, path, cap, at, depth + 1, err, errlen) != 0) {
-                path[used] = '\0';
+            } else if (strict_walk(value, &here, depth + 1, err, errlen) != 0) {
                 return -1;
             }
-            path[used] = '\0';
         }
     }
     return 0;
@@ -131,8 +156,7 @@ static int strict_walk(const ProtobufCMessage *m, char *path, size_t cap, size_t
 
 int codec_check_strict(const ProtobufCMessage *m, char *err, size_t len)
 {
-    char path[256] = "";
-    return strict_walk(m, path, sizeof(path), 0, 0, err, len);
+    return strict_walk(m, NULL, 0, err, len);
 }
 
 static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
@@ -151,11 +175,13 @@ static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
  * over NUL-terminated, so "A\0B" would silently become "A". Walks the
  * wire bytes (already accepted by protobuf-c) with d and refuses a string
  * field whose bytes hold a NUL. */
-static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, char *path,
-                     size_t cap, size_t used, int depth, char *err, size_t errlen)
+static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+                     const struct path_step *at, int depth, char *err, size_t errlen)
 {
+    char path[256];
     if (depth > CODEC_MAX_DEPTH) {
-        snprintf(err, errlen, "%s is nested too deeply", used ? path : "message");
+        snprintf(err, errlen, "%s is nested too deeply",
+                 at != NULL ? path_text(at, path, sizeof(path)) : "message");
         return -1;
     }
     size_t i = 0;
@@ -185,19 +211,15 @@ static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size
                 key >> 3 <= UINT32_MAX
                     ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
                     : NULL;
+            struct path_step here = {at, f, -1};
             if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + i, 0, v) != NULL) {
-                path_push(path, cap, used, f, -1);
-                snprintf(err, errlen, "%s contains a NUL byte", path);
-                path[used] = '\0';
+                snprintf(err, errlen, "%s contains a NUL byte",
+                         path_text(&here, path, sizeof(path)));
                 return -1;
             }
-            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                size_t at = path_push(path, cap, used, f, -1);
-                int rc = wire_walk(f->descriptor, p + i, v, path, cap, at, depth + 1, err, errlen);
-                path[used] = '\0';
-                if (rc != 0)
-                    return -1;
-            }
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                wire_walk(f->descriptor, p + i, v, &here, depth + 1, err, errlen) != 0)
+                return -1;
             i += v;
             break;
         }
@@ -207,7 +229,8 @@ static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size
     }
     return 0;
 malformed:
-    snprintf(err, errlen, "%s is not valid protobuf", used ? path : "frame");
+    snprintf(err, errlen, "%s is not valid protobuf",
+             at != NULL ? path_text(at, path, sizeof(path)) : "frame");
     return -1;
 }
 
@@ -226,9 +249,8 @@ Envelope *codec_unpack(struct arena *a, const uint8_t *data, size_t len, char *e
         snprintf(err, errlen, "envelope has no body");
         return NULL;
     }
-    char path[256] = "";
     if (codec_check_strict(&env->base, err, errlen) != 0 ||
-        wire_walk(env->base.descriptor, data, len, path, sizeof(path), 0, 0, err, errlen) != 0)
+        wire_walk(env->base.descriptor, data, len, NULL, 0, err, errlen) != 0)
         return NULL;
     return env;
 }
