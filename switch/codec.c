@@ -29,6 +29,18 @@ enum codec_status codec_peek(struct evbuffer *in, size_t max, size_t *len)
     return CODEC_FRAME;
 }
 
+enum codec_status codec_peek_bulk(struct evbuffer *in, size_t max, size_t bulk_max, size_t *len)
+{
+    enum codec_status st = codec_peek(in, max, len);
+    if (st != CODEC_TOO_LARGE || bulk_max <= max || *len > bulk_max)
+        return st;
+    if (evbuffer_get_length(in) < CODEC_HEADER_BYTES + 2)
+        return CODEC_AGAIN; /* the body's first field decides */
+    if (!codec_is_bulk(in))
+        return CODEC_TOO_LARGE;
+    return codec_peek(in, bulk_max, len);
+}
+
 bool codec_is_bulk(struct evbuffer *in)
 {
     /* field 18, length-delimited: key (18 << 3) | 2 = 146, varint 0x92 0x01 */

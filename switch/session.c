@@ -621,13 +621,14 @@ static void process_input(struct session *s)
         size_t len = 0;
         /* only a bulk may be larger than max_frame_bytes (bulk.h), up to
          * bulk_max_frame_bytes: said by its first bytes, before it is read */
-        size_t max = (size_t)S.opts.max_frame_bytes;
-        if (S.opts.max_bulk_frame_bytes > S.opts.max_frame_bytes && codec_is_bulk(in))
-            max = (size_t)S.opts.max_bulk_frame_bytes;
-        enum codec_status st = codec_peek(in, max, &len);
+        enum codec_status st = codec_peek_bulk(in, (size_t)S.opts.max_frame_bytes,
+                                               (size_t)S.opts.max_bulk_frame_bytes, &len);
         if (st == CODEC_AGAIN)
             return;
         if (st == CODEC_TOO_LARGE) {
+            size_t max = codec_is_bulk(in) && S.opts.max_bulk_frame_bytes > S.opts.max_frame_bytes
+                             ? (size_t)S.opts.max_bulk_frame_bytes
+                             : (size_t)S.opts.max_frame_bytes;
             snprintf(err, sizeof(err), "frame of %zu bytes exceeds the maximum of %zu%s", len, max,
                      max > (size_t)S.opts.max_frame_bytes ? " for a bulk" : "");
             session_reject(s, "FF01", err, NULL, 0);
