@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger.h"
 #include "log.h"
 #include "participant.h"
 #include "router.h"
@@ -276,17 +277,27 @@ void bulk_item_answer(uint64_t reply, const Sikka__V1__StatusReport *sr, const c
 
 /* ---- routing the items ---- */
 
-/* The session that paces the batch: the first listener still there. */
+/* The session that paces the batch: the first listener still open. */
 static struct session *pacer(struct bulk *b)
 {
     while (b->nlisteners > 0) {
         struct session *s = session_find(b->listeners[0]);
-        if (s != NULL)
+        if (s != NULL && s->state == SESSION_ACTIVE)
             return s;
         memmove(b->listeners, b->listeners + 1, (b->nlisteners - 1) * sizeof(b->listeners[0]));
         b->nlisteners--;
     }
     return NULL;
+}
+
+/* What a batch may have in flight on a session whose cap is `cap`: three
+ * quarters of it (at least one), so the session is never paused by its
+ * batch alone and still reads its other frames: decisions as a payee,
+ * queries, its own close. */
+static int64_t bulk_share(int64_t cap)
+{
+    int64_t share = cap - cap / 4;
+    return share > 0 ? share : 1;
 }
 
 static void feed(struct bulk *b)
@@ -305,7 +316,9 @@ static void feed(struct bulk *b)
             event_active(b->ev, EV_TIMEOUT, 0); /* others' turn first */
             return;
         }
-        int64_t wait_us = session_inflight_full(s) ? BULK_RECHECK_US : session_transfer_token(s);
+        int64_t wait_us = s->inflight >= bulk_share(session_max_inflight())
+                              ? BULK_RECHECK_US
+                              : session_transfer_token(s);
         if (wait_us > 0) {
             /* an answer of ours wakes it sooner */
             struct timeval tv = {wait_us / 1000000, wait_us % 1000000};
@@ -431,8 +444,11 @@ void bulk_on_frame(struct session *s, const Sikka__V1__BulkCreditTransfer *m)
         refuse_batch(s, m->batch_id, "AM18", text, false);
         return;
     }
-    if (router_draining()) {
-        refuse_batch(s, m->batch_id, "NARR", "the switch is shutting down; send the batch again",
+    if (router_draining() || !ledger_accepting()) {
+        refuse_batch(s, m->batch_id, "NARR",
+                     router_draining() ? "the switch is shutting down; send the batch again"
+                                       : "the ledger is unavailable right now; send the batch "
+                                         "again shortly",
                      true);
         return;
     }

@@ -17,10 +17,12 @@
  * the first is still in flight attaches and gets the report too.
  *
  * Pacing: items enter the router from a deferred event, at most
- * BULK_FEED_PER_PASS per pass of the loop, only while the sending session is
- * below session_max_inflight and the participant's transfer rate has a
- * token, so a batch loads the switch no more than as many single transfers
- * from that session would, and other sessions are served between passes.
+ * BULK_FEED_PER_PASS per pass of the loop, only while the sending session has
+ * fewer than three quarters of session_max_inflight in flight and the
+ * participant's transfer rate has a token: a batch loads the switch no more
+ * than as many single transfers from that session would, other sessions are
+ * served between passes, and the session itself is never paused by its
+ * batch (it still reads decisions as a payee, queries and its own close).
  * At most BULK_MAX_PER_PARTICIPANT batches of one participant are in flight.
  *
  * Answers: the router sends every payer-side answer of an item (report,

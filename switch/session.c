@@ -478,9 +478,9 @@ struct session *session_pick(struct participant *p)
     return NULL;
 }
 
-bool session_inflight_full(const struct session *s)
+int64_t session_max_inflight(void)
 {
-    return s->inflight >= S.opts.max_inflight;
+    return S.opts.max_inflight;
 }
 
 int64_t session_transfer_token(struct session *s)

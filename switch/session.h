@@ -146,8 +146,8 @@ void session_close(struct session *s, bool flush, const char *why);
  * queued output is over the cap), or NULL when p has none that reads. */
 struct session *session_pick(struct participant *p);
 
-/* s has session_max_inflight transfers in flight (bulk.c paces by it). */
-bool session_inflight_full(const struct session *s);
+/* session_max_inflight (bulk.c paces its items by it). */
+int64_t session_max_inflight(void);
 /* Takes one of its participant's transfer tokens (participant_rate) for a
  * transfer that comes in without a frame of its own (a bulk's item): 0 when
  * taken, else the microseconds until one is there. */

@@ -165,7 +165,7 @@ static int check_record(const struct csv_record *rec, struct bulkfile_row *row, 
         return -1;
     }
     if (money_parse(rec->field[1], &row->amount, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "line %u: amount: %s", rec->line, why);
+        snprintf(err, errlen, "line %u: %s", rec->line, why); /* "amount ..." */
         return -1;
     }
     if (row->amount <= 0) {

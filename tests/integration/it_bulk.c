@@ -25,6 +25,7 @@
 
 #define MAX_ITEMS 1001
 #define INFLIGHT  50 /* session_max_inflight of this test's switch */
+#define SHARE     38 /* what a batch may have in flight of it: 50 - 50 / 4 */
 
 static struct harness h;
 static char wallet_err[8192]; /* what the last sikka-wallet said on stderr */
@@ -454,7 +455,8 @@ int main(void)
     CHECK_INT(rows("TB-%"), 0);
     free(big);
 
-    TEST_STEP("1,000 items: all settle, routed at the pace of session_max_inflight (50)");
+    TEST_STEP("1,000 items: all settle, routed at the pace of session_max_inflight (50): at "
+              "most three quarters of it in flight");
     PQclear(h_sql(&h, "UPDATE participants SET ndc = 500000000 WHERE code = 'JAZZ'"));
     H_WAIT_LOG(&h, 1, 15000, "event=participant_synced code=JAZZ what=ndc");
     struct batch *k = batch_new("BATCH-1000");
@@ -471,12 +473,50 @@ int main(void)
     CHECK_INT(a1.settled, 1000);
     CHECK_INT(a1.frames, 20); /* 50 results a report */
     CHECK(paced.most_held <= INFLIGHT, "never more than the in-flight cap forwarded at once");
-    CHECK_INT(paced.most_held, INFLIGHT); /* and the cap is used */
+    CHECK_INT(paced.most_held, SHARE); /* the batch's share is used, no more */
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id LIKE 'K-%%' AND "
                             "status = 'ACSC'"),
               1000);
-    CHECK(h_log_has(&h, "why=inflight"), "the session was paused at its cap");
+    CHECK(!h_log_has(&h, "why=inflight"), "the batch alone never paused its session");
     free(k);
+
+    TEST_STEP("the sending session closes mid-batch: what was routed finishes, the rest waits; "
+              "the batch sent again routes the rest and answers every item once");
+    struct client *jazz3 = h_connect(&h, "JAZZ");
+    struct batch *c60 = batch_new("BATCH-CLOSED");
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof(id), "C-%02d", i);
+        batch_add(c60, id, "KOKO", 10);
+    }
+    batch_send(jazz3, c60);
+    /* the batch's share of the cap goes through; KOKO holds them */
+    struct payees holding = {.accept = {koko}, .hold = 1};
+    int64_t until = h_now_ms() + 5000;
+    while (holding.nheld < SHARE) {
+        CHECK(h_now_ms() < until, "%d forwarded within 5 s, got %zu", SHARE, holding.nheld);
+        serve(&holding);
+        h_pump(&h, 10);
+    }
+    int closed = h_log_count(&h, "event=session_closed session=JAZZ#");
+    client_free(jazz3);
+    /* not paused by its batch, the session sees its end at once */
+    H_WAIT_LOG(&h, closed + 1, 5000, "event=session_closed session=JAZZ#");
+    for (size_t i = 0; i < holding.nheld; i++)
+        h_send_decision(koko, holding.held[i], true, NULL);
+    H_WAIT_LOG(&h, 1, 5000, "event=bulk_stopped payer=JAZZ batch=BATCH-CLOSED routed=38 items=60");
+    H_WAIT_LOG(&h, 1, 5000, "event=bulk_done payer=JAZZ batch=BATCH-CLOSED items=60 settled=38");
+    CHECK_INT(rows("C-%"), SHARE);
+    struct payees drain = {.accept = {koko}};
+    h_pump(&h, 100);
+    serve(&drain);                 /* the settlement notices */
+    CHECK_INT(drain.forwarded, 0); /* nothing more routed for the closed session */
+    struct payees answer = {.accept = {koko}};
+    batch_send(jazz, c60);
+    collect(jazz, "BATCH-CLOSED", c60->n, &answer, &a1, 10000);
+    CHECK_INT(a1.settled, 60);
+    CHECK_INT(answer.forwarded, 60 - SHARE); /* only those never routed reach the payee */
+    CHECK_INT(rows("C-%"), 60);
+    free(c60);
 
     TEST_STEP("an item that is not valid UTF-8: the frame is refused (FF01 naming the field)");
     struct batch *u = batch_new("BATCH-UTF8");
