@@ -3,6 +3,7 @@
  *
  *   sikka-wallet [common options] pay --from ACCOUNT --to ACCOUNT@CODE ...
  *   sikka-wallet [common options] listen [--accept-all | --reject CODE] ...
+ *   sikka-wallet [common options] bulk FILE.csv [--from ACCOUNT] [--batch-id ID]
  *
  * `pay` sends one CreditTransfer and prints the outcome as one line on
  * stdout (`ACSC <transfer-id>`, exit 0, or `RJCT <reason> <text>`, exit 1);
