@@ -479,6 +479,21 @@ int main(void)
               1000);
     CHECK(!h_log_has(&h, "why=inflight"), "the batch alone never paused its session");
     free(k);
+    /* the same size with a payee that answers at once: how long a batch takes */
+    k = batch_new("BATCH-1000-FAST");
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "KF-%04d", i);
+        batch_add(k, id, "KOKO", 100 + i);
+    }
+    struct payees fast = {.accept = {koko}};
+    t0 = h_now_ms();
+    batch_send(jazz, k);
+    collect(jazz, "BATCH-1000-FAST", k->n, &fast, &a1, 60000);
+    fprintf(stderr, "   1000 items, the payee answering at once: %lld ms\n",
+            (long long)(h_now_ms() - t0));
+    CHECK_INT(a1.settled, 1000);
+    CHECK_INT(fast.forwarded, 1000);
+    free(k);
 
     TEST_STEP("the sending session closes mid-batch: what was routed finishes, the rest waits; "
               "the batch sent again routes the rest and answers every item once");
