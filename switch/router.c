@@ -1189,6 +1189,10 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
             send_report(t->payee_session, &o, true);
         refuse_to(t->payer_session, "the switch could not record this transfer; retry", t->msg_id,
                   t->id);
+        /* retries attached to it (a bulk's item among them) hear it too */
+        for (unsigned i = 0; i < t->nwaiters; i++)
+            refuse_to(t->waiters[i], "the switch could not record this transfer; retry", t->msg_id,
+                      t->id);
     }
     transfer_release(t);
 }
