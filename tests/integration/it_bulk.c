@@ -6,12 +6,17 @@
  * posts nothing twice (also after a restart of the switch); a batch sent
  * again while in flight attaches; a batch id reused for other items is
  * refused (AM05, also after a restart); 1,001 items are refused (AM18); a
- * 1,000-item batch is routed at the pace of session_max_inflight; frames
+ * 1,000-item batch is routed at the pace of session_max_inflight (three
+ * quarters of it at most, the session never paused by its batch); a batch
+ * whose session closes stops routing and a retry routes the rest; frames
  * over bulk_max_frame_bytes (or a non-bulk over max_frame_bytes) are
  * refused before they are read; an item that is not valid UTF-8 refuses the
- * frame (FF01 naming the field). Finally `sikka-wallet bulk FILE.csv`, the
- * binary users run: one line per item in file order and the summary, and
- * the same lines when the same file is run again. */
+ * frame (FF01 naming the field). Then `sikka-wallet bulk FILE.csv`, the
+ * binary users run: one line per item in file order and the summary, the
+ * same lines when the same file is run again, a file with an error refused
+ * naming its line; and a switch draining mid-batch: the payments it could
+ * not take come back "not processed" and the wallet sends the batch again
+ * until the restarted switch has answered them all, each paid once. */
 #include "harness.h"
 
 #include <errno.h>
@@ -291,60 +296,86 @@ static const char *slurp(const char *path)
     return buf;
 }
 
-/* Runs `sikka-wallet bulk FILE` as JAZZ, serving the payees until it exits;
- * returns its exit status, its stdout in out. */
-static int wallet_bulk(const char *file, const char *name, struct payees *p, char *out,
-                       size_t outlen)
+/* A sikka-wallet process; killed at exit if a CHECK fails while it runs. */
+struct wproc {
+    pid_t pid;
+    char outp[400], errp[400];
+};
+static pid_t running_wallet;
+
+static void kill_wallet(void)
 {
-    char cert[300], key[300], ca[300], connect[64], outp[400], errp[400];
+    if (running_wallet > 0 && waitpid(running_wallet, NULL, WNOHANG) == 0) {
+        kill(running_wallet, SIGKILL);
+        waitpid(running_wallet, NULL, 0);
+    }
+}
+
+/* Starts `sikka-wallet bulk FILE` as JAZZ. */
+static void wallet_bulk_start(struct wproc *w, const char *file, const char *name)
+{
+    char cert[300], key[300], ca[300], connect[64];
     h_pki(&h, "JAZZ.crt", cert, sizeof(cert));
     h_pki(&h, "JAZZ.key", key, sizeof(key));
     h_pki(&h, "ca.crt", ca, sizeof(ca));
     snprintf(connect, sizeof(connect), "127.0.0.1:%d", h.port);
-    snprintf(outp, sizeof(outp), "%s/wallet-%s.out", h.workdir, name);
-    snprintf(errp, sizeof(errp), "%s/wallet-%s.err", h.workdir, name);
+    snprintf(w->outp, sizeof(w->outp), "%s/wallet-%s.out", h.workdir, name);
+    snprintf(w->errp, sizeof(w->errp), "%s/wallet-%s.err", h.workdir, name);
     fprintf(stderr, "   $ sikka-wallet --participant JAZZ bulk %s --from 03001234567\n", file);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int o = open(w->outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(w->errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (o < 0 || e < 0)
             _exit(126);
         dup2(o, 1);
         dup2(e, 2);
         execl(SIKKA_WALLET_BIN, "sikka-wallet", "--connect", connect, "--participant", "JAZZ",
-              "--cert", cert, "--key", key, "--ca", ca, "--timeout-ms", "20000", "bulk", file,
+              "--cert", cert, "--key", key, "--ca", ca, "--timeout-ms", "30000", "bulk", file,
               "--from", "03001234567", (char *)NULL);
         _exit(127);
     }
-    int64_t deadline = h_now_ms() + 30000;
+    w->pid = running_wallet = pid;
+}
+
+/* Serves the payees until the wallet exits; returns its exit status, its
+ * stdout in out (stderr in wallet_err). */
+static int wallet_bulk_wait(struct wproc *w, struct payees *p, char *out, size_t outlen)
+{
+    int64_t deadline = h_now_ms() + 40000;
     int st = 0;
     for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
+        pid_t r = waitpid(w->pid, &st, WNOHANG);
         CHECK(r >= 0, "waitpid: %s", strerror(errno));
-        if (r == pid)
+        if (r == w->pid)
             break;
-        if (h_now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            CHECK(false, "sikka-wallet bulk did not exit; stderr:\n%s", slurp(errp));
-        }
+        CHECK(h_now_ms() < deadline, "sikka-wallet bulk did not exit; stderr:\n%s", slurp(w->errp));
         serve(p);
         h_pump(&h, 10);
     }
+    running_wallet = 0;
     CHECK(WIFEXITED(st), "sikka-wallet died by a signal");
-    snprintf(out, outlen, "%s", slurp(outp));
+    snprintf(out, outlen, "%s", slurp(w->outp));
     fprintf(stderr, "%s", out);
-    snprintf(wallet_err, sizeof(wallet_err), "%s", slurp(errp));
+    snprintf(wallet_err, sizeof(wallet_err), "%s", slurp(w->errp));
     if (wallet_err[0] != '\0')
         fprintf(stderr, "   stderr: %s", wallet_err);
     return WEXITSTATUS(st);
 }
 
+static int wallet_bulk(const char *file, const char *name, struct payees *p, char *out,
+                       size_t outlen)
+{
+    struct wproc w;
+    wallet_bulk_start(&w, file, name);
+    return wallet_bulk_wait(&w, p, out, outlen);
+}
+
 int main(void)
 {
     h_init(&h, "bulk");
+    atexit(kill_wallet);
     /* JAZZ may owe at most PKR 1,000.00: one item goes beyond it */
     PQclear(h_sql(&h, "UPDATE participants SET ndc = 100000 WHERE code = 'JAZZ'"));
     h_config(&h, "session_max_inflight = 50\n"
@@ -643,6 +674,50 @@ int main(void)
     CHECK_STR(out1, "");
     CHECK(strstr(wallet_err, "line 3: amount") != NULL, "the error names line 3");
     CHECK_INT(rows("X-%"), 0);
+
+    TEST_STEP("the switch drains mid-batch: what it could not take is answered \"not "
+              "processed\", the wallet sends the batch again until the restarted switch has "
+              "answered every payment, each paid once");
+    f = fopen(csv, "w");
+    CHECK(f != NULL);
+    fputs("to,amount,purpose,ref,msg_id\n", f);
+    for (int i = 0; i < 100; i++)
+        fprintf(f, "03219876543@KOKO,100.%02d,SUPPLIER_PAYMENT,INV-D%d,\n", i, i);
+    fclose(f);
+    struct wproc w;
+    wallet_bulk_start(&w, csv, "drain");
+    struct payees hold = {.accept = {koko}, .hold = 1};
+    int64_t until2 = h_now_ms() + 10000;
+    while (hold.nheld < SHARE) {
+        CHECK(h_now_ms() < until2, "%d forwarded within 10 s, got %zu", SHARE, hold.nheld);
+        serve(&hold);
+        h_pump(&h, 10);
+    }
+    int done = h_log_count(&h, "event=bulk_done payer=JAZZ");
+    CHECK_INT(kill(h.pid, SIGTERM), 0);
+    H_WAIT_LOG(&h, 1, 5000, "event=drain_start");
+    for (size_t i = 0; i < hold.nheld; i++)
+        h_send_decision(koko, hold.held[i], true, NULL);
+    H_WAIT_LOG(&h, done + 1, 5000, "event=bulk_done payer=JAZZ");
+    CHECK(h_log_has(&h, "settled=38 rejected=0 not_processed=62"), "62 not processed");
+    CHECK_INT(h_wait_exit(&h, 15000), 0);
+    client_free(koko);
+    client_free(mezn);
+    client_free(easy);
+    h_start(&h);
+    koko = h_connect(&h, "KOKO");
+    mezn = h_connect(&h, "MEZN");
+    easy = h_connect(&h, "EASY");
+    p = (struct payees){.accept = {koko}, .reject = mezn, .mute = easy};
+    rc = wallet_bulk_wait(&w, &p, out1, sizeof(out1));
+    CHECK_INT(rc, 0);
+    CHECK(strstr(out1, "\nSUMMARY items=100 acsc=100 rjct=0 not_processed=0 ") != NULL);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE payer = 'JAZZ' AND "
+                            "invoice_number LIKE 'INV-D%%' AND status = 'ACSC'"),
+              100);
+    CHECK_INT(h_sql_int(&h, "SELECT count(DISTINCT invoice_number) FROM transfers WHERE payer = "
+                            "'JAZZ' AND invoice_number LIKE 'INV-D%%'"),
+              100);
 
     client_free(koko);
     client_free(mezn);
