@@ -476,6 +476,12 @@ void bulk_on_frame(struct session *s, const Sikka__V1__BulkCreditTransfer *m)
         else {
             o->listeners[o->nlisteners++] = s->id;
             log_info("event=bulk_attached session=%s batch=%s", s->label, o->batch_id);
+            if (o->stopped) {
+                /* its sessions had gone: this one routes the rest */
+                o->stopped = false;
+                if (o->state == BULK_ROUTING)
+                    event_active(o->ev, EV_TIMEOUT, 0);
+            }
         }
         bulk_destroy(b);
         return;
