@@ -31,7 +31,8 @@
  *
  * Owns the batches in flight (a list; a handful at a time). A batch whose
  * sessions all closed stops routing new items, lets those in flight finish,
- * and is dropped: a retry of the batch routes the rest.
+ * and is dropped: a retry of the batch routes the rest (sent while those
+ * still finish, it attaches and routes the rest from its session).
  */
 #ifndef SIKKA_BULK_H
 #define SIKKA_BULK_H
