@@ -29,6 +29,27 @@ enum codec_status codec_peek(struct evbuffer *in, size_t max, size_t *len)
     return CODEC_FRAME;
 }
 
+enum codec_status codec_peek_bulk(struct evbuffer *in, size_t max, size_t bulk_max, size_t *len)
+{
+    enum codec_status st = codec_peek(in, max, len);
+    if (st != CODEC_TOO_LARGE || bulk_max <= max || *len > bulk_max)
+        return st;
+    if (evbuffer_get_length(in) < CODEC_HEADER_BYTES + 2)
+        return CODEC_AGAIN; /* the body's first field decides */
+    if (!codec_is_bulk(in))
+        return CODEC_TOO_LARGE;
+    return codec_peek(in, bulk_max, len);
+}
+
+bool codec_is_bulk(struct evbuffer *in)
+{
+    /* field 18, length-delimited: key (18 << 3) | 2 = 146, varint 0x92 0x01 */
+    unsigned char b[CODEC_HEADER_BYTES + 2];
+    if (evbuffer_copyout(in, b, sizeof(b)) != (ev_ssize_t)sizeof(b))
+        return false;
+    return b[CODEC_HEADER_BYTES] == 0x92 && b[CODEC_HEADER_BYTES + 1] == 0x01;
+}
+
 int codec_has_unknown_fields(const ProtobufCMessage *m)
 {
     if (m == NULL)
@@ -40,10 +61,18 @@ int codec_has_unknown_fields(const ProtobufCMessage *m)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_MESSAGE)
             continue;
-        /* our schema has no repeated messages; a oneof member is set only
-         * when the case field names it */
-        if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            /* a count and an array of messages (bulk items, results) */
+            size_t count;
+            ProtobufCMessage **array;
+            memcpy(&count, (const char *)m + f->quantifier_offset, sizeof(count));
+            memcpy(&array, (const char *)m + f->offset, sizeof(array));
+            for (size_t k = 0; k < count; k++)
+                if (codec_has_unknown_fields(array[k]))
+                    return 1;
             continue;
+        }
+        /* a oneof member is set only when the case field names it */
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             uint32_t which;
             memcpy(&which, (const char *)m + f->quantifier_offset, sizeof(which));
@@ -333,6 +362,10 @@ const char *codec_body_name(const Envelope *env)
         return "status_query";
     case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
         return "report_ack";
+    case SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER:
+        return "bulk_credit_transfer";
+    case SIKKA__V1__ENVELOPE__BODY_BULK_REPORT:
+        return "bulk_report";
     default:
         return "none";
     }

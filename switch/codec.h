@@ -16,6 +16,7 @@
 #define SIKKA_CODEC_H
 
 #include <event2/buffer.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ enum codec_status {
 
 /* Looks at the start of `in` without consuming anything. */
 enum codec_status codec_peek(struct evbuffer *in, size_t max, size_t *len);
+
+/* codec_peek for a participant's frames: a frame over max is allowed up to
+ * bulk_max when its body begins with the bulk_credit_transfer field (said
+ * by the frame's first two body bytes, before the frame is read). */
+enum codec_status codec_peek_bulk(struct evbuffer *in, size_t max, size_t bulk_max, size_t *len);
+
+/* Whether the frame at the start of `in` begins with the Envelope's
+ * bulk_credit_transfer field (the only body allowed past max_frame_bytes);
+ * false while fewer than its first bytes are there. */
+bool codec_is_bulk(struct evbuffer *in);
 
 /* Unpacks `len` bytes into an Envelope allocated from `a`. Returns NULL and
  * writes why into err when the bytes are not a valid Envelope, carry unknown

@@ -26,6 +26,9 @@ const struct config_setting config_settings[] = {
             "certificate revocation list(s) of the CA, PEM; empty: none. SIGHUP reloads it and "
             "closes the sessions of newly revoked certificates"),
     CFG_INT(max_frame_bytes, "65536", 256, 16 << 20, true, "largest frame accepted"),
+    CFG_INT(bulk_max_frame_bytes, "1048576", 256, 4 << 20, true,
+            "largest frame accepted for a bulk of credit transfers (only that message may "
+            "exceed max_frame_bytes)"),
     CFG_INT(handshake_timeout_ms, "5000", 100, 600000, true,
             "deadline from accept to a verified TLS handshake, however the peer trickles"),
     CFG_INT(max_handshakes_per_address, "32", 1, 1000000, true,

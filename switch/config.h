@@ -22,6 +22,7 @@ struct config {
     char *tls_ca;                 /* the scheme CA that signs participant certificates */
     char *tls_crl;                /* its revocation list(s), "" for none */
     int64_t max_frame_bytes;      /* largest accepted frame */
+    int64_t bulk_max_frame_bytes; /* largest accepted bulk frame */
     int64_t handshake_timeout_ms; /* absolute deadline from accept */
     int64_t max_handshakes_per_address;
     int64_t heartbeat_interval_ms;

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "bulk.h"
 #include "config.h"
 #include "fence.h"
 #include "hmap.h"
@@ -120,6 +121,7 @@ static void apply_config(const struct config *cfg)
     log_set_level(level);
     struct session_options so = {
         .max_frame_bytes = cfg->max_frame_bytes,
+        .max_bulk_frame_bytes = cfg->bulk_max_frame_bytes,
         .handshake_timeout_ms = cfg->handshake_timeout_ms,
         .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
         .write_timeout_ms = cfg->write_timeout_ms,
@@ -358,7 +360,7 @@ static void become_active(void)
     if (M.query_db == NULL || M.peer_db == NULL)
         goto fail;
     if (metrics_start(M.base, M.query_db, rec.boot_id, rec.window_id) != 0 ||
-        router_init(M.base, rec.boot_id, M.peer_db) != 0 ||
+        router_init(M.base, rec.boot_id, M.peer_db) != 0 || bulk_init(M.base, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
         sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0)
@@ -516,6 +518,7 @@ static void cleanup(void)
         pgconn_free(M.ledger_db[i]);
     pgconn_free(M.query_db);
     pgconn_free(M.peer_db);
+    bulk_free();
     router_free();
     idem_free_all();
     participant_registry_free();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulk.h"
 #include "idem.h"
 #include "ledger.h"
 #include "log.h"
@@ -281,14 +282,15 @@ static Sikka__V1__TxStatus wire_status(enum transfer_status s)
 
 static void send_report(uint64_t session_id, const struct outcome *o, bool to_payee)
 {
-    struct session *s = session_find(session_id);
+    bool bulk = !to_payee && bulk_is_reply(session_id);
+    struct session *s = bulk ? NULL : session_find(session_id);
     if (s == NULL && to_payee) {
         /* the payee's session is gone: another of its sessions hears it
          * (and if none, the outbox keeps it for the next one) */
         struct participant *p = participant_find(o->creditor_agent);
         s = p != NULL ? session_pick(p) : NULL;
     }
-    if (s == NULL)
+    if (s == NULL && !bulk)
         return; /* gone: the outcome waits in the index (or the outbox) */
     Sikka__V1__StatusReport sr = SIKKA__V1__STATUS_REPORT__INIT;
     sr.transfer_id = o->transfer_id;
@@ -307,10 +309,27 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     sr.original_transfer_id = o->original_id;
     sr.settled_at_ms = o->settled_ms;
     sr.to_payee = to_payee && o->query_id == NULL;
+    if (bulk) {
+        bulk_item_answer(session_id, &sr, NULL);
+        return;
+    }
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT;
     env.status_report = &sr;
     (void)session_send(s, &env);
+}
+
+/* A retryable refusal (nothing recorded) to the sender of a message: a
+ * session by id, or a bulk item's reply id. */
+static void refuse_to(uint64_t reply, const char *text, const char *msg_id, uint64_t transfer_id)
+{
+    if (bulk_is_reply(reply)) {
+        bulk_item_answer(reply, NULL, text);
+        return;
+    }
+    struct session *s = session_find(reply);
+    if (s != NULL)
+        session_refuse(s, text, msg_id, transfer_id);
 }
 
 /* The fee a party bears, as its report says: a transfer's fee charged to
@@ -378,8 +397,8 @@ static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
 
 /* A rejection decided before any transfer id or record exists (format,
  * identity, duplicate key with another body): answered at once. */
-static void reject_unrecorded(struct session *s, const char *msg_id, const char *e2e,
-                              const char *reason, const char *text, int64_t amount,
+static void reject_unrecorded(struct session *s, uint64_t reply, const char *msg_id,
+                              const char *e2e, const char *reason, const char *text, int64_t amount,
                               const char *payee)
 {
     char q[200], qm[96];
@@ -394,7 +413,7 @@ static void reject_unrecorded(struct session *s, const char *msg_id, const char 
     o.amount = amount;
     o.debtor_agent = s->participant->code;
     o.creditor_agent = payee;
-    send_report(s->id, &o, false);
+    send_report(reply, &o, false);
     R.stats.rejected++;
     metrics_transfer_rejected(reason, s->participant->index);
 }
@@ -513,25 +532,25 @@ static void on_payee_timeout(evutil_socket_t fd, short what, void *arg)
 /* Fingerprints t and looks its key up (transfers and returns alike).
  * Returns true, with t released, when the index answered the message: a
  * retry of a known request or a reused key. */
-static bool answered_by_index(struct session *s, struct transfer *t)
+static bool answered_by_index(struct session *s, uint64_t reply, struct transfer *t)
 {
     transfer_fingerprint(t, t->fingerprint);
     struct idem_entry *e = idem_find(t->payer, t->msg_id);
     if (e == NULL)
         return false;
     if (memcmp(e->fingerprint, t->fingerprint, TRANSFER_FP_LEN) != 0) {
-        reject_unrecorded(s, t->msg_id, t->end_to_end_id, "AM05",
+        reject_unrecorded(s, reply, t->msg_id, t->end_to_end_id, "AM05",
                           "msg_id already used for a different transfer", t->amount, t->payee);
     } else if (e->inflight != NULL) {
         struct transfer *orig = e->inflight;
         recorder_transfer(t, 0, NULL, true);
         if (orig->nwaiters < TRANSFER_WAITERS) {
-            orig->waiters[orig->nwaiters++] = s->id;
+            orig->waiters[orig->nwaiters++] = reply;
             char qm[96];
             log_info("event=retry_attached session=%s msg_id=%s transfer=%" PRIu64, s->label,
                      log_quote(t->msg_id, qm, sizeof(qm)), orig->id);
         } else {
-            session_refuse(s, "too many retries of this msg_id in flight", t->msg_id, orig->id);
+            refuse_to(reply, "too many retries of this msg_id in flight", t->msg_id, orig->id);
         }
     } else {
         recorder_transfer(t, 0, NULL, true);
@@ -539,7 +558,7 @@ static bool answered_by_index(struct session *s, struct transfer *t)
         log_info("event=retry_answered session=%s msg_id=%s transfer=%" PRIu64 " status=%s",
                  s->label, log_quote(t->msg_id, qm, sizeof(qm)), e->transfer_id,
                  transfer_status_name(e->status));
-        send_stored(s->id, e, NULL);
+        send_stored(reply, e, NULL);
     }
     R.stats.duplicates++;
     transfer_release(t);
@@ -547,21 +566,22 @@ static bool answered_by_index(struct session *s, struct transfer *t)
 }
 
 /* Gives t an id and an index entry; false (answered, t released) on failure. */
-static bool admit(struct session *s, struct transfer *t)
+static bool admit(struct session *s, uint64_t reply, struct transfer *t)
 {
     t->id = next_transfer_id();
     if (t->id == 0) {
-        session_refuse(s, "switch cannot assign transfer ids; retry later", t->msg_id, 0);
+        refuse_to(reply, "switch cannot assign transfer ids; retry later", t->msg_id, 0);
         transfer_release(t);
         return false;
     }
     t->idem = idem_add_inflight(t);
     if (t->idem == NULL) {
-        session_refuse(s, "switch out of memory; retry", t->msg_id, 0);
+        refuse_to(reply, "switch out of memory; retry", t->msg_id, 0);
         transfer_release(t);
         return false;
     }
-    t->payer_session = s->id;
+    t->payer_session = reply;
+    t->counted_session = s->id;
     t->payer_index = s->participant->index;
     t->state = TRANSFER_NEW;
     R.inflight++;
@@ -581,16 +601,12 @@ static void refuse_admitted(struct transfer *t, const char *text)
              t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id, t->payee, text);
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
-    struct session *s = session_find(t->payer_session);
-    if (s != NULL) {
-        session_refuse(s, text, t->msg_id, 0);
+    refuse_to(t->payer_session, text, t->msg_id, 0);
+    struct session *s = session_find(t->counted_session);
+    if (s != NULL)
         session_inflight_add(s, -1);
-    }
-    for (unsigned i = 0; i < t->nwaiters; i++) {
-        struct session *w = session_find(t->waiters[i]);
-        if (w != NULL)
-            session_refuse(w, text, t->msg_id, 0);
-    }
+    for (unsigned i = 0; i < t->nwaiters; i++)
+        refuse_to(t->waiters[i], text, t->msg_id, 0);
     R.stats.refused_unavailable++;
     idem_remove(t->idem);
     t->idem = NULL;
@@ -679,24 +695,24 @@ static const char *echoable_id(const char *msg_id)
 
 /* A fresh struct transfer for a message from s, or NULL when the switch is
  * draining or out of memory (both answered with a retryable reject). */
-static struct transfer *intake(struct session *s, const char *peer_msg_id)
+static struct transfer *intake(struct session *s, uint64_t reply, const char *peer_msg_id)
 {
     const char *msg_id = echoable_id(peer_msg_id);
     if (R.draining) {
-        session_refuse(s, "the switch is shutting down; retry the same msg_id shortly", msg_id, 0);
+        refuse_to(reply, "the switch is shutting down; retry the same msg_id shortly", msg_id, 0);
         return NULL;
     }
     if (!ledger_accepting()) {
         /* nothing is recorded: turned away at once rather than held past the
          * payer's own timeout while the database is gone */
-        session_refuse(s, "the ledger is unavailable right now; send the same msg_id again shortly",
-                       msg_id, 0);
+        refuse_to(reply, "the ledger is unavailable right now; send the same msg_id again shortly",
+                  msg_id, 0);
         R.stats.refused_unavailable++;
         return NULL;
     }
     struct transfer *t = transfer_alloc();
     if (t == NULL) {
-        session_refuse(s, "switch out of memory; retry", msg_id, 0);
+        refuse_to(reply, "switch out of memory; retry", msg_id, 0);
         return NULL;
     }
     t->received_ms = transfer_now_ms();
@@ -704,31 +720,46 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
     return t;
 }
 
-static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+/* A credit transfer from s; its answers go to `reply`: s's own id, or a
+ * bulk item's reply id (bulk.h), whose answer the bulk collects. Either way
+ * the transfer counts against s's in-flight cap. */
+static void credit_transfer_in(struct session *s, uint64_t reply,
+                               const Sikka__V1__CreditTransfer *ct)
 {
     char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
-    struct transfer *t = intake(s, ct->msg_id);
+    struct transfer *t = intake(s, reply, ct->msg_id);
     if (t == NULL)
         return;
     if (transfer_from_credit_transfer(t, ct, s->participant->code, reason, text, sizeof(text)) !=
         0) {
         /* echoes only what passed its check: t's copies */
-        if (t->msg_id[0] == '\0')
-            session_reject(s, reason, text, NULL, 0);
+        if (t->msg_id[0] != '\0' || bulk_is_reply(reply))
+            reject_unrecorded(s, reply, t->msg_id, t->end_to_end_id, reason, text, ct->amount,
+                              t->payee);
         else
-            reject_unrecorded(s, t->msg_id, t->end_to_end_id, reason, text, ct->amount, t->payee);
+            session_reject(s, reason, text, NULL, 0);
         transfer_release(t);
         return;
     }
-    if (answered_by_index(s, t))
+    if (answered_by_index(s, reply, t))
         return;
-    if (!admit(s, t))
+    if (!admit(s, reply, t))
         return;
     const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
     t->fee = transfer_fee(t->amount, rule);
     if (t->fee > 0)
         memcpy(t->fee_payer, rule->payee_pays ? t->payee : t->payer, sizeof(t->fee_payer));
     route(t, s->participant);
+}
+
+static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
+{
+    credit_transfer_in(s, s->id, ct);
+}
+
+void router_bulk_item(struct session *s, uint64_t reply, const Sikka__V1__CreditTransfer *ct)
+{
+    credit_transfer_in(s, reply, ct);
 }
 
 /* The one answer to a return whose original the returner may not see:
@@ -827,7 +858,7 @@ static void on_return_original(void *arg, PGresult *res, enum pgconn_flags flags
 static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
 {
     char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
-    struct transfer *t = intake(s, pr->msg_id);
+    struct transfer *t = intake(s, s->id, pr->msg_id);
     if (t == NULL)
         return;
     if (transfer_from_return(t, pr, s->participant->code, reason, text, sizeof(text)) != 0) {
@@ -835,9 +866,9 @@ static void handle_return(struct session *s, const Sikka__V1__PaymentReturn *pr)
         transfer_release(t);
         return;
     }
-    if (answered_by_index(s, t))
+    if (answered_by_index(s, s->id, t))
         return;
-    if (!admit(s, t))
+    if (!admit(s, s->id, t))
         return;
     if (t->original_id > TRANSFER_LEDGER_ID_MAX) {
         return_not_found(t);
@@ -1057,7 +1088,7 @@ static void finish(struct transfer *t)
         router_check_cap(payer);
         sync_grace_check(payer);
     }
-    struct session *ps = session_find(t->payer_session);
+    struct session *ps = session_find(t->counted_session);
     if (ps != NULL)
         session_inflight_add(ps, -1);
     R.inflight--;
@@ -1159,10 +1190,12 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         o.text = "could not be recorded";
         if (t->forwarded)
             send_report(t->payee_session, &o, true);
-        struct session *ps = session_find(t->payer_session);
-        if (ps != NULL)
-            session_refuse(ps, "the switch could not record this transfer; retry", t->msg_id,
-                           t->id);
+        refuse_to(t->payer_session, "the switch could not record this transfer; retry", t->msg_id,
+                  t->id);
+        /* retries attached to it (a bulk's item among them) hear it too */
+        for (unsigned i = 0; i < t->nwaiters; i++)
+            refuse_to(t->waiters[i], "the switch could not record this transfer; retry", t->msg_id,
+                      t->id);
     }
     transfer_release(t);
 }
@@ -1184,6 +1217,9 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
         handle_report_ack(s, env->report_ack);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER:
+        bulk_on_frame(s, env->bulk_credit_transfer);
         break;
     default: {
         char text[120];

@@ -69,6 +69,11 @@ void router_free(void);
 /* A decoded frame from a session whose participant is known and active. */
 void router_on_frame(struct session *s, const Envelope *env);
 
+/* One item of a bulk (bulk.c): handled exactly like a CreditTransfer from
+ * s, counted against s's in-flight cap, but every answer to the payer
+ * (report, rejection, refusal) goes to bulk_item_answer(reply, ...). */
+void router_bulk_item(struct session *s, uint64_t reply, const Sikka__V1__CreditTransfer *ct);
+
 /* Stop taking new transfers (SIGTERM); in-flight ones finish. */
 void router_drain(void);
 bool router_draining(void);

@@ -478,6 +478,21 @@ struct session *session_pick(struct participant *p)
     return NULL;
 }
 
+int64_t session_max_inflight(void)
+{
+    return S.opts.max_inflight;
+}
+
+int64_t session_transfer_token(struct session *s)
+{
+    int64_t now = mono_us();
+    struct bucket *b = &s->participant->messages;
+    if (bucket_take(b, now, S.opts.participant_rate, S.opts.participant_burst))
+        return 0;
+    int64_t wait = bucket_wait_us(b, S.opts.participant_rate, S.opts.participant_burst, 1);
+    return wait > 0 ? wait : 1;
+}
+
 void session_inflight_add(struct session *s, int delta)
 {
     s->inflight += delta;
@@ -604,12 +619,18 @@ static void process_input(struct session *s)
     char err[256];
     while (s->state == SESSION_ACTIVE && !s->read_paused) {
         size_t len = 0;
-        enum codec_status st = codec_peek(in, (size_t)S.opts.max_frame_bytes, &len);
+        /* only a bulk may be larger than max_frame_bytes (bulk.h), up to
+         * bulk_max_frame_bytes: said by its first bytes, before it is read */
+        enum codec_status st = codec_peek_bulk(in, (size_t)S.opts.max_frame_bytes,
+                                               (size_t)S.opts.max_bulk_frame_bytes, &len);
         if (st == CODEC_AGAIN)
             return;
         if (st == CODEC_TOO_LARGE) {
-            snprintf(err, sizeof(err), "frame of %zu bytes exceeds the maximum of %" PRId64, len,
-                     S.opts.max_frame_bytes);
+            size_t max = codec_is_bulk(in) && S.opts.max_bulk_frame_bytes > S.opts.max_frame_bytes
+                             ? (size_t)S.opts.max_bulk_frame_bytes
+                             : (size_t)S.opts.max_frame_bytes;
+            snprintf(err, sizeof(err), "frame of %zu bytes exceeds the maximum of %zu%s", len, max,
+                     max > (size_t)S.opts.max_frame_bytes ? " for a bulk" : "");
             session_reject(s, "FF01", err, NULL, 0);
             session_close(s, true, "oversized frame");
             return;
@@ -637,6 +658,15 @@ static void process_input(struct session *s)
         }
         /* the message is unpacked (copied) already; the bytes can go */
         evbuffer_drain(in, CODEC_HEADER_BYTES + len);
+        if (len > (size_t)S.opts.max_frame_bytes &&
+            env->body_case != SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER) {
+            /* began like a bulk, but is something else */
+            snprintf(err, sizeof(err), "frame of %zu bytes exceeds the maximum of %" PRId64, len,
+                     S.opts.max_frame_bytes);
+            session_reject(s, "FF01", err, NULL, 0);
+            arena_reset(&S.arena);
+            continue;
+        }
         if (env->body_case == SIKKA__V1__ENVELOPE__BODY_HEARTBEAT)
             handle_heartbeat(s, env->heartbeat);
         else if (within_rate(s, env))

@@ -77,6 +77,7 @@ struct session_options {
     int64_t max_malformed_per_second;
     int64_t max_queries;
     int64_t max_output_bytes_total;
+    int64_t max_bulk_frame_bytes; /* a BulkCreditTransfer's frame (bulk.h) */
 };
 
 struct addr_count;
@@ -144,6 +145,13 @@ void session_close(struct session *s, bool flush, const char *why);
 /* A session of p to forward a transfer to (round robin, skipping ones whose
  * queued output is over the cap), or NULL when p has none that reads. */
 struct session *session_pick(struct participant *p);
+
+/* session_max_inflight (bulk.c paces its items by it). */
+int64_t session_max_inflight(void);
+/* Takes one of its participant's transfer tokens (participant_rate) for a
+ * transfer that comes in without a frame of its own (a bulk's item): 0 when
+ * taken, else the microseconds until one is there. */
+int64_t session_transfer_token(struct session *s);
 
 /* Counts transfers the session has in flight (delta +1/-1); resumes reading
  * when it falls below the cap. */

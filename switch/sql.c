@@ -41,7 +41,7 @@ const char sql_check_schema[] =
     "SELECT to_regprocedure('public.fence_acquire(bigint,text)') IS NOT NULL AND "
     "to_regclass('public.payee_outbox') IS NOT NULL AND "
     "to_regprocedure('public.proposal_create(text,text,text,text,text,text,jsonb,integer)') "
-    "IS NOT NULL";
+    "IS NOT NULL AND to_regprocedure('public.bulk_register(text,text,bytea,integer)') IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";
@@ -197,6 +197,8 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.payer = $1 AND t.msg_id = $2"},
     /* $1 id */
     {SQL_STATUS_BY_ID, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
+    /* $1 payer, $2 batch_id, $3 fingerprint (hex), $4 items -> new|same|other (schema/010) */
+    {SQL_BULK_REGISTER, "SELECT bulk_register($1, $2, decode($3, 'hex'), $4::integer)"},
     {SQL_RETURN_ORIGINAL, "SELECT " TRANSFER_OUTCOME_COLUMNS " FROM transfers t WHERE t.id = $1"},
     /* Operator actions (schema/006). $1-$4 are always the operator: name,
      * role, certificate serial and SHA-256 fingerprint. */

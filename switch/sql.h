@@ -53,6 +53,7 @@
 #define SQL_STATE_FEES         "state_fees"
 #define SQL_METRICS_WINDOW     "metrics_window"
 #define SQL_METRICS_OUTBOX     "metrics_outbox"
+#define SQL_BULK_REGISTER      "bulk_register"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;

@@ -95,7 +95,8 @@ struct transfer {
     bool reserved;          /* amount held on the payer's position */
     bool return_counted;    /* a return counted against its original (router) */
     bool forwarded;         /* the payee has seen it */
-    uint64_t payer_session; /* session ids (0: none) */
+    uint64_t payer_session; /* session ids (0: none); a bulk item's reply id (bulk.h) */
+    uint64_t counted_session; /* the session whose in-flight count holds it */
     uint64_t payee_session;
     uint64_t waiters[TRANSFER_WAITERS]; /* sessions whose retries attached */
     unsigned nwaiters;

@@ -3,6 +3,7 @@
  *
  *   sikka-wallet [common options] pay --from ACCOUNT --to ACCOUNT@CODE ...
  *   sikka-wallet [common options] listen [--accept-all | --reject CODE] ...
+ *   sikka-wallet [common options] bulk FILE.csv [--from ACCOUNT] [--batch-id ID]
  *
  * `pay` sends one CreditTransfer and prints the outcome as one line on
  * stdout (`ACSC <transfer-id>`, exit 0, or `RJCT <reason> <text>`, exit 1);
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkfile.h"
 #include "clock.h"
 #include "cli.h"
 #include "client.h"
@@ -92,6 +94,7 @@ enum wallet_opt {
     OPT_REJECT,
     OPT_COUNT,
     OPT_QUIET,
+    OPT_BATCH_ID,
 };
 
 #define WALLET_COMMON_OPTIONS                                                                      \
@@ -130,6 +133,7 @@ static void usage_main(FILE *out)
             "\n"
             "Commands:\n"
             "  pay      send one credit transfer and print its outcome\n"
+            "  bulk     send a CSV file of payments as one batch, one line per payment\n"
             "  listen   answer incoming credit transfers as the payee\n"
             "Run `sikka-wallet COMMAND --help` for a command's options.\n"
             "\n%s",
@@ -643,6 +647,180 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
     return rc;
 }
 
+/* ---- bulk ---- */
+
+static void usage_bulk(FILE *out)
+{
+    fprintf(out,
+            "usage: sikka-wallet bulk FILE.csv [--from ACCOUNT] [--batch-id ID]\n"
+            "\n"
+            "Sends up to 1000 payments of FILE.csv as one batch and prints one line per\n"
+            "payment in file order, then a summary:\n"
+            "  <line> ACSC <transfer-id>\n"
+            "  <line> RJCT <reason-code> <text>\n"
+            "  SUMMARY items=N acsc=A rjct=R not_processed=P settled=PKR fees=PKR batch=ID\n"
+            "FILE.csv: the header to,amount,purpose,ref,msg_id, then one payment per line\n"
+            "(RFC 4180 quoting): to ACCOUNT@CODE, amount in PKR (\"1500.00\"), purpose\n"
+            "BNPL_REPAYMENT|SUPPLIER_PAYMENT|P2P, ref as pay --ref takes it (may be empty),\n"
+            "msg_id the payment's idempotency key (empty: made from the batch id).\n"
+            "The batch id comes from the file's content, so running the same file again\n"
+            "gets the same answers and pays nothing twice. Payments the switch could not\n"
+            "take (not processed) are sent again, with the batch, until --timeout-ms.\n"
+            "\n"
+            "  --from ACCOUNT   the payer's account (default $SIKKA_FROM, else the\n"
+            "                   participant code)\n"
+            "  --batch-id ID    the batch's id instead of the one made from the content\n"
+            "Exit: 0 every payment settled; 1 any rejected or not processed; 2 the file\n"
+            "is refused (its line is named) or no answer came.\n"
+            "\n"
+            "%s",
+            common_usage);
+}
+
+/* Sends the batch and collects its answers into run, sending it again after
+ * a lost connection or while items are answered "not processed", until
+ * timeout_ms. Returns 0 with run complete, or -1 (said on stderr). */
+static int bulk_until_answered(struct wallet *w, struct wallet_conn *wc,
+                               const struct bulkfile_batch *b, struct bulkfile_run *run,
+                               int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    struct client_backoff backoff;
+    client_backoff_init(&backoff, WALLET_BACKOFF_MIN_MS, WALLET_BACKOFF_MAX_MS);
+    char err[1024];
+    bool answered = false;
+    for (int64_t left; (left = deadline - mono_ms()) > 0;) {
+        if (wc->c == NULL) {
+            bool tls_failed = false;
+            if (wallet_connect(w, wc, left, &tls_failed, err, sizeof(err)) != 0) {
+                fprintf(stderr, "sikka-wallet bulk: cannot connect: %s\n", err);
+                if (tls_failed)
+                    return -1;
+                wallet_pause(wc, client_backoff_next(&backoff));
+                continue;
+            }
+        }
+        if (client_send(wc->c, &b->env) != 0) {
+            fprintf(stderr, "sikka-wallet bulk: connection to %s lost\n", wc->address);
+            wallet_disconnect(wc);
+            continue;
+        }
+        struct bulkfile_run attempt;
+        if (bulkfile_run_init(&attempt, b->batch_id, b->n) != 0) {
+            fprintf(stderr, "sikka-wallet bulk: out of memory\n");
+            return -1;
+        }
+        enum bulkfile_take t = BULKFILE_MORE;
+        while (t != BULKFILE_DONE && (left = deadline - mono_ms()) > 0) {
+            Envelope *e = client_recv(wc->c, (int)left);
+            if (e == NULL)
+                break;
+            t = bulkfile_take(&attempt, e);
+            client_envelope_free(e);
+        }
+        if (t == BULKFILE_DONE) {
+            /* the latest complete answers are the ones printed */
+            bulkfile_run_free(run);
+            *run = attempt;
+            answered = true;
+            size_t again = bulkfile_retryable(run);
+            if (again == 0)
+                return 0;
+            fprintf(stderr,
+                    "sikka-wallet bulk: %zu payments not processed; sending batch %s again\n",
+                    again, b->batch_id);
+        } else {
+            bulkfile_run_free(&attempt);
+            if (!client_is_closed(wc->c))
+                break; /* no answer before the deadline */
+            fprintf(stderr, "sikka-wallet bulk: connection to %s lost: %s\n", wc->address,
+                    client_close_reason(wc->c));
+            wallet_disconnect(wc);
+        }
+        left = deadline - mono_ms();
+        if (left <= 0)
+            break;
+        int wait = client_backoff_next(&backoff);
+        wallet_pause(wc, wait < left ? wait : left);
+    }
+    if (answered)
+        return 0; /* the last answers, "not processed" ones included */
+    fprintf(stderr, "sikka-wallet bulk: no answer for batch %s within %d ms\n", b->batch_id,
+            timeout_ms);
+    return -1;
+}
+
+static int wallet_bulk(struct wallet *w, int argc, char **argv)
+{
+    static const struct option options[] = {
+        WALLET_COMMON_OPTIONS,
+        {"from", required_argument, NULL, OPT_FROM},
+        {"batch-id", required_argument, NULL, OPT_BATCH_ID},
+        {NULL, 0, NULL, 0},
+    };
+    const char *from = NULL, *batch_id = NULL;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int r = common_option(w, opt, optarg);
+        if (r < 0)
+            return WALLET_EXIT_FAILED;
+        if (r > 0)
+            continue;
+        if (opt == OPT_FROM) {
+            from = optarg;
+        } else if (opt == OPT_BATCH_ID) {
+            batch_id = optarg;
+        } else if (opt == 'h' || opt == OPT_HELP) {
+            usage_bulk(stdout);
+            return WALLET_EXIT_OK;
+        } else {
+            usage_bulk(stderr);
+            return WALLET_EXIT_FAILED;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "sikka-wallet bulk: give exactly one FILE.csv (see --help)\n");
+        return WALLET_EXIT_FAILED;
+    }
+    if (wallet_resolve(w) != 0)
+        return WALLET_EXIT_FAILED;
+    if (from == NULL)
+        from = getenv("SIKKA_FROM");
+    if (from == NULL || from[0] == '\0')
+        from = w->participant;
+    if (!msg_valid_account(from)) {
+        fprintf(stderr, "sikka-wallet bulk: --from \"%s\" is not an account\n", from);
+        return WALLET_EXIT_FAILED;
+    }
+    char err[1024];
+    struct bulkfile f;
+    if (bulkfile_read(argv[optind], &f, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-wallet bulk: %s: %s\n", argv[optind], err);
+        return WALLET_EXIT_FAILED;
+    }
+    int rc = WALLET_EXIT_FAILED;
+    struct bulkfile_batch b;
+    struct bulkfile_run run = {0};
+    struct wallet_conn wc;
+    if (bulkfile_batch(&b, &f, w->participant, from, batch_id, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-wallet bulk: %s: %s\n", argv[optind], err);
+        bulkfile_free(&f);
+        return WALLET_EXIT_FAILED;
+    }
+    if (wallet_setup(w, &wc) == 0) {
+        /* big batches wait for their slowest payee and the pacing */
+        int timeout_ms = w->timeout_ms > 0 ? w->timeout_ms : WALLET_DEFAULT_TIMEOUT_MS * 2;
+        if (bulk_until_answered(w, &wc, &b, &run, timeout_ms) == 0)
+            rc = bulkfile_print(stdout, &f, &run);
+        wallet_teardown(&wc);
+    }
+    bulkfile_run_free(&run);
+    bulkfile_batch_free(&b);
+    bulkfile_free(&f);
+    return rc;
+}
+
 /* ---- listen ---- */
 
 struct listener {
@@ -924,6 +1102,8 @@ int main(int argc, char **argv)
         return wallet_pay(&w, sub_argc, sub_argv);
     if (strcmp(cmd, "listen") == 0)
         return wallet_listen(&w, sub_argc, sub_argv);
+    if (strcmp(cmd, "bulk") == 0)
+        return wallet_bulk(&w, sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         usage_main(stdout);
         return WALLET_EXIT_OK;

@@ -1,7 +1,8 @@
 /* Fuzz target: the participant-facing decoder. Bytes arrive as a stream of
- * frames; every frame the codec accepts is validated the way the router
- * does (transfer_from_credit_transfer, fingerprint). Nothing may crash, leak
- * or read out of bounds, whatever the bytes. */
+ * frames (a bulk may be larger than the others); every frame the codec
+ * accepts is validated the way the router does (transfer_from_credit_transfer,
+ * fingerprint; a bulk's items one by one). Nothing may crash, leak or read
+ * out of bounds, whatever the bytes. */
 #include <event2/buffer.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     for (;;) {
         size_t len = 0;
-        enum codec_status st = codec_peek(in, 4096, &len);
+        enum codec_status st = codec_peek_bulk(in, 2048, 4096, &len);
         if (st != CODEC_FRAME)
             break;
         Envelope *env = codec_take(in, len, &a, err, sizeof(err));
@@ -30,6 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char reason[8], text[200];
             if (transfer_from_credit_transfer(&t, env->credit_transfer, "JAZZ", reason, text,
                                               sizeof(text)) == 0)
+                transfer_fingerprint(&t, t.fingerprint);
+        }
+        /* a bulk's items are checked one by one, as the router does */
+        for (size_t i = 0;
+             env != NULL && env->body_case == SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER &&
+             i < env->bulk_credit_transfer->n_items;
+             i++) {
+            struct transfer t = {0};
+            char reason[8], text[200];
+            if (transfer_from_credit_transfer(&t, env->bulk_credit_transfer->items[i], "JAZZ",
+                                              reason, text, sizeof(text)) == 0)
                 transfer_fingerprint(&t, t.fingerprint);
         }
         arena_reset(&a);

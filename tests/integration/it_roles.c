@@ -58,6 +58,7 @@ struct table_line {
 static const struct table_line tables[] = {
     {"accounts", {P_SELECT, P_SELECT, 0}},
     {"audit_log", {P_SELECT, P_SELECT, 0}},
+    {"bulk_batches", {P_SELECT, P_SELECT, 0}}, /* 010: bulk payments' batch ids */
     {"fee_schedule", {P_SELECT, P_SELECT, 0}},
     {"ledger_entries", {P_SELECT, P_SELECT, 0}},
     {"participants", {P_SELECT, P_SELECT, 0}},
@@ -90,6 +91,7 @@ static const struct function_line functions[] = {
      {false, false, false}},
     {"fence_acquire(bigint, text)", {true, false, false}},
     {"payee_outbox_ack(text, bigint[])", {true, false, false}},
+    {"bulk_register(text, text, bytea, integer)", {true, false, false}}, /* 010 */
     {"switch_boot_register(text, integer)", {true, false, false}},
     {"participant_end_ndc_grace(text, bigint)", {true, false, false}},
     /* operator actions, audited with the operator's role and certificate
