@@ -13,6 +13,7 @@
 #include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
+#include "rtp.h"
 #include "session.h"
 #include "sql.h"
 #include "sync.h"
@@ -80,6 +81,11 @@ void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out)
 int64_t router_warn_percent(void)
 {
     return R.opts.ndc_warn_percent;
+}
+
+int64_t router_max_amount(void)
+{
+    return R.opts.max_amount;
 }
 
 int64_t router_payee_timeout_ms(void)
@@ -702,6 +708,18 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
     return t;
 }
 
+/* rtp.c checked a payment of a request to pay (and bound it to it). */
+static void on_request_bound(struct transfer *t, const char *reason, const char *text)
+{
+    struct participant *payer = participant_find(t->payer);
+    if (reason != NULL)
+        reject(t, reason, "%s", text);
+    else if (payer == NULL)
+        reject(t, "AG10", "debtor agent %s is unknown", t->payer);
+    else
+        route(t, payer);
+}
+
 static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
 {
     char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
@@ -726,6 +744,10 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
     t->fee = transfer_fee(t->amount, rule);
     if (t->fee > 0)
         snprintf(t->fee_payer, sizeof(t->fee_payer), "%s", rule->payee_pays ? t->payee : t->payer);
+    if (t->request_id != 0) {
+        rtp_bind_payment(t, on_request_bound); /* pays a request to pay: checked first */
+        return;
+    }
     route(t, s->participant);
 }
 
@@ -1067,6 +1089,8 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
     finish(t);
+    if (t->request_id != 0 && t->kind == TRANSFER_KIND_TRANSFER)
+        rtp_payment_done(t, r == LEDGER_WRITTEN && t->status == TRANSFER_ACSC);
     if (r == LEDGER_WRITTEN) {
         t->state = TRANSFER_DONE; /* settled_ms: the ledger's recorded time */
         outcome_of_transfer(t, &o);
@@ -1181,6 +1205,12 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
         handle_report_ack(s, env->report_ack);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_DECISION:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CANCEL:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL:
+        rtp_on_frame(s, env);
         break;
     default: {
         char text[120];
