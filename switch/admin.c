@@ -850,8 +850,8 @@ static int admin_search_param(struct ops_transfer_query *q, const char *key, con
 static int admin_request_param(struct ops_request_query *q, const char *key, const char *value,
                                char *why, size_t whylen)
 {
-    static const char *const states[] = {"pending",   "delivered", "accepted", "declined",
-                                         "expired",   "cancelled", "paid",     "rejected"};
+    static const char *const states[] = {"pending", "delivered", "accepted", "declined",
+                                         "expired", "cancelled", "paid",     "rejected"};
     char e[64];
     if (strcmp(key, "participant") == 0) {
         if (!participant_code_valid(value)) {
@@ -878,9 +878,13 @@ static int admin_request_param(struct ops_request_query *q, const char *key, con
     } else if (strcmp(key, "limit") == 0 || strcmp(key, "before") == 0) {
         int64_t v;
         if (money_parse_id(value, &v) != 0 || (key[0] == 'l' && v > OPS_SEARCH_LIMIT_MAX)) {
-            snprintf(why, whylen, "%s must be a positive integer%s, not \"%s\"", key,
-                     key[0] == 'l' ? " up to 200" : "",
-                     admin_echo(value, e, sizeof(e)));
+            if (key[0] == 'l')
+                snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                         OPS_SEARCH_LIMIT_MAX, admin_echo(value, e, sizeof(e)));
+            else
+                snprintf(why, whylen,
+                         "before must be a request id (a positive integer), not \"%s\"",
+                         admin_echo(value, e, sizeof(e)));
             return 400;
         }
         if (key[0] == 'l')

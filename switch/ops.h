@@ -154,9 +154,9 @@ struct ops_transfer_query {
 struct ops_request_query {
     char participant[8]; /* creditor or debtor agent */
     char loan_id[36];
-    char state[16];  /* pending, delivered, accepted, declined, ... */
-    int limit;       /* 1..OPS_SEARCH_LIMIT_MAX */
-    int64_t before;  /* ids below this one; 0 for the newest */
+    char state[16]; /* pending, delivered, accepted, declined, ... */
+    int limit;      /* 1..OPS_SEARCH_LIMIT_MAX */
+    int64_t before; /* ids below this one; 0 for the newest */
 };
 
 /* `db` is the switch's query connection (not the posting one). */

@@ -89,8 +89,9 @@ int rtp_resolve_debtor(const char *debtor, char agent[5], char account[35], char
     if (at == NULL) {
         /* an alias (a mobile number): the directory is not part of this build */
         snprintf(reason, 5, "AC01");
-        snprintf(text, textlen, "debtor: alias resolution is not available; name the debtor as "
-                                "ACCOUNT@CODE");
+        snprintf(text, textlen,
+                 "debtor: alias resolution is not available; name the debtor as "
+                 "ACCOUNT@CODE");
         return -1;
     }
     size_t alen = (size_t)(at - debtor);
@@ -116,8 +117,7 @@ int rtp_resolve_debtor(const char *debtor, char agent[5], char account[35], char
         }                                                                                          \
     } while (0)
 
-int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *text,
-                      size_t textlen)
+int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *text, size_t textlen)
 {
     CHECK_FIELD("msg_id", m->msg_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
     CHECK_FIELD("creditor_agent", m->creditor_agent, 4, 4, TEXT_BYTES);
@@ -129,12 +129,14 @@ int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *te
     if (m->request_id != 0 || m->debtor_agent[0] != '\0' || m->debtor_account[0] != '\0' ||
         m->expires_at_ms != 0) {
         snprintf(reason, 5, "FF01");
-        snprintf(text, textlen, "request_to_pay.request_id, debtor_agent, debtor_account and "
-                                "expires_at_ms are set by the switch only");
+        snprintf(text, textlen,
+                 "request_to_pay.request_id, debtor_agent, debtor_account and "
+                 "expires_at_ms are set by the switch only");
         return -1;
     }
     if (m->purpose != SIKKA__V1__PURPOSE__BNPL_REPAYMENT &&
-        m->purpose != SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT && m->purpose != SIKKA__V1__PURPOSE__P2P) {
+        m->purpose != SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT &&
+        m->purpose != SIKKA__V1__PURPOSE__P2P) {
         snprintf(reason, 5, "FF03");
         snprintf(text, textlen, "request_to_pay.purpose is not a known purpose");
         return -1;
@@ -159,7 +161,8 @@ int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *te
     } else if (kind == SIKKA__V1__REMITTANCE__KIND_UNSTRUCTURED) {
         CHECK_FIELD("remittance.unstructured", rm->unstructured, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
     }
-    if (m->purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT && kind != SIKKA__V1__REMITTANCE__KIND_LOAN)
+    if (m->purpose == SIKKA__V1__PURPOSE__BNPL_REPAYMENT &&
+        kind != SIKKA__V1__REMITTANCE__KIND_LOAN)
         goto no_loan;
     if (m->purpose == SIKKA__V1__PURPOSE__SUPPLIER_PAYMENT &&
         kind != SIKKA__V1__REMITTANCE__KIND_INVOICE)
@@ -371,13 +374,18 @@ static struct session *session_of(const char *code)
     return p != NULL ? session_pick(p) : NULL;
 }
 
-/* Tells both sides (the debtor's only once it has been delivered). */
+/* Tells both sides (the debtor's only once it has been delivered). The
+ * participant that acted hears it on the session it acted from (actor, if
+ * still open); the other side on any of its sessions. */
 static void notify_both(const struct rtp_req *q, bool debtor_knows, const char *reason,
-                        const char *text, uint64_t transfer_id)
+                        const char *text, uint64_t transfer_id, struct session *actor)
 {
-    send_status_to(session_of(q->creditor), q, reason, text, transfer_id);
+    const char *who = actor != NULL ? actor->participant->code : "";
+    send_status_to(strcmp(who, q->creditor) == 0 ? actor : session_of(q->creditor), q, reason, text,
+                   transfer_id);
     if (debtor_knows)
-        send_status_to(session_of(q->debtor), q, reason, text, transfer_id);
+        send_status_to(strcmp(who, q->debtor) == 0 ? actor : session_of(q->debtor), q, reason, text,
+                       transfer_id);
 }
 
 static int deliver(const struct rtp_req *q)
@@ -522,14 +530,14 @@ static void on_moved(void *arg, PGresult *res, enum pgconn_flags flags, const ch
             log_warn("event=request_delivery_failed request=%" PRIu64 " debtor=%s why=\"not "
                      "reachable; it is listed for the debtor agent\"",
                      q->id, q->debtor);
-        notify_both(q, false, NULL, NULL, 0);
+        notify_both(q, false, NULL, NULL, 0, NULL);
         req_schedule(q);
         break;
     case SIKKA__V1__REQUEST_STATE__REQUEST_ACCEPTED:
-        notify_both(q, true, NULL, NULL, 0);
+        notify_both(q, true, NULL, NULL, 0, s);
         break;
     default: /* declined, cancelled, expired: finished */
-        notify_both(q, debtor_knows, op->reason, op->text, 0);
+        notify_both(q, debtor_knows, op->reason, op->text, 0, s);
         req_remove(q);
         break;
     }
@@ -618,8 +626,7 @@ static void on_created(void *arg, PGresult *res, enum pgconn_flags flags, const 
         }
         /* a retry: the request as it stands */
         struct rtp_req *known = req_find(q->id);
-        log_info("event=request_retry_answered creditor=%s msg_id=%s request=%" PRIu64
-                 " state=%s",
+        log_info("event=request_retry_answered creditor=%s msg_id=%s request=%" PRIu64 " state=%s",
                  q->creditor, log_quote(q->msg_id, qm, sizeof(qm)), q->id,
                  rtp_state_name(q->state));
         send_status_to(s, known != NULL ? known : q, reason, text, 0);
@@ -963,8 +970,8 @@ static void handle_control(struct session *s, const Sikka__V1__RequestControl *c
         return;
     }
     if (!participant_code_valid(c->creditor_agent)) {
-        session_reject(s, "FF01", "request_control.creditor_agent must be a participant code",
-                       NULL, 0);
+        session_reject(s, "FF01", "request_control.creditor_agent must be a participant code", NULL,
+                       0);
         return;
     }
     if (text_check("request_control.debtor_account", c->debtor_account, 1, TRANSFER_ACCOUNT_MAX,
@@ -1113,7 +1120,7 @@ void rtp_payment_done(const struct transfer *t, bool settled)
     char extra[48];
     snprintf(extra, sizeof(extra), "transfer=%" PRIu64, t->id);
     log_req("request_paid", q, extra);
-    notify_both(q, true, NULL, NULL, t->id);
+    notify_both(q, true, NULL, NULL, t->id, session_find(t->payer_session));
     req_remove(q);
 }
 

@@ -34,10 +34,10 @@
 struct session;
 struct transfer;
 
-#define RTP_PKT_OFFSET_S (5 * 3600) /* Pakistan time: UTC+5, no daylight saving */
-#define RTP_DEBTOR_MAX   64         /* bytes of RequestToPay.debtor */
-#define RTP_LIST_MAX     100        /* requests in one RequestControl LIST answer */
-#define RTP_LATER_MAX_DAYS 366      /* how far ahead a due date may be */
+#define RTP_PKT_OFFSET_S   (5 * 3600) /* Pakistan time: UTC+5, no daylight saving */
+#define RTP_DEBTOR_MAX     64         /* bytes of RequestToPay.debtor */
+#define RTP_LIST_MAX       100        /* requests in one RequestControl LIST answer */
+#define RTP_LATER_MAX_DAYS 366        /* how far ahead a due date may be */
 
 /* The guards of one purpose (schema/009 request_rules). */
 struct rtp_rule {
@@ -71,8 +71,8 @@ int rtp_resolve_debtor(const char *debtor, char agent[5], char account[35], char
                        char *text, size_t textlen) __attribute__((warn_unused_result));
 /* Checks a RequestToPay's strings and the parts that need no state (FF01 /
  * FF03 with text naming the field). Returns 0, or -1 with reason and text. */
-int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *text,
-                      size_t textlen) __attribute__((warn_unused_result));
+int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *text, size_t textlen)
+    __attribute__((warn_unused_result));
 const char *rtp_state_name(Sikka__V1__RequestState s);
 
 /* ---- the service ---- */

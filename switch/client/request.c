@@ -36,9 +36,9 @@ static void out_line(const char *fmt, ...)
 
 static const char *state_word(Sikka__V1__RequestState s)
 {
-    static const char *const words[] = {"UNSPECIFIED", "PENDING",   "DELIVERED",
-                                        "ACCEPTED",    "DECLINED",  "EXPIRED",
-                                        "CANCELLED",   "PAID",      "REJECTED"};
+    static const char *const words[] = {"UNSPECIFIED", "PENDING",  "DELIVERED",
+                                        "ACCEPTED",    "DECLINED", "EXPIRED",
+                                        "CANCELLED",   "PAID",     "REJECTED"};
     return (unsigned)s < sizeof(words) / sizeof(words[0]) ? words[s] : "UNKNOWN";
 }
 
@@ -74,24 +74,23 @@ struct args {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sikka-wallet [common options] request SUB-COMMAND ...\n"
-            "  send --to ACCOUNT@CODE --amount A --purpose P [--from ACCOUNT] [--ref T]\n"
-            "       [--due YYYY-MM-DD] [--expires-in SECONDS] [--msg-id ID]\n"
-            "                        ask the debtor ACCOUNT at participant CODE to pay A\n"
-            "                        (PKR, e.g. 1500.00) into --from (our account, default\n"
-            "                        our participant's code); --ref LOAN/N for\n"
-            "                        BNPL_REPAYMENT, the invoice for SUPPLIER_PAYMENT;\n"
-            "                        --due: RTP Later, delivered on that day (Pakistan time)\n"
-            "                        outside quiet hours. Prints the request id, or\n"
-            "                        RJCT <code> <text> (exit 1)\n"
-            "  list                  our open requests, as creditor or debtor\n"
-            "  accept ID             accept a request delivered to us (then pay it)\n"
-            "  decline ID --reason CODE\n"
-            "  cancel ID             withdraw a request we sent\n"
-            "  block CODE --account A    no more requests from CODE for our account A\n"
-            "  unblock CODE --account A\n"
-            "Common options as for every command (see sikka-wallet --help).\n");
+    fprintf(out, "usage: sikka-wallet [common options] request SUB-COMMAND ...\n"
+                 "  send --to ACCOUNT@CODE --amount A --purpose P [--from ACCOUNT] [--ref T]\n"
+                 "       [--due YYYY-MM-DD] [--expires-in SECONDS] [--msg-id ID]\n"
+                 "                        ask the debtor ACCOUNT at participant CODE to pay A\n"
+                 "                        (PKR, e.g. 1500.00) into --from (our account, default\n"
+                 "                        our participant's code); --ref LOAN/N for\n"
+                 "                        BNPL_REPAYMENT, the invoice for SUPPLIER_PAYMENT;\n"
+                 "                        --due: RTP Later, delivered on that day (Pakistan time)\n"
+                 "                        outside quiet hours. Prints the request id, or\n"
+                 "                        RJCT <code> <text> (exit 1)\n"
+                 "  list                  our open requests, as creditor or debtor\n"
+                 "  accept ID             accept a request delivered to us (then pay it)\n"
+                 "  decline ID --reason CODE\n"
+                 "  cancel ID             withdraw a request we sent\n"
+                 "  block CODE --account A    no more requests from CODE for our account A\n"
+                 "  unblock CODE --account A\n"
+                 "Common options as for every command (see sikka-wallet --help).\n");
 }
 
 static int parse(struct args *a, int argc, char **argv)
@@ -118,23 +117,31 @@ static int parse(struct args *a, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char **slot[] = {
-        [OPT_CONNECT - OPT_CONNECT] = &a->c.connect, [OPT_PARTICIPANT - OPT_CONNECT] = &a->c.participant,
-        [OPT_CERT - OPT_CONNECT] = &a->c.cert,       [OPT_KEY - OPT_CONNECT] = &a->c.key,
-        [OPT_CA - OPT_CONNECT] = &a->c.ca,           [OPT_TO - OPT_CONNECT] = &a->to,
-        [OPT_FROM - OPT_CONNECT] = &a->from,         [OPT_AMOUNT - OPT_CONNECT] = &a->amount,
-        [OPT_PURPOSE - OPT_CONNECT] = &a->purpose,   [OPT_REF - OPT_CONNECT] = &a->ref,
-        [OPT_DUE - OPT_CONNECT] = &a->due,           [OPT_EXPIRES - OPT_CONNECT] = &a->expires,
-        [OPT_REASON - OPT_CONNECT] = &a->reason,     [OPT_MSG_ID - OPT_CONNECT] = &a->msg_id,
+        [OPT_CONNECT - OPT_CONNECT] = &a->c.connect,
+        [OPT_PARTICIPANT - OPT_CONNECT] = &a->c.participant,
+        [OPT_CERT - OPT_CONNECT] = &a->c.cert,
+        [OPT_KEY - OPT_CONNECT] = &a->c.key,
+        [OPT_CA - OPT_CONNECT] = &a->c.ca,
+        [OPT_TO - OPT_CONNECT] = &a->to,
+        [OPT_FROM - OPT_CONNECT] = &a->from,
+        [OPT_AMOUNT - OPT_CONNECT] = &a->amount,
+        [OPT_PURPOSE - OPT_CONNECT] = &a->purpose,
+        [OPT_REF - OPT_CONNECT] = &a->ref,
+        [OPT_DUE - OPT_CONNECT] = &a->due,
+        [OPT_EXPIRES - OPT_CONNECT] = &a->expires,
+        [OPT_REASON - OPT_CONNECT] = &a->reason,
+        [OPT_MSG_ID - OPT_CONNECT] = &a->msg_id,
         [OPT_ACCOUNT - OPT_CONNECT] = &a->account,
     };
     int opt;
     long v;
-    optind = 1; /* argv[0] is "request" */
+    optind = 0; /* GNU: a full restart (wallet.c parsed with "+" before); argv[0] is "request" */
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         if (opt == OPT_TIMEOUT) {
             if (cli_parse_long(optarg, 1, INT_MAX, &v) != 0) {
-                fprintf(stderr, "sikka-wallet request: --timeout-ms \"%s\" must be a positive "
-                                "number\n",
+                fprintf(stderr,
+                        "sikka-wallet request: --timeout-ms \"%s\" must be a positive "
+                        "number\n",
                         optarg);
                 return -1;
             }
@@ -224,8 +231,7 @@ static int conn_open(struct conn *k, struct request_defaults *c)
     }
     k->ctx = client_ssl_ctx(&k->opts, err, sizeof(err));
     if (k->ctx == NULL) {
-        fprintf(stderr, "sikka-wallet request: TLS setup for %s failed: %s\n", c->participant,
-                err);
+        fprintf(stderr, "sikka-wallet request: TLS setup for %s failed: %s\n", c->participant, err);
         return -1;
     }
     int timeout = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -337,15 +343,17 @@ static int cmd_send(struct args *a, struct conn *k)
     }
     Sikka__V1__Purpose purpose;
     if (msg_parse_purpose(a->purpose, &purpose) != 0) {
-        fprintf(stderr, "sikka-wallet request send: --purpose \"%s\" must be BNPL_REPAYMENT, "
-                        "SUPPLIER_PAYMENT or P2P\n",
+        fprintf(stderr,
+                "sikka-wallet request send: --purpose \"%s\" must be BNPL_REPAYMENT, "
+                "SUPPLIER_PAYMENT or P2P\n",
                 a->purpose);
         return EXIT_FAILED;
     }
     long expires = 0;
     if (a->expires != NULL && cli_parse_long(a->expires, 1, INT32_MAX, &expires) != 0) {
-        fprintf(stderr, "sikka-wallet request send: --expires-in \"%s\" must be a number of "
-                        "seconds\n",
+        fprintf(stderr,
+                "sikka-wallet request send: --expires-in \"%s\" must be a number of "
+                "seconds\n",
                 a->expires);
         return EXIT_FAILED;
     }
@@ -446,8 +454,9 @@ static int cmd_control(struct args *a, struct conn *k, Sikka__V1__RequestControl
     c.op = op;
     if (op != SIKKA__V1__REQUEST_CONTROL__OP__LIST) {
         if (a->target == NULL || !msg_valid_agent(a->target) || a->account == NULL) {
-            fprintf(stderr, "sikka-wallet request %s: CODE (the creditor's participant) and "
-                            "--account A (our customer's account) are required\n",
+            fprintf(stderr,
+                    "sikka-wallet request %s: CODE (the creditor's participant) and "
+                    "--account A (our customer's account) are required\n",
                     a->sub);
             return EXIT_FAILED;
         }
@@ -472,8 +481,9 @@ static int cmd_control(struct args *a, struct conn *k, Sikka__V1__RequestControl
             cli_one_line(st->ref, ref, sizeof(ref));
             out_line("%" PRIu64 " %s %s->%s %s %s ref %s due %s expires_at_ms %" PRId64,
                      st->request_id, state_word(st->state), st->creditor_agent, st->debtor_agent,
-                     money_format(st->amount, amount, sizeof(amount)), msg_purpose_name(st->purpose),
-                     ref[0] ? ref : "-", st->due_date[0] ? st->due_date : "-", st->expires_at_ms);
+                     money_format(st->amount, amount, sizeof(amount)),
+                     msg_purpose_name(st->purpose), ref[0] ? ref : "-",
+                     st->due_date[0] ? st->due_date : "-", st->expires_at_ms);
         }
     } else {
         out_line("%s %s", op == SIKKA__V1__REQUEST_CONTROL__OP__BLOCK ? "BLOCKED" : "UNBLOCKED",

@@ -812,8 +812,9 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
         return WALLET_EXIT_FAILED;
     }
     if (l.requests.mode == REQUEST_LISTEN_DECLINE && !msg_valid_reason(l.requests.reason)) {
-        fprintf(stderr, "sikka-wallet listen: --decline-requests \"%s\" must be a reason code "
-                        "like MS02\n",
+        fprintf(stderr,
+                "sikka-wallet listen: --decline-requests \"%s\" must be a reason code "
+                "like MS02\n",
                 l.requests.reason);
         return WALLET_EXIT_FAILED;
     }

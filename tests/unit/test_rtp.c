@@ -5,9 +5,9 @@
 #include "check.h"
 #include "rtp.h"
 
-#define H(x) ((int64_t)(x) * 3600)
+#define H(x) ((int64_t)(x)*3600)
 /* Unix ms of 2026-12-03 hh:mm:ss Pakistan time */
-#define PKT(hh, mm, ss) ((INT64_C(1796256000) - 5 * 3600 + H(hh) + (mm) * 60 + (ss)) * 1000)
+#define PKT(hh, mm, ss) ((INT64_C(1796256000) - 5 * 3600 + H(hh) + (mm)*60 + (ss)) * 1000)
 
 static Sikka__V1__RequestToPay good(Sikka__V1__Remittance *rm, Sikka__V1__LoanInstalment *loan)
 {
