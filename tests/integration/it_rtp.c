@@ -619,6 +619,10 @@ int main(void)
         CHECK_INT(resp.status, 400);
         https_response_free(&resp);
         SSL_CTX_free(viewer);
+        CHECK_INT(H_CTL_AS(&h, "viewer", "requests", "loan", "LN-7"), 0);
+        fprintf(stderr, "%s", h.ctl_out);
+        h_ctl_expect(&h, "RQ02");
+        h_ctl_expect(&h, "cancelled");
     }
 
     TEST_STEP("paid once across a restart: a new payment of a paid request is still DUPL");
