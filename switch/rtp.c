@@ -388,9 +388,8 @@ static void notify_both(const struct rtp_req *q, bool debtor_knows, const char *
                        transfer_id);
 }
 
-static int deliver(const struct rtp_req *q)
+static int deliver_to(struct session *s, const struct rtp_req *q)
 {
-    struct session *s = session_of(q->debtor);
     if (s == NULL)
         return -1;
     Sikka__V1__RequestToPay m = SIKKA__V1__REQUEST_TO_PAY__INIT;
@@ -427,6 +426,25 @@ static int deliver(const struct rtp_req *q)
     env.body_case = SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY;
     env.request_to_pay = &m;
     return session_send(s, &env);
+}
+
+static int deliver(const struct rtp_req *q)
+{
+    return deliver_to(session_of(q->debtor), q);
+}
+
+void rtp_session_open(struct session *s)
+{
+    if (!RT.alive)
+        return;
+    size_t n = 0;
+    for (struct rtp_req *q = RT.all; q != NULL; q = q->next) {
+        if (q->state == SIKKA__V1__REQUEST_STATE__REQUEST_DELIVERED &&
+            strcmp(q->debtor, s->participant->code) == 0 && deliver_to(s, q) == 0)
+            n++;
+    }
+    if (n > 0)
+        log_info("event=requests_redelivered session=%s count=%zu", s->label, n);
 }
 
 static void log_req(const char *event, const struct rtp_req *q, const char *extra)

@@ -86,6 +86,12 @@ int rtp_init(struct event_base *base, uint32_t boot_id, struct pgconn *db)
 void rtp_load(void);
 void rtp_free(void);
 
+/* A participant's session opened: the requests delivered to it and not
+ * answered yet are delivered again on it (the participant deduplicates by
+ * request_id), so a debtor agent that was away when one was delivered
+ * still gets it. */
+void rtp_session_open(struct session *s);
+
 /* Frames of the request service from an active participant's session. */
 void rtp_on_frame(struct session *s, const Envelope *env);
 

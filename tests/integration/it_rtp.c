@@ -425,9 +425,16 @@ int main(void)
     send_payment(jazz, "PAY-4", r4, 4000, "LN-1/4");
     h_expect_report(jazz, "PAY-4", SIKKA__V1__TX_STATUS__RJCT, "RQ05");
 
-    TEST_STEP("cancelled by the creditor: CANCELLED to both; only the creditor may cancel");
+    TEST_STEP("cancelled by the creditor: CANCELLED to both; only the creditor may cancel; an "
+              "unanswered request is delivered again when the debtor agent reconnects");
     uint64_t r5 =
         new_request(koko, jazz, &(struct rtp){.msg_id = "RTP-5", .amount = 5000, .instalment = 5});
+    /* JAZZ reconnects: an unanswered request is delivered again on its new session */
+    int jazz_closed = h_log_count(&h, "event=session_closed session=JAZZ");
+    client_free(jazz);
+    H_WAIT_LOG(&h, jazz_closed + 1, 5000, "event=session_closed session=JAZZ");
+    jazz = h_connect(&h, "JAZZ");
+    CHECK_INT(expect_delivery(jazz, r5, 5000), r5);
     send_cancel(jazz, r5, NULL); /* the debtor's participant may not */
     expect_reject(jazz, "NARR", "unknown");
     cancel_request(koko, jazz, r5);
