@@ -23,6 +23,9 @@
 #ifndef SIKKA_WALLET_BIN
 #error "SIKKA_WALLET_BIN must be defined by the build"
 #endif
+#ifndef SIKKA_REPLAY_BIN
+#error "SIKKA_REPLAY_BIN must be defined by the build"
+#endif
 
 #define DEBTOR "03001234567@JAZZ"
 
@@ -774,6 +777,49 @@ int main(void)
     wallet_output("decline-unknown", out, sizeof(out));
     CHECK_INT(st, 1);
     CHECK(strncmp(out, "RJCT NARR ", 10) == 0);
+
+    TEST_STEP("sikka-replay requests: the request-flow scenario, 10 requests (7 paid once, 1 "
+              "declined, 1 cancelled, 1 expired)");
+    {
+        jazz_closed = h_log_count(&h, "event=session_closed session=JAZZ");
+        client_free(jazz);
+        jazz = NULL;
+        H_WAIT_LOG(&h, jazz_closed + 1, 5000, "event=session_closed session=JAZZ");
+        char connect[32], outf[400];
+        snprintf(connect, sizeof(connect), "127.0.0.1:%d", h.port);
+        snprintf(outf, sizeof(outf), "%s/replay-requests.out", h.workdir);
+        fprintf(stderr, "   $ sikka-replay requests --count 10 --run-id T1\n");
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            int o = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (o < 0)
+                _exit(126);
+            dup2(o, 1);
+            execl(SIKKA_REPLAY_BIN, "sikka-replay", "requests", "--connect", connect, "--pki",
+                  h.pki, "--count", "10", "--run-id", "T1", (char *)NULL);
+            _exit(127);
+        }
+        int rst;
+        CHECK(waitpid(pid, &rst, 0) == pid);
+        FILE *f = fopen(outf, "r");
+        size_t n = f != NULL ? fread(out, 1, sizeof(out) - 1, f) : 0;
+        out[n] = '\0';
+        if (f != NULL)
+            fclose(f);
+        fprintf(stderr, "%s", out);
+        CHECK(WIFEXITED(rst) && WEXITSTATUS(rst) == 0, "sikka-replay requests failed");
+        CHECK(strstr(out, "ended as planned 10") != NULL);
+        CHECK(strstr(out, "7 of 7 paid") != NULL);
+        CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM requests r JOIN transfers t ON t.id = "
+                                "r.paid_transfer_id WHERE r.msg_id LIKE 'RQF-T1-%%' AND r.state = "
+                                "'paid' AND t.status = 'ACSC'"),
+                  7);
+        CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM requests WHERE msg_id LIKE 'RQF-T1-%%' AND "
+                                "state IN ('declined', 'cancelled', 'expired')"),
+                  3);
+        jazz = h_connect(&h, "JAZZ");
+    }
 
     TEST_STEP("the database refuses illegal moves by itself");
     char err[512];
