@@ -376,8 +376,8 @@ int rtpflow_run(const struct rtpflow_opts *o, struct rtpflow_result *r, char *er
             continue;
         }
         if (r->failures++ == 0)
-            snprintf(r->first_failure, sizeof(r->first_failure), "request %" PRIu64 " (%s): %s", i,
-                     kind_names[kind], f.why);
+            snprintf(r->first_failure, sizeof(r->first_failure), "request %" PRIu64 " (%s): %.256s",
+                     i, kind_names[kind], f.why);
         log_error("event=rtpflow_failed request=%" PRIu64 " kind=%s why=\"%s\"", i,
                   kind_names[kind], f.why);
         if (client_is_closed(f.cred) || client_is_closed(f.debt))

@@ -751,8 +751,7 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
         {"decline-requests", required_argument, NULL, OPT_DECLINE_REQUESTS},
         {NULL, 0, NULL, 0},
     };
-    static struct listener l; /* holds the delivered requests' table */
-    memset(&l, 0, sizeof(l));
+    struct listener l = {0};
     bool accept_all = false;
     int opt;
     optind = 0;
