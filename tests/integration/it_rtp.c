@@ -240,6 +240,20 @@ static void restart(struct client **koko, struct client **jazz)
 
 /* ---- sikka-wallet ---- */
 
+/* Background wallets still running: a failed CHECK (exit) leaves none. */
+static pid_t background[8];
+static size_t nbackground;
+
+static void kill_background(void)
+{
+    for (size_t i = 0; i < nbackground; i++) {
+        if (background[i] > 0 && waitpid(background[i], NULL, WNOHANG) == 0) {
+            kill(background[i], SIGKILL);
+            waitpid(background[i], NULL, 0);
+        }
+    }
+}
+
 static pid_t wallet_run(const char *name, const char *code, bool wait, int *status,
                         const char *const *args)
 {
@@ -275,6 +289,10 @@ static pid_t wallet_run(const char *name, const char *code, bool wait, int *stat
         dup2(e, 2);
         execv(SIKKA_WALLET_BIN, (char *const *)argv);
         _exit(127);
+    }
+    if (!wait) {
+        CHECK(nbackground < sizeof(background) / sizeof(background[0]));
+        background[nbackground++] = pid;
     }
     if (wait) {
         CHECK(waitpid(pid, status, 0) == pid);
@@ -326,11 +344,15 @@ static void stop_wallet(pid_t pid)
     kill(pid, SIGTERM);
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);
+    for (size_t i = 0; i < nbackground; i++)
+        if (background[i] == pid)
+            background[i] = 0;
 }
 
 int main(void)
 {
     h_init(&h, "rtp");
+    atexit(kill_background);
     /* no quiet hours for the first part; tighter guards for BNPL */
     PQclear(h_sql(&h, "UPDATE request_rules SET quiet_start_s = 0, quiet_end_s = 0, "
                       "max_open_per_pair = 2, max_per_reference = 3"));
