@@ -32,6 +32,7 @@
 #include "msg.h"
 #include "replay.h"
 #include "report.h"
+#include "rtpflow.h"
 #include "scenario.h"
 #include "threshold.h"
 #include "verify.h"
@@ -52,6 +53,8 @@ static void usage_main(FILE *out)
                  "  verify   compare the ledger with the results of a run\n"
                  "  flood    connect as one participant and flood the switch with pings\n"
                  "           and malformed frames, optionally never reading\n"
+                 "  requests the request-to-pay scenario: a lender's requests accepted and\n"
+                 "           paid (once), declined, cancelled or left to expire\n"
                  "Run `sikka-replay COMMAND --help` for a command's options.\n");
 }
 
@@ -813,6 +816,140 @@ static int cmd_flood(int argc, char **argv)
     return EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------- requests */
+
+static const char requests_usage[] =
+    "usage: sikka-replay requests [options]\n"
+    "\n"
+    "The request-to-pay scenario (RTP Now): the creditor's participant sends --count\n"
+    "requests, one at a time, to consumers at the debtor's participant, which accepts\n"
+    "and pays each with a linked credit transfer (the creditor accepts it as payee),\n"
+    "declines it (MS02), or leaves it to the creditor to cancel or to expire (1 s), as\n"
+    "--mix says. Every paid request is paid again with the same transfer (answered\n"
+    "with the first transfer) and with another one (refused DUPL). Exit 0 when every\n"
+    "request ended as planned on both sides.\n"
+    "\n"
+    "  --connect HOST:PORT  the switch (default $SIKKA_CONNECT, else 127.0.0.1:7443)\n"
+    "  --pki DIR            certificates <DIR>/<CODE>.crt/.key and <DIR>/ca.crt\n"
+    "  --creditor CODE      default KOKO\n"
+    "  --debtor CODE        default JAZZ\n"
+    "  --count N            requests (default 20)\n"
+    "  --mix accept=70,decline=10,cancel=10,expire=10   (the default)\n"
+    "  --amount PKR         of each request (default 1500.00)\n"
+    "  --run-id ID          in every msg_id and loan id, for repeated runs (default 1)\n"
+    "  --timeout-ms N       per expected frame (default 5000)\n";
+
+enum {
+    RQ_OPT_CONNECT = 256,
+    RQ_OPT_PKI,
+    RQ_OPT_CREDITOR,
+    RQ_OPT_DEBTOR,
+    RQ_OPT_COUNT,
+    RQ_OPT_MIX,
+    RQ_OPT_AMOUNT,
+    RQ_OPT_RUN_ID,
+    RQ_OPT_TIMEOUT,
+    RQ_OPT_HELP,
+};
+
+static int cmd_requests(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, RQ_OPT_CONNECT},
+        {"pki", required_argument, NULL, RQ_OPT_PKI},
+        {"creditor", required_argument, NULL, RQ_OPT_CREDITOR},
+        {"debtor", required_argument, NULL, RQ_OPT_DEBTOR},
+        {"count", required_argument, NULL, RQ_OPT_COUNT},
+        {"mix", required_argument, NULL, RQ_OPT_MIX},
+        {"amount", required_argument, NULL, RQ_OPT_AMOUNT},
+        {"run-id", required_argument, NULL, RQ_OPT_RUN_ID},
+        {"timeout-ms", required_argument, NULL, RQ_OPT_TIMEOUT},
+        {"help", no_argument, NULL, RQ_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct rtpflow_opts o;
+    rtpflow_opts_defaults(&o);
+    const char *connect = getenv("SIKKA_CONNECT");
+    char pki[PATH_MAX], err[1024];
+    pki[0] = '\0';
+    uint64_t n;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case RQ_OPT_CONNECT:
+            connect = optarg;
+            break;
+        case RQ_OPT_PKI:
+            snprintf(pki, sizeof(pki), "%s", optarg);
+            break;
+        case RQ_OPT_CREDITOR:
+            o.creditor = optarg;
+            break;
+        case RQ_OPT_DEBTOR:
+            o.debtor = optarg;
+            break;
+        case RQ_OPT_COUNT:
+            rc = parse_u64("--count", optarg, 1, 1000000, &o.count);
+            break;
+        case RQ_OPT_MIX:
+            rc = rtpflow_parse_mix(&o, optarg, err, sizeof(err));
+            if (rc != 0)
+                fprintf(stderr, "sikka-replay requests: %s\n", err);
+            break;
+        case RQ_OPT_AMOUNT:
+            rc = money_parse(optarg, &o.amount, err, sizeof(err));
+            if (rc != 0)
+                fprintf(stderr, "sikka-replay requests: --amount: %s\n", err);
+            break;
+        case RQ_OPT_RUN_ID:
+            o.run_id = optarg;
+            if (strlen(optarg) < 1 || strlen(optarg) > 12 || !msg_valid_account(optarg)) {
+                fprintf(stderr, "sikka-replay requests: --run-id wants 1..12 characters\n");
+                rc = -1;
+            }
+            break;
+        case RQ_OPT_TIMEOUT:
+            rc = parse_u64("--timeout-ms", optarg, 1, INT_MAX, &n);
+            o.timeout_ms = (int)n;
+            break;
+        case RQ_OPT_HELP:
+            fputs(requests_usage, stdout);
+            return 0;
+        default:
+            fputs(requests_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0)
+            return EXIT_USAGE;
+    }
+    if (optind != argc || !msg_valid_agent(o.creditor) || !msg_valid_agent(o.debtor)) {
+        fprintf(stderr, "sikka-replay requests: %s\n",
+                optind != argc ? "unexpected arguments"
+                               : "--creditor and --debtor want participant codes");
+        return EXIT_USAGE;
+    }
+    if (connect == NULL || connect[0] == '\0')
+        connect = "127.0.0.1:7443";
+    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
+        fprintf(stderr, "sikka-replay requests: --connect wants HOST:PORT, got \"%s\"\n", connect);
+        return EXIT_USAGE;
+    }
+    if (pki[0] == '\0')
+        cli_pki_dir(pki, sizeof(pki));
+    o.pki = pki;
+    struct rtpflow_result r;
+    if (rtpflow_run(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay requests: %s\n", err);
+        return EXIT_USAGE;
+    }
+    rtpflow_print(stdout, &o, &r);
+    uint64_t ended = 0;
+    for (size_t k = 0; k < RTPFLOW_KINDS; k++)
+        ended += r.ended[k];
+    return ended == o.count && r.paid_once == r.ended[RTPFLOW_ACCEPT] ? 0 : EXIT_FAILED;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -837,6 +974,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc, argv);
     if (strcmp(cmd, "flood") == 0)
         return cmd_flood(argc, argv);
+    if (strcmp(cmd, "requests") == 0)
+        return cmd_requests(argc, argv);
     fprintf(stderr, "sikka-replay: unknown command \"%s\"\n", cmd);
     usage_main(stderr);
     return EXIT_USAGE;

@@ -84,6 +84,7 @@ enum admin_route {
     ADMIN_ROUTE_WITHDRAW,
     ADMIN_ROUTE_STATS,
     ADMIN_ROUTE_METRICS,
+    ADMIN_ROUTE_REQUESTS,
 };
 
 /* Shorthands for the least role of a method in admin_paths. */
@@ -128,6 +129,7 @@ static const struct admin_path {
     {"proposals/{id}/reject", ADMIN_ROUTE_REJECT, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"proposals/{id}/withdraw", ADMIN_ROUTE_WITHDRAW, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"stats", ADMIN_ROUTE_STATS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"requests", ADMIN_ROUTE_REQUESTS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
 };
 
 /* What each role may do (GET /api/v1/me's "may"): the changes it may make or
@@ -846,6 +848,61 @@ static int admin_search_param(struct ops_transfer_query *q, const char *key, con
     return 0;
 }
 
+/* One parameter of GET requests (requests to pay). Returns 0, or 400. */
+static int admin_request_param(struct ops_request_query *q, const char *key, const char *value,
+                               char *why, size_t whylen)
+{
+    static const char *const states[] = {"pending", "delivered", "accepted", "declined",
+                                         "expired", "cancelled", "paid",     "rejected"};
+    char e[64];
+    if (strcmp(key, "participant") == 0) {
+        if (!participant_code_valid(value)) {
+            snprintf(why, whylen, "participant must be a code of 4 uppercase letters, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        snprintf(q->participant, sizeof(q->participant), "%s", value);
+    } else if (strcmp(key, "loan_id") == 0) {
+        if (text_check(key, value, 1, TRANSFER_ID_MAX, TEXT_BYTES, why, whylen) != 0)
+            return 400;
+        snprintf(q->loan_id, sizeof(q->loan_id), "%s", value);
+    } else if (strcmp(key, "state") == 0) {
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+            if (strcmp(value, states[i]) == 0)
+                snprintf(q->state, sizeof(q->state), "%s", value);
+        if (q->state[0] == '\0') {
+            snprintf(why, whylen,
+                     "state must be pending, delivered, accepted, declined, expired, cancelled, "
+                     "paid or rejected, not \"%s\"",
+                     admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+    } else if (strcmp(key, "limit") == 0 || strcmp(key, "before") == 0) {
+        int64_t v;
+        if (money_parse_id(value, &v) != 0 || (key[0] == 'l' && v > OPS_SEARCH_LIMIT_MAX)) {
+            if (key[0] == 'l')
+                snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                         OPS_SEARCH_LIMIT_MAX, admin_echo(value, e, sizeof(e)));
+            else
+                snprintf(why, whylen,
+                         "before must be a request id (a positive integer), not \"%s\"",
+                         admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        if (key[0] == 'l')
+            q->limit = (int)v;
+        else
+            q->before = v;
+    } else {
+        snprintf(why, whylen,
+                 "unexpected query parameter \"%s\" (requests take participant, loan_id, state, "
+                 "limit, before)",
+                 admin_echo(key, e, sizeof(e)));
+        return 400;
+    }
+    return 0;
+}
+
 /* ?format= on a report, ?limit= on the audit trail, the search's
  * parameters; nothing else. */
 static int admin_read_query(const char *query, struct admin_call *call, char *why, size_t whylen)
@@ -853,6 +910,7 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
     char e[64];
     call->limit = ADMIN_AUDIT_DEFAULT;
     call->search.limit = OPS_SEARCH_LIMIT_DEFAULT;
+    call->requests.limit = OPS_SEARCH_LIMIT_DEFAULT;
     if (query == NULL || query[0] == '\0')
         return 0;
     struct evkeyvalq kv;
@@ -877,6 +935,9 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
             }
             if (status == 0 && p->value[0] != '\0')
                 status = admin_search_param(&call->search, p->key, p->value, why, whylen);
+        } else if (route == ADMIN_ROUTE_REQUESTS) {
+            if (p->value[0] != '\0')
+                status = admin_request_param(&call->requests, p->key, p->value, why, whylen);
         } else if (route == ADMIN_ROUTE_WINDOW_REPORT && strcmp(p->key, "format") == 0) {
             if (strcmp(p->value, "csv") == 0 || strcmp(p->value, "json") == 0) {
                 call->csv = p->value[0] == 'c';
@@ -1220,6 +1281,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
         return;
     case ADMIN_ROUTE_TRANSFERS:
         ops_transfer_search(&call->search, admin_on_ops, ar);
+        return;
+    case ADMIN_ROUTE_REQUESTS:
+        ops_requests(&call->requests, admin_on_ops, ar);
         return;
     case ADMIN_ROUTE_WINDOWS:
         ops_windows(admin_on_ops, ar);

@@ -366,6 +366,16 @@ const char *codec_body_name(const Envelope *env)
         return "bulk_credit_transfer";
     case SIKKA__V1__ENVELOPE__BODY_BULK_REPORT:
         return "bulk_report";
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY:
+        return "request_to_pay";
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_DECISION:
+        return "request_decision";
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CANCEL:
+        return "request_cancel";
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_STATUS:
+        return "request_status";
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL:
+        return "request_control";
     default:
         return "none";
     }

@@ -36,6 +36,7 @@
 #include "recorder.h"
 #include "recovery.h"
 #include "router.h"
+#include "rtp.h"
 #include "session.h"
 #include "sql.h"
 #include "sync.h"
@@ -361,6 +362,7 @@ static void become_active(void)
         goto fail;
     if (metrics_start(M.base, M.query_db, rec.boot_id, rec.window_id) != 0 ||
         router_init(M.base, rec.boot_id, M.peer_db) != 0 || bulk_init(M.base, M.peer_db) != 0 ||
+        rtp_init(M.base, rec.boot_id, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
         sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0)
@@ -416,6 +418,7 @@ static void open_doors(void)
     event_add(M.tick, &second);
     if (M.cfg->capture_file[0] != '\0' && recorder_open(M.cfg->capture_file) != 0)
         goto fail;
+    rtp_load(); /* requests to pay: rules and open requests (RTP Later, expiry) */
     M.active = true;
     log_info("event=ready role=active fence_epoch=%" PRId64 " listen=%s port=%d admin_port=%d "
              "pid=%d",
@@ -520,6 +523,7 @@ static void cleanup(void)
     pgconn_free(M.peer_db);
     bulk_free();
     router_free();
+    rtp_free();
     idem_free_all();
     participant_registry_free();
     if (M.sig_term)

@@ -749,6 +749,18 @@ void ops_propose(const struct ops_actor *who, enum ops_action action, const char
     free(text);
 }
 
+void ops_requests(const struct ops_request_query *q, ops_done done, void *arg)
+{
+    struct pending *p = pending_new(done, arg);
+    if (p == NULL)
+        return;
+    char limit[16], before[24];
+    snprintf(limit, sizeof(limit), "%d", q->limit);
+    snprintf(before, sizeof(before), "%" PRId64, q->before);
+    const char *params[] = {q->participant, q->loan_id, q->state, limit, before};
+    query(SQL_REQUESTS_ADMIN, 5, params, on_json, p);
+}
+
 void ops_proposals(const char *state, ops_done done, void *arg)
 {
     struct pending *p = pending_new(done, arg);

@@ -149,6 +149,16 @@ struct ops_transfer_query {
     int64_t before; /* ids below this one; 0 for the newest */
 };
 
+/* The operators' view of requests to pay (GET /api/v1/requests): collection
+ * attempts per loan. Strings "" when not asked for. */
+struct ops_request_query {
+    char participant[8]; /* creditor or debtor agent */
+    char loan_id[36];
+    char state[16]; /* pending, delivered, accepted, declined, ... */
+    int limit;      /* 1..OPS_SEARCH_LIMIT_MAX */
+    int64_t before; /* ids below this one; 0 for the newest */
+};
+
 /* `db` is the switch's query connection (not the posting one). */
 int ops_init(struct event_base *base, struct pgconn *db) __attribute__((warn_unused_result));
 /* "HH:MM,HH:MM" UTC times at which the window closes by itself; "" = manual.
@@ -170,6 +180,7 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg);
  * when those ran out before `limit` matched, "partial" is true and "next"
  * continues below the last one examined. Finished transfers only (the
  * database's); a transfer still in flight is found by its id. */
+void ops_requests(const struct ops_request_query *q, ops_done done, void *arg);
 void ops_transfer_search(const struct ops_transfer_query *q, ops_done done, void *arg);
 void ops_windows(ops_done done, void *arg);
 void ops_window_close(const struct ops_actor *who, ops_done done, void *arg);

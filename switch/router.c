@@ -14,6 +14,7 @@
 #include "outbox.h"
 #include "participant.h"
 #include "recorder.h"
+#include "rtp.h"
 #include "session.h"
 #include "sql.h"
 #include "sync.h"
@@ -81,6 +82,11 @@ void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out)
 int64_t router_warn_percent(void)
 {
     return R.opts.ndc_warn_percent;
+}
+
+int64_t router_max_amount(void)
+{
+    return R.opts.max_amount;
 }
 
 int64_t router_payee_timeout_ms(void)
@@ -720,6 +726,18 @@ static struct transfer *intake(struct session *s, uint64_t reply, const char *pe
     return t;
 }
 
+/* rtp.c checked a payment of a request to pay (and bound it to it). */
+static void on_request_bound(struct transfer *t, const char *reason, const char *text)
+{
+    struct participant *payer = participant_find(t->payer);
+    if (reason != NULL)
+        reject(t, reason, "%s", text);
+    else if (payer == NULL)
+        reject(t, "AG10", "debtor agent %s is unknown", t->payer);
+    else
+        route(t, payer);
+}
+
 /* A credit transfer from s; its answers go to `reply`: s's own id, or a
  * bulk item's reply id (bulk.h), whose answer the bulk collects. Either way
  * the transfer counts against s's in-flight cap. */
@@ -749,6 +767,10 @@ static void credit_transfer_in(struct session *s, uint64_t reply,
     t->fee = transfer_fee(t->amount, rule);
     if (t->fee > 0)
         memcpy(t->fee_payer, rule->payee_pays ? t->payee : t->payer, sizeof(t->fee_payer));
+    if (t->request_id != 0) {
+        rtp_bind_payment(t, on_request_bound); /* pays a request to pay: checked first */
+        return;
+    }
     route(t, s->participant);
 }
 
@@ -1101,6 +1123,8 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
     finish(t);
+    if (t->request_id != 0 && t->kind == TRANSFER_KIND_TRANSFER)
+        rtp_payment_done(t, r == LEDGER_WRITTEN && t->status == TRANSFER_ACSC);
     if (r == LEDGER_WRITTEN) {
         t->state = TRANSFER_DONE; /* settled_ms: the ledger's recorded time */
         outcome_of_transfer(t, &o);
@@ -1220,6 +1244,11 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER:
         bulk_on_frame(s, env->bulk_credit_transfer);
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_DECISION:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CANCEL:
+    case SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL:
+        rtp_on_frame(s, env);
         break;
     default: {
         char text[120];

@@ -60,6 +60,8 @@ void router_get_fee(Sikka__V1__Purpose purpose, struct fee_rule *out);
 void router_check_cap(struct participant *p);
 /* The warning threshold in use, percent of the cap. */
 int64_t router_warn_percent(void);
+/* The scheme's largest amount (AM02 above it), paisa. */
+int64_t router_max_amount(void);
 /* How long a payee has to decide (a suspended participant's sessions stay
  * that long for decisions on transfers they were sent). */
 int64_t router_payee_timeout_ms(void);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "rtp.h"
 #include "participant.h"
 #include "recorder.h"
 #include "router.h"
@@ -760,6 +761,8 @@ static void on_handshake(struct session *s)
     send_ping(s);
     /* settlement notices its participant has not acknowledged yet */
     outbox_resend(s);
+    /* requests to pay delivered to it and not answered yet */
+    rtp_session_open(s);
     process_input(s);
 }
 

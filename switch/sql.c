@@ -308,6 +308,42 @@ const struct pgconn_stmt sql_query_stmts[] = {
                 "'after', a.after, 'proposal', a.proposal_id) ORDER BY a.id DESC), "
                 "'[]'))::text FROM (SELECT * FROM audit_log ORDER BY id DESC "
                 "LIMIT $1::integer) a"},
+    /* requests to pay (switch/rtp.c, schema/009) */
+    {SQL_REQUEST_CREATE,
+     "SELECT id, state, coalesce(reason, ''), coalesce(reason_text, ''), existed, same_request, "
+     "deliver_ms, expires_ms FROM request_create($1, $2, $3, $4, $5, $6, $7::bigint, $8, $9, "
+     "$10::integer, $11, $12::date, $13::bigint, $14::bigint, $15, $16, $17)"},
+    /* $1 id, $2 to, $3 by, $4 reason, $5 text -> state, moved (no row: not by's) */
+    {SQL_REQUEST_MOVE, "SELECT state, moved FROM request_move($1::bigint, $2, $3, $4, $5)"},
+    {SQL_REQUEST_BIND, "SELECT reason, reason_text FROM request_bind_payment($1::bigint, "
+                       "$2::bigint, $3, $4, $5, $6, $7::bigint, $8, $9, $10::integer, $11)"},
+    {SQL_REQUEST_BLOCK, "SELECT request_block($1, $2, $3, $4::boolean)"},
+    {SQL_REQUEST_RULES, "SELECT purpose, max_open_per_pair, max_per_reference, quiet_start_s, "
+                        "quiet_end_s, default_expiry_s, max_expiry_s FROM request_rules"},
+    {SQL_REQUESTS_OPEN,
+     "SELECT id, state, creditor_agent, msg_id, creditor_account, creditor_name, debtor_agent, "
+     "debtor_account, amount, purpose, coalesce(loan_id, ''), coalesce(instalment, 0), "
+     "coalesce(invoice_number, ''), coalesce(to_char(due_date, 'YYYY-MM-DD'), ''), "
+     "(extract(epoch FROM deliver_at) * 1000)::bigint, "
+     "(extract(epoch FROM expires_at) * 1000)::bigint FROM requests "
+     "WHERE state IN ('pending', 'delivered', 'accepted') ORDER BY id"},
+    /* operators: $1 participant ('' any), $2 loan_id ('' any), $3 state ('' any), $4 limit,
+     * $5 before (0: newest) -> one JSON document, newest first */
+    {SQL_REQUESTS_ADMIN,
+     "SELECT json_build_object('requests', coalesce(json_agg(json_build_object("
+     "'id', r.id, 'state', r.state, 'creditor_agent', r.creditor_agent, 'msg_id', r.msg_id, "
+     "'debtor_agent', r.debtor_agent, 'debtor_account', "
+     "CASE WHEN length(r.debtor_account) > 4 THEN repeat('*', length(r.debtor_account) - 4) "
+     "|| right(r.debtor_account, 4) ELSE r.debtor_account END, "
+     "'amount', r.amount, 'purpose', r.purpose, 'loan_id', r.loan_id, "
+     "'instalment', r.instalment, 'invoice_number', r.invoice_number, 'due_date', r.due_date, "
+     "'deliver_at', r.deliver_at, 'expires_at', r.expires_at, 'reason', r.reason, "
+     "'reason_text', r.reason_text, 'paid_transfer_id', r.paid_transfer_id, "
+     "'created_at', r.created_at, 'updated_at', r.updated_at) ORDER BY r.id DESC), '[]'), "
+     "'next_before', CASE WHEN count(*) = $4::integer THEN min(r.id) END)::text "
+     "FROM (SELECT * FROM requests q WHERE ($1 = '' OR q.creditor_agent = $1 OR "
+     "q.debtor_agent = $1) AND ($2 = '' OR q.loan_id = $2) AND ($3 = '' OR q.state = $3) "
+     "AND ($5::bigint = 0 OR q.id < $5::bigint) ORDER BY q.id DESC LIMIT $4::integer) r"},
 };
 const size_t sql_query_nstmts = sizeof(sql_query_stmts) / sizeof(sql_query_stmts[0]);
 

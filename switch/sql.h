@@ -54,6 +54,15 @@
 #define SQL_METRICS_WINDOW     "metrics_window"
 #define SQL_METRICS_OUTBOX     "metrics_outbox"
 #define SQL_BULK_REGISTER      "bulk_register"
+/* requests to pay (rtp.c), on the peer-query connection; operators' list on
+ * the query connection */
+#define SQL_REQUEST_CREATE "request_create"
+#define SQL_REQUEST_MOVE   "request_move"
+#define SQL_REQUEST_BIND   "request_bind"
+#define SQL_REQUEST_BLOCK  "request_block"
+#define SQL_REQUEST_RULES  "request_rules"
+#define SQL_REQUESTS_OPEN  "requests_open"
+#define SQL_REQUESTS_ADMIN "requests_admin"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;

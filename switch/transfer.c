@@ -75,6 +75,7 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
         COPY(t->currency, ct->currency);
     t->amount = ct->amount;
     t->created_at_ms = ct->created_at_ms;
+    t->request_id = ct->request_id; /* checked against the request by rtp.c */
 
     if (ct->remittance != NULL) {
         const Sikka__V1__Remittance *r = ct->remittance;
@@ -174,6 +175,7 @@ void transfer_to_wire(const struct transfer *t, uint64_t transfer_id, struct tra
     ct->purpose = t->purpose;
     ct->transfer_id = transfer_id;
     ct->created_at_ms = t->created_at_ms;
+    ct->request_id = t->request_id;
     if (t->loan_id[0] != '\0') {
         w->loan.loan_id = (char *)t->loan_id;
         w->loan.instalment = t->instalment;
@@ -249,6 +251,8 @@ void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]
     put_str(ctx, t->remittance_text);
     put_i64(ctx, (int64_t)t->original_id);
     put_str(ctx, t->return_reason);
+    if (t->request_id != 0) /* only then: older fingerprints stay as they were */
+        put_i64(ctx, (int64_t)t->request_id);
     EVP_DigestFinal_ex(ctx, out, &n);
 }
 

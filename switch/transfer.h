@@ -79,6 +79,7 @@ struct transfer {
     uint64_t original_id; /* returns: the transfer returned */
     char original_msg_id[TRANSFER_ID_MAX + 1];
     char return_reason[TRANSFER_REASON_MAX + 1]; /* returns only */
+    uint64_t request_id;                         /* the request to pay it pays, or 0 */
     int64_t reserved_amount; /* held on the payer's position (amount + fee it pays) */
     uint32_t cap_epoch;      /* the payer's cap epoch when it was reserved */
     uint8_t fingerprint[TRANSFER_FP_LEN];

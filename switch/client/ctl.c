@@ -27,6 +27,7 @@
  * <pki>/operator.crt, operator.key and ca.crt.
  */
 #include <errno.h>
+#include <event2/http.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -827,6 +828,47 @@ static int cmd_window_list(struct ctl *c, char **args)
     return table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
+/* Requests to pay for one loan: every collection attempt, refused ones too. */
+static int cmd_requests_loan(struct ctl *c, char **args)
+{
+    char *loan = evhttp_encode_uri(args[0]);
+    if (loan == NULL)
+        return CTL_EXIT_USAGE;
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/requests?limit=200&loan_id=%s", loan);
+    free(loan);
+    json_t *ans;
+    int rc = ctl_call(c, "GET", path, NULL, &ans);
+    if (rc != CTL_EXIT_OK || c->json) {
+        json_decref(ans);
+        return rc;
+    }
+    printf("Requests to pay for loan %s, newest first (the latest 200):\n", args[0]);
+    static const char *const head[] = {"ID",   "STATE",  "CREDITOR", "DEBTOR", "AMOUNT PKR",
+                                       "INST", "REASON", "CREATED",  "PAID BY"};
+    struct table t;
+    table_init(&t, 9, (1u << 0) | (1u << 4) | (1u << 5), head);
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(ans, "requests"), i, r)
+    {
+        char id[32], state[16], creditor[8], debtor[8], amount[MSG_AMOUNT_MAX], inst[16], reason[8],
+            created[64], paid[32];
+        const char *row[] = {jget(r, "id", id, sizeof(id)),
+                             jget(r, "state", state, sizeof(state)),
+                             jget(r, "creditor_agent", creditor, sizeof(creditor)),
+                             jget(r, "debtor_agent", debtor, sizeof(debtor)),
+                             jamount(r, "amount", amount, sizeof(amount)),
+                             jget(r, "instalment", inst, sizeof(inst)),
+                             jget(r, "reason", reason, sizeof(reason)),
+                             jtime(r, "created_at", created, sizeof(created)),
+                             jget(r, "paid_transfer_id", paid, sizeof(paid))};
+        table_row(&t, row);
+    }
+    json_decref(ans);
+    return table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+}
+
 static int cmd_window_close(struct ctl *c, char **args)
 {
     (void)args;
@@ -1315,6 +1357,15 @@ static const struct ctl_command commands[] = {
      .summary = "show a transfer and its entries",
      .details = "Shows a transfer (or return) by its id: its fields, state, ledger entries and\n"
                 "returns.\n"},
+    {.words = {"requests", "loan"},
+     .args = "LOAN_ID",
+     .nargs = 1,
+     .options = 0,
+     .run = cmd_requests_loan,
+     .summary = "collection attempts (requests to pay) for one loan",
+     .details = "Lists the requests to pay naming the loan, newest first: their state, the\n"
+                "instalment, the reason of a refusal or decline (RQ01..RQ04 are the consumer\n"
+                "guards) and the transfer that paid it.\n"},
     {.words = {"window", "list"},
      .args = "",
      .nargs = 0,

@@ -46,6 +46,7 @@
 #include "client.h"
 #include "log.h"
 #include "msg.h"
+#include "request.h"
 
 #define WALLET_EXIT_OK       0
 #define WALLET_EXIT_REJECTED 1 /* pay: RJCT */
@@ -95,6 +96,8 @@ enum wallet_opt {
     OPT_COUNT,
     OPT_QUIET,
     OPT_BATCH_ID,
+    OPT_ACCEPT_REQUESTS,
+    OPT_DECLINE_REQUESTS,
 };
 
 #define WALLET_COMMON_OPTIONS                                                                      \
@@ -135,6 +138,7 @@ static void usage_main(FILE *out)
             "  pay      send one credit transfer and print its outcome\n"
             "  bulk     send a CSV file of payments as one batch, one line per payment\n"
             "  listen   answer incoming credit transfers as the payee\n"
+            "  request  requests to pay: send, list, accept, decline, cancel, block\n"
             "Run `sikka-wallet COMMAND --help` for a command's options.\n"
             "\n%s",
             common_usage);
@@ -190,6 +194,9 @@ static void usage_listen(FILE *out)
             "  --accept-all          accept every transfer (the default)\n"
             "  --reject CODE         reject every transfer with an ISO 20022 code (e.g. AC01)\n"
             "  --count N             stop after N status reports\n"
+            "  --accept-requests     accept every request to pay delivered to us and pay it\n"
+            "                        with a credit transfer naming it (REQUEST_... lines)\n"
+            "  --decline-requests CODE  decline every request to pay with CODE (e.g. MS02)\n"
             "  --quiet               print nothing on stdout\n"
             "\n%s",
             common_usage);
@@ -833,6 +840,7 @@ struct listener {
     bool done;   /* stop: a signal, or --count reached */
     bool closed; /* the connection closed: reconnect */
     int exit_code;
+    struct request_listen requests; /* requests to pay delivered to us */
 };
 
 static void listen_transfer(struct listener *l, const Sikka__V1__CreditTransfer *ct)
@@ -887,7 +895,8 @@ static void listen_on_frame(struct client *c, const Envelope *env, void *arg)
                 cli_one_line(env->message_reject->text, text, sizeof(text)));
         break;
     default:
-        log_debug("event=frame_ignored body=%s", codec_body_name(env));
+        if (!request_listen_frame(&l->requests, c, env))
+            log_debug("event=frame_ignored body=%s", codec_body_name(env));
         break;
     }
 }
@@ -916,6 +925,8 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
         {"reject", required_argument, NULL, OPT_REJECT},
         {"count", required_argument, NULL, OPT_COUNT},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"accept-requests", no_argument, NULL, OPT_ACCEPT_REQUESTS},
+        {"decline-requests", required_argument, NULL, OPT_DECLINE_REQUESTS},
         {NULL, 0, NULL, 0},
     };
     struct listener l = {0};
@@ -944,6 +955,14 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
             break;
         case OPT_QUIET:
             l.quiet = true;
+            l.requests.quiet = true;
+            break;
+        case OPT_ACCEPT_REQUESTS:
+            l.requests.mode = REQUEST_LISTEN_ACCEPT;
+            break;
+        case OPT_DECLINE_REQUESTS:
+            l.requests.mode = REQUEST_LISTEN_DECLINE;
+            l.requests.reason = optarg;
             break;
         case 'h':
         case OPT_HELP:
@@ -967,6 +986,13 @@ static int wallet_listen(struct wallet *w, int argc, char **argv)
                 "sikka-wallet listen: --reject \"%s\" must be an ISO 20022 reason code like "
                 "AC01\n",
                 l.reject);
+        return WALLET_EXIT_FAILED;
+    }
+    if (l.requests.mode == REQUEST_LISTEN_DECLINE && !msg_valid_reason(l.requests.reason)) {
+        fprintf(stderr,
+                "sikka-wallet listen: --decline-requests \"%s\" must be a reason code "
+                "like MS02\n",
+                l.requests.reason);
         return WALLET_EXIT_FAILED;
     }
     if (wallet_resolve(w) != 0)
@@ -1104,6 +1130,10 @@ int main(int argc, char **argv)
         return wallet_listen(&w, sub_argc, sub_argv);
     if (strcmp(cmd, "bulk") == 0)
         return wallet_bulk(&w, sub_argc, sub_argv);
+    if (strcmp(cmd, "request") == 0)
+        return request_main(&(struct request_defaults){w.connect, w.participant, w.cert, w.key,
+                                                       w.ca, w.timeout_ms, w.verbose},
+                            sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         usage_main(stdout);
         return WALLET_EXIT_OK;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "codec.h"
+#include "rtp.h"
 #include "transfer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,6 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (transfer_from_credit_transfer(&t, env->bulk_credit_transfer->items[i], "JAZZ",
                                               reason, text, sizeof(text)) == 0)
                 transfer_fingerprint(&t, t.fingerprint);
+        }
+        if (env != NULL && env->body_case == SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY) {
+            char reason[8], text[256], agent[5], account[35];
+            if (rtp_check_request(env->request_to_pay, reason, text, sizeof(text)) == 0 &&
+                rtp_resolve_debtor(env->request_to_pay->debtor, agent, account, reason, text,
+                                   sizeof(text)) == 0) {
+                int64_t midnight;
+                struct rtp_rule rule = {.quiet_start_s = 75600, .quiet_end_s = 28800};
+                if (rtp_parse_due_date(env->request_to_pay->due_date, &midnight) == 0)
+                    (void)rtp_later_deliver_ms(&rule, midnight, 0);
+            }
         }
         arena_reset(&a);
     }

@@ -64,6 +64,9 @@ static const struct table_line tables[] = {
     {"participants", {P_SELECT, P_SELECT, 0}},
     {"payee_outbox", {P_SELECT, P_SELECT, 0}},      /* 005: the payees' unacknowledged notices */
     {"proposals", {P_SELECT, P_SELECT, 0}},         /* 006: four-eyes proposals */
+    {"request_blocks", {P_SELECT, P_SELECT, 0}},    /* 009: consumers' opt-outs */
+    {"request_rules", {P_SELECT, P_SELECT, 0}},     /* 009: consumer guards per purpose */
+    {"requests", {P_SELECT, P_SELECT, 0}},          /* 009: requests to pay */
     {"schema_migrations", {P_SELECT, P_SELECT, 0}}, /* deploy/migrate.sh's bookkeeping */
     {"settlement_windows", {P_SELECT, P_SELECT, 0}},
     {"switch_boots", {P_SELECT, P_SELECT, 0}},
@@ -137,6 +140,17 @@ static const struct function_line functions[] = {
     {"notify_state_change()", {false, false, false}},
     {"proposals_transition()", {false, false, false}},
     {"proposals_audit_expiry()", {false, false, false}},
+    /* 009: requests to pay, written by the switch through these only */
+    {"request_create(text, text, text, text, text, text, bigint, text, text, integer, text, date, "
+     "bigint, bigint, text, text, text)",
+     {true, false, false}},
+    {"request_move(bigint, text, text, text, text)", {true, false, false}},
+    {"request_bind_payment(bigint, bigint, text, text, text, text, bigint, text, text, integer, "
+     "text)",
+     {true, false, false}},
+    {"request_block(text, text, text, boolean)", {true, false, false}},
+    {"requests_transition()", {false, false, false}},
+    {"transfers_pay_requests()", {false, false, false}},
 };
 
 /* PostgreSQL's own functions that would let a login fill the disk (large

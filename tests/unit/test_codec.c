@@ -144,6 +144,47 @@ int main(void)
     CHECK_STR(ok->decision->text, "\xd9\xbe");
     arena_reset(&a);
 
+    TEST_STEP("the request-to-pay messages: FF01 naming the field");
+    /* request_to_pay { debtor: "\xff" } */
+    const unsigned char rtp_debtor[] = {0x6a, 0x03, 0x2a, 0x01, 0xff};
+    CHECK(codec_unpack(&a, rtp_debtor, sizeof(rtp_debtor), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "request_to_pay.debtor is not valid UTF-8");
+    arena_reset(&a);
+    /* request_decision { text: "A\0B" } */
+    const unsigned char rtp_text[] = {0x72, 0x05, 0x22, 0x03, 'A', 0x00, 'B'};
+    CHECK(codec_unpack(&a, rtp_text, sizeof(rtp_text), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "request_decision.text contains a NUL byte");
+    arena_reset(&a);
+    /* request_cancel { reason: a surrogate } */
+    const unsigned char rtp_cancel[] = {0x7a, 0x05, 0x12, 0x03, 0xed, 0xa0, 0x80};
+    CHECK(codec_unpack(&a, rtp_cancel, sizeof(rtp_cancel), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "request_cancel.reason is not valid UTF-8");
+    arena_reset(&a);
+    /* request_control { debtor_account: an overlong NUL } (field 17: a two-byte tag) */
+    const unsigned char rtp_control[] = {0x8a, 0x01, 0x04, 0x22, 0x02, 0xc0, 0x80};
+    CHECK(codec_unpack(&a, rtp_control, sizeof(rtp_control), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "request_control.debtor_account is not valid UTF-8");
+    arena_reset(&a);
+    /* request_status { text: "ok" }: well formed */
+    const unsigned char rtp_status[] = {0x82, 0x01, 0x04, 0x2a, 0x02, 'o', 'k'};
+    Envelope *st_ok = codec_unpack(&a, rtp_status, sizeof(rtp_status), err, sizeof(err));
+    CHECK(st_ok != NULL, "%s", err);
+    CHECK_STR(st_ok->request_status->text, "ok");
+    CHECK_STR(codec_body_name(st_ok), "request_status");
+    arena_reset(&a);
+    /* what the switch sends: a list answer with a bad item is named by its path */
+    Sikka__V1__RequestStatus item = SIKKA__V1__REQUEST_STATUS__INIT;
+    item.ref = "LN-1/\xc3";
+    Sikka__V1__RequestStatus *items[] = {&item};
+    Sikka__V1__RequestControl list = SIKKA__V1__REQUEST_CONTROL__INIT;
+    list.requests = items;
+    list.n_requests = 1;
+    Envelope listing = SIKKA__V1__ENVELOPE__INIT;
+    listing.body_case = SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL;
+    listing.request_control = &list;
+    CHECK(codec_check_strict(&listing.base, err, sizeof(err)) != 0);
+    CHECK(strstr(err, "request_control.requests") != NULL && strstr(err, "ref") != NULL, "%s", err);
+
     TEST_STEP("arena limit bounds what a frame can allocate");
     struct arena tiny;
     unsigned char small[64];
