@@ -1244,6 +1244,7 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_BULK_CREDIT_TRANSFER:
         bulk_on_frame(s, env->bulk_credit_transfer);
+        break;
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY:
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_DECISION:
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_CANCEL:
