@@ -311,6 +311,10 @@ const char *codec_body_name(const Envelope *env)
         return "status_query";
     case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
         return "report_ack";
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST:
+        return "alias_request";
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_RESPONSE:
+        return "alias_response";
     default:
         return "none";
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias.h"
 #include "idem.h"
 #include "ledger.h"
 #include "log.h"
@@ -264,7 +265,8 @@ struct outcome {
     const char *creditor_agent;
     uint64_t original_id;
     int64_t settled_ms;
-    const char *query_id; /* set: an answer to a status query */
+    const char *query_id;    /* set: an answer to a status query */
+    const char *masked_name; /* pay by alias: the payee's, for the payer */
 };
 
 static Sikka__V1__TxStatus wire_status(enum transfer_status s)
@@ -307,6 +309,7 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
     sr.original_transfer_id = o->original_id;
     sr.settled_at_ms = o->settled_ms;
     sr.to_payee = to_payee && o->query_id == NULL;
+    sr.creditor_masked_name = (char *)(!to_payee && o->masked_name != NULL ? o->masked_name : "");
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT;
     env.status_report = &sr;
@@ -374,6 +377,7 @@ static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
     o->creditor_agent = t->payee;
     o->original_id = t->original_id;
     o->settled_ms = t->settled_ms;
+    o->masked_name = t->creditor_masked;
 }
 
 /* A rejection decided before any transfer id or record exists (format,
@@ -702,6 +706,24 @@ static struct transfer *intake(struct session *s, const char *peer_msg_id)
     return t;
 }
 
+/* Pay by alias: the directory names the payee and its account (forwarded
+ * to the payee only); the payer hears the holder's masked name. False when
+ * rejected (BE23, recorded like every rejection). */
+static bool resolve_alias(struct transfer *t)
+{
+    struct alias_target at;
+    char reason[5], text[200];
+    if (alias_resolve(t->payer, "creditor_alias", t->creditor_alias, &at, reason, text,
+                      sizeof(text)) != 0) {
+        reject(t, reason, "%s", text);
+        return false;
+    }
+    snprintf(t->payee, sizeof(t->payee), "%s", at.participant);
+    snprintf(t->creditor_account, sizeof(t->creditor_account), "%s", at.account);
+    snprintf(t->creditor_masked, sizeof(t->creditor_masked), "%s", at.masked_name);
+    return true;
+}
+
 static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTransfer *ct)
 {
     char reason[TRANSFER_REASON_MAX + 1], text[TRANSFER_TEXT_MAX + 1];
@@ -721,6 +743,8 @@ static void handle_credit_transfer(struct session *s, const Sikka__V1__CreditTra
     if (answered_by_index(s, t))
         return;
     if (!admit(s, t))
+        return;
+    if (t->creditor_alias[0] != '\0' && !resolve_alias(t))
         return;
     const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
     t->fee = transfer_fee(t->amount, rule);
@@ -1181,6 +1205,9 @@ void router_on_frame(struct session *s, const Envelope *env)
         break;
     case SIKKA__V1__ENVELOPE__BODY_REPORT_ACK:
         handle_report_ack(s, env->report_ack);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST:
+        alias_on_request(s, env->alias_request);
         break;
     default: {
         char text[120];

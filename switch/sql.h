@@ -51,6 +51,14 @@
 #define SQL_STATE_FEES         "state_fees"
 #define SQL_METRICS_WINDOW     "metrics_window"
 #define SQL_METRICS_OUTBOX     "metrics_outbox"
+/* the alias directory (alias.c, schema/008) */
+#define SQL_ALIAS_REGISTER   "alias_register"
+#define SQL_ALIAS_UPDATE     "alias_update"
+#define SQL_ALIAS_DEREGISTER "alias_deregister"
+#define SQL_ALIAS_PORT       "alias_port"
+#define SQL_ALIAS_RELEASE    "alias_release"
+#define SQL_ALIAS_EXPIRE     "alias_expire_ports"
+#define SQL_ALIAS_LIST       "alias_list"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;
@@ -66,5 +74,6 @@ extern const char sql_open_window[];
 extern const char sql_preload_keys[];
 extern const char sql_check_schema[];
 extern const char sql_load_fees[];
+extern const char sql_load_aliases[]; /* a COPY TO STDOUT (alias.c) */
 
 #endif
