@@ -159,6 +159,7 @@ struct admin_call {
     int64_t ndc;                              /* PUT participants/{code}/ndc */
     const char *reason;                       /* reject {"reason"}, in body; or NULL */
     struct ops_transfer_query search;         /* GET transfers?... */
+    char alias_after[16];                     /* GET aliases?after= ("" from the start) */
     json_t *body;                             /* the JSON object sent, or NULL */
 };
 
