@@ -849,8 +849,8 @@ static int admin_search_param(struct ops_transfer_query *q, const char *key, con
 
 /* GET aliases: ?participant=CODE, ?after=ALIAS (the "next" of the page
  * before), ?limit=1..1000. */
-static int admin_alias_param(struct admin_call *call, const char *key, const char *value,
-                             char *why, size_t whylen)
+static int admin_alias_param(struct admin_call *call, const char *key, const char *value, char *why,
+                             size_t whylen)
 {
     char e[64];
     if (strcmp(key, "participant") == 0 && participant_code_valid(value)) {
@@ -871,8 +871,9 @@ static int admin_alias_param(struct admin_call *call, const char *key, const cha
                  key[0] == 'p' ? "participant code (4 letters)" : "canonical alias (digits)");
         return 400;
     } else {
-        snprintf(why, whylen, "unexpected query parameter \"%s\" (aliases takes participant, "
-                              "after, limit)",
+        snprintf(why, whylen,
+                 "unexpected query parameter \"%s\" (aliases takes participant, "
+                 "after, limit)",
                  admin_echo(key, e, sizeof(e)));
         return 400;
     }

@@ -623,7 +623,7 @@ int alias_resolve(const char *caller, const char *field, const char *text, struc
               e != NULL ? e->owner->code : "-");
     if (e == NULL) {
         snprintf(reason, 5, "BE23");
-        snprintf(err, errlen, "no account is registered for alias %s", out->alias);
+        snprintf(err, errlen, "no account is registered for this alias");
         return -1;
     }
     snprintf(out->participant, sizeof(out->participant), "%s", e->owner->code);

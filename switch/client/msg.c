@@ -284,8 +284,8 @@ int msg_transfer_init(struct msg_transfer *t, const struct msg_transfer_fields *
         snprintf(err, errlen, "a creditor alias replaces the creditor agent and account");
         return -1;
     }
-    if (by_alias && copy_text(t->creditor_alias, f->creditor_alias, MSG_ALIAS_MAX,
-                              "creditor alias", err, errlen) != 0)
+    if (by_alias && copy_text(t->creditor_alias, f->creditor_alias, MSG_ALIAS_MAX, "creditor alias",
+                              err, errlen) != 0)
         return -1;
     if (!by_alias && !msg_valid_agent(f->creditor_agent)) {
         snprintf(err, errlen, "creditor agent \"%s\" must be %d uppercase letters",
@@ -389,8 +389,7 @@ int msg_alias_init(struct msg_alias *a, const char *request_id, Sikka__V1__Alias
         return -1;
     /* a name is counted in characters by the switch; here only its bytes
      * are bounded, so that an over-long name reaches the switch's check */
-    if (!is_empty(name) &&
-        copy_text(a->name, name, sizeof(a->name) - 1, "name", err, errlen) != 0)
+    if (!is_empty(name) && copy_text(a->name, name, sizeof(a->name) - 1, "name", err, errlen) != 0)
         return -1;
     sikka__v1__alias_request__init(&a->request);
     a->request.request_id = a->request_id;

@@ -614,9 +614,9 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
     char creditor_account[MSG_ACCOUNT_MAX + 1] = "", creditor_agent[MSG_AGENT_LEN + 1] = "";
     /* without '@' it is an alias: the switch checks and resolves it */
     bool by_alias = strchr(a.to, '@') == NULL;
-    if (!by_alias && msg_parse_party(a.to, creditor_account, sizeof(creditor_account),
-                                     creditor_agent, sizeof(creditor_agent), err,
-                                     sizeof(err)) != 0) {
+    if (!by_alias &&
+        msg_parse_party(a.to, creditor_account, sizeof(creditor_account), creditor_agent,
+                        sizeof(creditor_agent), err, sizeof(err)) != 0) {
         fprintf(stderr, "sikka-wallet pay: --to: %s\n", err);
         return WALLET_EXIT_FAILED;
     }
@@ -972,8 +972,7 @@ static int alias_outcome(const Envelope *env, const char *request_id, char *retr
         if (mr->ref_msg_id[0] != '\0' && strcmp(mr->ref_msg_id, request_id) != 0)
             return PAY_NOT_OURS;
         const char *reason = mr->reason[0] != '\0' ? mr->reason : "MS03";
-        cli_one_line(mr->text[0] != '\0' ? mr->text : msg_reason_text(reason), text,
-                     sizeof(text));
+        cli_one_line(mr->text[0] != '\0' ? mr->text : msg_reason_text(reason), text, sizeof(text));
         if (mr->retry) {
             snprintf(retry_why, len, "%s %s", reason, text);
             return PAY_RETRY;
