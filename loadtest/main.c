@@ -319,6 +319,10 @@ static const char run_usage[] =
     "  --warmup S            the first S seconds are sent but not measured (0)\n"
     "  --drain S             after the last send, wait up to S seconds for answers;\n"
     "                        what is still outstanding counts as no answer (10)\n"
+    "  --by-alias            pay each creditor by its alias (a wallet account is a\n"
+    "                        mobile number already; a bank account's alias is 0399\n"
+    "                        and its last 7 digits): the switch's directory must\n"
+    "                        hold them (loadtest/bench.sh seeds them)\n"
     "  --hold S              then keep every session connected S more seconds (0),\n"
     "                        e.g. to measure the switch with them open\n"
     "  --max-outstanding N   open loop: most messages awaiting an answer; at the cap\n"
@@ -370,6 +374,7 @@ enum run_opt {
     RUN_WARMUP,
     RUN_DRAIN,
     RUN_HOLD,
+    RUN_BY_ALIAS,
     RUN_MAX_OUTSTANDING,
     RUN_RUN_ID,
     RUN_CONNECT_TIMEOUT,
@@ -396,6 +401,7 @@ static int cmd_run(int argc, char **argv)
         {"warmup", required_argument, NULL, RUN_WARMUP},
         {"drain", required_argument, NULL, RUN_DRAIN},
         {"hold", required_argument, NULL, RUN_HOLD},
+        {"by-alias", no_argument, NULL, RUN_BY_ALIAS},
         {"max-outstanding", required_argument, NULL, RUN_MAX_OUTSTANDING},
         {"run-id", required_argument, NULL, RUN_RUN_ID},
         {"connect-timeout", required_argument, NULL, RUN_CONNECT_TIMEOUT},
@@ -462,6 +468,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case RUN_HOLD:
             rc = parse_positive("--hold", optarg, true, &o.hold_s);
+            break;
+        case RUN_BY_ALIAS:
+            o.by_alias = true;
             break;
         case RUN_MAX_OUTSTANDING:
             rc = parse_u64("--max-outstanding", optarg, 1, 10000000, &n);
