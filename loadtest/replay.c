@@ -291,8 +291,7 @@ void replay_alias_of(const char *account, char *out, size_t len)
 {
     size_t n = strlen(account);
     out[0] = '\0';
-    if (n == 11 && account[0] == '0' && account[1] == '3' &&
-        strspn(account, "0123456789") == n)
+    if (n == 11 && account[0] == '0' && account[1] == '3' && strspn(account, "0123456789") == n)
         snprintf(out, len, "%s", account);
     else if (n >= 7 && strspn(account + n - 7, "0123456789") == 7)
         snprintf(out, len, "0399%s", account + n - 7);
