@@ -19,6 +19,9 @@
 #ifndef SIKKA_WALLET_BIN
 #error "SIKKA_WALLET_BIN must be defined by the build"
 #endif
+#ifndef SIKKA_REPLAY_BIN
+#error "SIKKA_REPLAY_BIN must be defined by the build"
+#endif
 
 #define NAME   "Muhammad Ali Khan"
 #define MASKED "M*** A*** K***"
@@ -106,6 +109,39 @@ static void expect_ff01_raw(struct client *c, const Sikka__V1__AliasRequest *rq,
 }
 
 /* ---- sikka-wallet as a child process ---- */
+
+/* sikka-replay with args, its output in out; returns its exit status. */
+static int replay(struct harness *h, const char *out, const char *const *args)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(127);
+        const char *argv[40] = {"sikka-replay"};
+        int n = 1;
+        for (int i = 0; args[i] != NULL && n < 39; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(SIKKA_REPLAY_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    int64_t deadline = h_now_ms() + 60000;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (h_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            CHECK(false, "sikka-replay did not finish within 60 s");
+        }
+        h_pump(h, 20);
+    }
+    CHECK(WIFEXITED(status), "sikka-replay ended by a signal");
+    return WEXITSTATUS(status);
+}
+
+#define REPLAY(h, out, ...) replay((h), (out), (const char *const[]){__VA_ARGS__, NULL})
 
 static pid_t wallet_start(struct harness *h, const char *out, const char *code,
                           const char *const *args)
@@ -511,6 +547,47 @@ int main(void)
     CHECK_INT(resp.status, 400);
     https_response_free(&resp);
     SSL_CTX_free(viewer);
+
+    TEST_STEP("sikka-replay run --by-alias: every creditor paid through the directory");
+    {
+        /* the generator's accounts (wallets: 03, their index, 7 digits; the
+         * bank's: 0399 and 7 digits) as aliases of other accounts, so that
+         * the ledger shows the directory's account was the one paid */
+        PQclear(h_sql(&h, "INSERT INTO aliases (alias, alias_type, participant, account, "
+                          "holder_name) SELECT '923' || lpad((c.i - 1)::text, 2, '0') || "
+                          "lpad(a::text, 7, '0'), 'mobile', c.code, 'VIA-ALIAS-' || c.code || a, "
+                          "'Replay Customer' FROM unnest(ARRAY['JAZZ', 'EASY', 'SADA', 'NAYA', "
+                          "'KOKO']) WITH ORDINALITY c(code, i), generate_series(0, 4) a "
+                          "UNION ALL SELECT '92399' || lpad(a::text, 7, '0'), 'mobile', 'MEZN', "
+                          "'VIA-ALIAS-MEZN' || a, 'Replay Supplier' FROM generate_series(0, 4) a"));
+        CHECK_INT(h_stop(&h), 0);
+        client_free(jazz);
+        h_start(&h);
+        char cap[400], rout[400], connect[64];
+        snprintf(cap, sizeof(cap), "%s/alias.cap", h.workdir);
+        snprintf(rout, sizeof(rout), "%s/replay.out", h.workdir);
+        snprintf(connect, sizeof(connect), "127.0.0.1:%d", h.port);
+        CHECK_INT(REPLAY(&h, rout, "gen", "-o", cap, "--count", "80", "--seed", "3", "--accounts",
+                         "5", "--retry-rate", "0", "--reject-rate", "0", "--malformed-rate", "0"),
+                  0);
+        int rc = REPLAY(&h, rout, "run", cap, "--connect", connect, "--pki", h.pki, "--rate", "100",
+                        "--sessions", "1", "--run-id", "al", "--by-alias", "--quiet");
+        FILE *f = fopen(rout, "r");
+        if (f != NULL) {
+            size_t n = fread(text, 1, sizeof(text) - 1, f);
+            text[n] = '\0';
+            fclose(f);
+            fprintf(stderr, "%s", text);
+        }
+        CHECK_INT(rc, 0);
+        int64_t all = h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id LIKE '%%-al'");
+        CHECK(all >= 70, "the run's transfers are in the ledger (%lld)", (long long)all);
+        CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id LIKE '%%-al' AND "
+                                "status = 'ACSC' AND creditor_account LIKE 'VIA-ALIAS-%%'"),
+                  all);
+        /* the replay's own payees answered; the test's connection is back */
+        jazz = h_connect(&h, "JAZZ");
+    }
 
     TEST_STEP("the log holds no full alias and no holder's name");
     CHECK_INT(h_log_count(&h, "923001234567"), 0);
