@@ -192,6 +192,13 @@ struct alias_call {
     char alias[ALIAS_MAX + 1];
 };
 
+/* An alias whose change may or may not have committed (the connection
+ * was lost): read again from the database once it is back. */
+struct alias_refresh {
+    struct alias_refresh *next;
+    char alias[ALIAS_MAX + 1];
+};
+
 /* The operators' list waiting for the database. */
 struct alias_list_call {
     ops_done done;
@@ -210,7 +217,8 @@ static struct {
     struct alias_port *ports; /* waiting ports */
     size_t nports;
     struct event *tick;
-    bool expiring; /* an alias_expire_ports() call is out */
+    bool expiring;                 /* an alias_expire_ports() call is out */
+    struct alias_refresh *refresh; /* to read again (alias_refresh) */
 } D = {.opts = {1000, 2000, 86400}};
 
 static bool eq_alias(const struct hnode *n, const void *key)
@@ -693,6 +701,40 @@ static void tell_moved(const char *alias, const char *previous, const char *why)
     notify(participant_find(previous), text, &v);
 }
 
+static void refresh_later(const char *alias)
+{
+    struct alias_refresh *r = calloc(1, sizeof(*r));
+    char m[32];
+    if (r == NULL) {
+        log_error("event=oom what=alias_refresh alias=%s why=\"the index may differ from the "
+                  "database for it until the next start\"",
+                  alias_mask(alias, m, sizeof(m)));
+        return;
+    }
+    snprintf(r->alias, sizeof(r->alias), "%s", alias);
+    r->next = D.refresh;
+    D.refresh = r;
+}
+
+static void on_refreshed(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
+{
+    struct alias_refresh *r = arg;
+    if (D.db == NULL) {
+        free(r);
+        return;
+    }
+    if (flags != PGCONN_OK || PQntuples(res) != 1) {
+        char m[32];
+        log_warn("event=alias_refresh_failed alias=%s why=\"%s\" action=retry",
+                 alias_mask(r->alias, m, sizeof(m)), flags != PGCONN_OK ? error : "no row");
+        r->next = D.refresh;
+        D.refresh = r;
+        return;
+    }
+    apply_row(r->alias, res, 0, 0);
+    free(r);
+}
+
 static void on_change(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
     struct alias_call *c = arg;
@@ -714,6 +756,8 @@ static void on_change(void *arg, PGresult *res, enum pgconn_flags flags, const c
         if (s != NULL)
             session_refuse(s, "the alias directory cannot be written right now; send it again",
                            c->request_id, 0);
+        if (flags == PGCONN_LOST)
+            refresh_later(c->alias);
         free(c);
         return;
     }
@@ -880,7 +924,7 @@ void alias_on_request(struct session *s, const Sikka__V1__AliasRequest *rq)
     }
     }
     if (rc != 0)
-        on_change(c, NULL, PGCONN_LOST, "database not connected");
+        on_change(c, NULL, PGCONN_RETRY, "database not connected");
 }
 
 /* ---------------------------------------------------------------- expiry */
@@ -907,6 +951,16 @@ static void on_expired(void *arg, PGresult *res, enum pgconn_flags flags, const 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    while (D.refresh != NULL && pgconn_is_ready(D.db)) {
+        struct alias_refresh *r = D.refresh;
+        D.refresh = r->next;
+        const char *p[] = {r->alias};
+        if (pgconn_exec(D.db, SQL_ALIAS_GET, 1, p, on_refreshed, r) != 0) {
+            r->next = D.refresh;
+            D.refresh = r;
+            break;
+        }
+    }
     if (D.expiring || D.nports == 0)
         return;
     int64_t now = transfer_now_ms();
@@ -955,6 +1009,11 @@ void alias_free(void)
         event_free(D.tick);
     D.tick = NULL;
     D.db = NULL;
+    while (D.refresh != NULL) {
+        struct alias_refresh *r = D.refresh;
+        D.refresh = r->next;
+        free(r);
+    }
     index_clear();
     free(D.buckets);
     D.buckets = NULL;

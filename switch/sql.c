@@ -188,6 +188,11 @@ const struct pgconn_stmt sql_query_stmts[] = {
     {SQL_ALIAS_PORT, "SELECT " ALIAS_ANSWER " FROM alias_port($1, $2, $3, $4, $5::integer)"},
     /* $1 alias, $2 participant (the holder) */
     {SQL_ALIAS_RELEASE, "SELECT " ALIAS_ANSWER " FROM alias_release($1, $2)"},
+    /* $1 alias: its state as a change answers it (outcome 'ok'), for an
+     * index entry whose change's outcome was lost with the connection */
+    {SQL_ALIAS_GET, "SELECT 'ok', a.participant, a.account, a.holder_name, a.port_to, "
+                    "(extract(epoch FROM a.port_expires_at) * 1000)::bigint, NULL "
+                    "FROM (SELECT 1) one LEFT JOIN aliases a ON a.alias = $1"},
     /* $1 most rows: the alias first */
     {SQL_ALIAS_EXPIRE, "SELECT alias, " ALIAS_ANSWER " FROM alias_expire_ports($1::integer)"},
     /* $1 participant ("" every one), $2 after this alias ("" from the start),

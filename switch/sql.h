@@ -59,6 +59,7 @@
 #define SQL_ALIAS_RELEASE    "alias_release"
 #define SQL_ALIAS_EXPIRE     "alias_expire_ports"
 #define SQL_ALIAS_LIST       "alias_list"
+#define SQL_ALIAS_GET        "alias_get"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;
