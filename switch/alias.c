@@ -592,8 +592,8 @@ static void handle_lookup(struct session *s, const Sikka__V1__AliasRequest *rq, 
                  "rate limit: %s may look up %" PRId64 " aliases a second (bursts of %" PRId64
                  "); send it again later",
                  me->code, D.opts.lookup_rate, D.opts.lookup_burst);
-        log_info("event=alias_lookup_limited participant=%s request=%s alias=%s", me->code,
-                 log_quote(rq->request_id, q, sizeof(q)), alias_mask(alias, m, sizeof(m)));
+        /* logged by the session, at most so many a second (a flood of
+         * lookups must not flood the log) */
         session_refuse(s, text, rq->request_id, 0);
         return;
     }
@@ -603,9 +603,7 @@ static void handle_lookup(struct session *s, const Sikka__V1__AliasRequest *rq, 
              e != NULL ? "yes" : "no", e != NULL ? e->owner->code : "-");
     if (e == NULL) {
         send_answer(s, rq->request_id, rq->op, false, "BE23",
-                    "no account is registered for "
-                    "this alias",
-                    NULL);
+                    "no account is registered for this alias", NULL);
         return;
     }
     struct alias_view v;

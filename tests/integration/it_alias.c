@@ -507,7 +507,7 @@ int main(void)
     }
     fprintf(stderr, "   %d of 60 refused\n", refused);
     CHECK(refused >= 19, "a burst of 40 (and a token a second) lets at most 41 through");
-    CHECK(h_log_has(&h, "event=alias_lookup_limited participant=JAZZ"));
+    CHECK(h_log_has(&h, "text=\"rate limit: JAZZ may look up 1 aliases a second"));
 
     TEST_STEP("GET /api/v1/aliases (viewer): names and accounts masked, by participant, paged");
     SSL_CTX *viewer = h_tls_ctx(&h, "viewer");
