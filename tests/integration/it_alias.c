@@ -547,6 +547,13 @@ int main(void)
     CHECK_INT(resp.status, 400);
     https_response_free(&resp);
     SSL_CTX_free(viewer);
+    CHECK_INT(H_CTL_AS(&h, "viewer", "alias", "of", "EASY"), 0);
+    fprintf(stderr, "%s", h.ctl_out);
+    h_ctl_expect(&h, "3520212345671");
+    h_ctl_expect(&h, "A*** B***");
+    CHECK(strstr(h.ctl_out, "Ayesha") == NULL && strstr(h.ctl_out, "923005550000") == NULL);
+    CHECK_INT(H_CTL_AS(&h, "viewer", "alias", "list", "--limit", "1"), 0);
+    h_ctl_expect(&h, "more: GET /api/v1/aliases?after=3520212345671");
 
     TEST_STEP("sikka-replay run --by-alias: every creditor paid through the directory");
     {
