@@ -44,6 +44,7 @@
 #include "ops.h"
 #include "pgconn.h"
 #include "sikka.pb-c.h"
+#include "transfer.h"
 
 #define ALIAS_TEXT_MAX    40  /* bytes: an alias as a peer or user may write it */
 #define ALIAS_MAX         13  /* bytes: canonical, 12 digits (mobile) or 13 (CNIC) */
@@ -54,6 +55,9 @@
 #define ALIAS_REQUEST_MAX 35  /* bytes: AliasRequest.request_id */
 
 struct session;
+
+_Static_assert(ALIAS_MAX <= TRANSFER_ALIAS_MAX, "a canonical alias fits struct transfer");
+_Static_assert(ALIAS_MASKED_MAX <= TRANSFER_MASKED_MAX, "a masked name fits struct transfer");
 
 /* ---- pure ---- */
 

@@ -265,8 +265,9 @@ struct outcome {
     const char *creditor_agent;
     uint64_t original_id;
     int64_t settled_ms;
-    const char *query_id;    /* set: an answer to a status query */
-    const char *masked_name; /* pay by alias: the payee's, for the payer */
+    const char *query_id; /* set: an answer to a status query */
+    /* pay by alias: the payee's masked name, for the payer */
+    const char *masked_name;
 };
 
 static Sikka__V1__TxStatus wire_status(enum transfer_status s)

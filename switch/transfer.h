@@ -32,9 +32,12 @@
 #define TRANSFER_INSTALMENT_MAX INT32_MAX /* the ledger's integer column */
 #define TRANSFER_LEDGER_ID_MAX  INT64_MAX /* the ledger's bigint ids */
 #define TRANSFER_FP_LEN         32
-#define TRANSFER_WAITERS        8  /* retries that may attach to one transfer */
-#define TRANSFER_ALIAS_MAX      13 /* bytes: a canonical alias (alias.h ALIAS_MAX) */
-#define TRANSFER_MASKED_MAX     64 /* bytes: a masked name (alias.h ALIAS_MASKED_MAX) */
+#define TRANSFER_WAITERS        8 /* retries that may attach to one transfer */
+
+/* pay by alias: a canonical alias and a masked name (alias.h ALIAS_MAX and
+ * ALIAS_MASKED_MAX, which must not exceed these) */
+#define TRANSFER_ALIAS_MAX  13
+#define TRANSFER_MASKED_MAX 64
 
 enum transfer_kind {
     TRANSFER_KIND_TRANSFER = 0,
