@@ -751,7 +751,12 @@ static void on_change(void *arg, PGresult *res, enum pgconn_flags flags, const c
         log_error("event=alias_change_failed participant=%s request=%s op=%s alias=%s why=\"%s\"",
                   c->caller, log_quote(c->request_id, q, sizeof(q)), op_name(c->op), masked,
                   flags != PGCONN_OK ? error : "no answer row");
-        if (s != NULL)
+        if (s != NULL && flags == PGCONN_FAILED)
+            /* the database's own checks refused the values: asking again
+             * cannot help (its words stay in the log) */
+            send_answer(s, c->request_id, c->op, false, "FF01",
+                        "the alias directory refused these values", NULL);
+        else if (s != NULL)
             session_refuse(s, "the alias directory cannot be written right now; send it again",
                            c->request_id, 0);
         if (flags == PGCONN_LOST)
