@@ -33,12 +33,16 @@
 #      then again while FLOD (a participant of its own, in the PKI and the
 #      database, never in the capture) runs `sikka-replay flood` with
 #      $SIKKA_BENCH_FLOOD_SESSIONS sessions writing pings and malformed
-#      frames, half of them never reading.
+#      frames, half of them never reading;
+#   6. the alias directory: the switch restarted with $SIKKA_BENCH_ALIASES
+#      aliases (its load time and memory), alias lookups a second, and the
+#      p99 of a pay-by-alias run beside a plain run at the same rate.
 # CPU per transfer of the switch, PostgreSQL and the generator is read from
 # /proc (and the generator's getrusage) around the peak run. It writes
 # build/bench/result.json, appends a line to loadtest/results.tsv and
 # rewrites README's table from it (loadtest/results.sh; not with
-# SIKKA_BENCH_HISTORY=0), prints a table and stops everything it started. Exit 0 when the measurements were made (targets met or not; with
+# SIKKA_BENCH_HISTORY=0), prints a table and stops everything it started.
+# Exit 0 when the measurements were made (targets met or not; with
 # SIKKA_BENCH_STRICT=1 a missed target exits 1), 1 when something failed.
 #
 # Environment (durations in seconds):
@@ -53,6 +57,7 @@
 #   SIKKA_BENCH_MANY_SESSIONS (1000)  SIKKA_BENCH_RECORDS (200000, the capture)
 #   SIKKA_BENCH_HALF_REPEATS (3)  SIKKA_BENCH_HISTORY (1)  SIKKA_BENCH_STRICT (0)
 #   SIKKA_BENCH_GEN_RT (1)      open-loop runs: the generator at real-time priority
+#   SIKKA_BENCH_ALIASES (1000000)  SIKKA_BENCH_ALIAS_S (10)  step 6
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../deploy/common.sh
@@ -558,6 +563,95 @@ sed -n 's/^  /  flooder: /p' "$dir/flood.log"
 printf '  flooded p99 / alone p99: %s (switch CPU %s %% alone, %s %% flooded; flooder %s %%)\n' \
     "$flood_p99_ratio" "$cpu_alone" "$cpu_flooded" "$flooder_cpu"
 
+# ---------------------------------------------------------------- 6. alias directory (issue 11)
+# Self-contained: the switch is restarted with a directory of
+# $SIKKA_BENCH_ALIASES aliases (generate_series) plus the capture's creditors
+# by alias (sikka-replay run --by-alias: a wallet account is a mobile number
+# already; the bank's account is paid by 0399 and its last 7 digits), and
+# measured: its start (the COPY of the directory, in the switch's log) and
+# resident memory; alias lookups a second (sikka-replay lookups); and a
+# plain run and a pay-by-alias run at the same rate, one after the other.
+step "6. the alias directory: load at start, lookups a second, pay by alias beside plain"
+alias_count=${SIKKA_BENCH_ALIASES:-1000000}
+alias_s=${SIKKA_BENCH_ALIAS_S:-10}
+stop_switch
+psql_super sikka >/dev/null <<SQL
+INSERT INTO aliases (alias, alias_type, participant, account, holder_name)
+SELECT '923' || lpad((c.i - 1)::text, 2, '0') || lpad(a::text, 7, '0'), 'mobile', c.code,
+       '03' || lpad((c.i - 1)::text, 2, '0') || lpad(a::text, 7, '0'), 'Wallet Customer ' || a
+  FROM unnest(ARRAY['JAZZ', 'EASY', 'SADA', 'NAYA', 'KOKO']) WITH ORDINALITY c(code, i),
+       generate_series(0, 9999) a
+UNION ALL
+SELECT '92399' || lpad(a::text, 7, '0'), 'mobile', 'MEZN', 'PK36MEZN' || lpad(a::text, 16, '0'),
+       'Supplier Account ' || a
+  FROM generate_series(0, 9999) a
+ON CONFLICT DO NOTHING;
+INSERT INTO aliases (alias, alias_type, participant, account, holder_name)
+SELECT (923100000000 + i)::text, 'mobile', (ARRAY['JAZZ', 'EASY', 'SADA', 'NAYA', 'KOKO', 'MEZN'])[1 + i % 6],
+       'ACC' || lpad(i::text, 12, '0'), 'Customer Name ' || i
+  FROM generate_series(1, $alias_count) i
+ON CONFLICT DO NOTHING;
+VACUUM (ANALYZE) aliases;
+CHECKPOINT;
+SQL
+alias_rows=$(psql_super sikka -At -c "SELECT count(*) FROM aliases")
+alias_conf=$dir/sikka-alias.conf
+# the same switch; the log at info for the directory's load line (and every
+# lookup, as deployed); no idempotency preload, so that the memory measured
+# is the directory's; lookups unlimited for the measurement
+{
+    grep -v -E '^(log_level|idempotency_cache_seconds|alias_lookup_rate|alias_lookup_burst) ' "$conf"
+    echo 'log_level = "info"'
+    echo 'idempotency_cache_seconds = 0'
+    echo 'alias_lookup_rate = 10000000'
+    echo 'alias_lookup_burst = 100000000'
+} >"$alias_conf"
+chmod 600 "$alias_conf"
+alias_t0=$(secs)
+(close_extra_fds && exec "$switch_bin" -c "$alias_conf" >>"$dir/switch-stdio.log" 2>&1 </dev/null) &
+switch_pid=$!
+for ((i = 0; i < 600; i++)); do
+    kill -0 "$switch_pid" 2>/dev/null || die "sikka-switch exited at start (log: $switch_log)"
+    listening "$switch_port" && break
+    sleep 0.05
+done
+listening "$switch_port" || die "sikka-switch does not listen on $switch_port (log: $switch_log)"
+alias_start_s=$(awk -v a="$alias_t0" -v b="$(secs)" 'BEGIN { printf "%.2f", b - a }')
+alias_rss_mb=$(rss_mb "$switch_pid")
+alias_load_ms=$(sed -n 's/.*event=aliases_loaded count=\([0-9]*\) ms=\([0-9]*\).*/\2/p' "$switch_log" | tail -n 1)
+alias_loaded=$(sed -n 's/.*event=aliases_loaded count=\([0-9]*\) ms=.*/\1/p' "$switch_log" | tail -n 1)
+[[ -n $alias_load_ms && $alias_loaded == "$alias_rows" ]] ||
+    die "the switch did not say it loaded the $alias_rows aliases ($switch_log)"
+printf '  %s aliases: loaded in %s ms, the switch listening %s s after exec, resident %s MB (idle without them: %s MB)\n' \
+    "$alias_loaded" "$alias_load_ms" "$alias_start_s" "$alias_rss_mb" "$rss_idle"
+"$replay" lookups --participant JAZZ --connect "127.0.0.1:$switch_port" --pki "$pki" \
+    --sessions "$sessions" --outstanding 64 --seconds "$alias_s" --base 923100000001 \
+    --count "$alias_count" >"$dir/lookups.log" 2>&1 || {
+    tail -n 20 "$dir/lookups.log" >&2
+    die "the lookups run failed ($dir/lookups.log)"
+}
+alias_lookups_per_s=$(sed -n 's/^  answered\/s *//p' "$dir/lookups.log")
+alias_lookups_found=$(sed -n 's/^  found *//p' "$dir/lookups.log")
+printf '  lookups: %s a second (%s found)\n' "$alias_lookups_per_s" "$alias_lookups_found"
+alias_rate=$(awk -v r="$peak_answered_rate" 'BEGIN { printf "%.0f", r / 4 }')
+for kind in plain alias; do
+    psql_super sikka -c "VACUUM (ANALYZE) transfers, ledger_entries" -c "CHECKPOINT" >/dev/null
+    by=()
+    [[ $kind == alias ]] && by=(--by-alias)
+    open_loop_run "${by[@]}" --rate "$alias_rate" --sessions "$sessions" --duration "$alias_s" \
+        --warmup "$warmup_s" --json "$dir/alias-$kind.json" || true
+    [[ -s $dir/alias-$kind.json ]] || die "the $kind run of step 6 failed ($dir/run-$run_no.log)"
+    printf '  %-5s --rate %s: achieved %.1f/s, p50 %s ms, p99 %s ms, errors %s\n' "$kind" \
+        "$alias_rate" "$(jq -r .achieved_rate "$dir/alias-$kind.json")" \
+        "$(jq -r .latency_ms.corrected.p50 "$dir/alias-$kind.json")" \
+        "$(jq -r .latency_ms.corrected.p99 "$dir/alias-$kind.json")" \
+        "$(jq -r .errors "$dir/alias-$kind.json")"
+done
+plain_pay_p99=$(jq -r .latency_ms.corrected.p99 "$dir/alias-plain.json")
+alias_pay_p99=$(jq -r .latency_ms.corrected.p99 "$dir/alias-alias.json")
+alias_pay_settled=$(jq -r .settled_rate "$dir/alias-alias.json")
+# ---------------------------------------------------------------- end of 6.
+
 stop_switch
 t_end=$(secs)
 finished_at=$(date -u +%FT%TZ)
@@ -654,6 +748,21 @@ jq -n \
                  flood_sessions: $flood_sessions, capture_records: $records}
     }' >"$dir/result.json"
 
+# step 6's figures (the alias directory), beside the rest
+jq --argjson alias_lookups_per_s "$alias_lookups_per_s" \
+    --argjson alias_pay_p99_ms "$alias_pay_p99" --argjson plain_pay_p99_ms "$plain_pay_p99" \
+    --argjson alias_rate "$alias_rate" --argjson alias_pay_settled "$alias_pay_settled" \
+    --argjson aliases "$alias_loaded" --argjson alias_load_ms "$alias_load_ms" \
+    --argjson alias_start_s "$alias_start_s" --argjson alias_rss_mb "$alias_rss_mb" \
+    '. + {alias_lookups_per_s: $alias_lookups_per_s, alias_pay_p99_ms: $alias_pay_p99_ms,
+          plain_pay_p99_ms_same_run: $plain_pay_p99_ms, alias_pay_rate: $alias_rate,
+          alias_pay_settled_rate: $alias_pay_settled,
+          alias_directory: {aliases: $aliases, load_ms: $alias_load_ms,
+                            start_s: $alias_start_s, rss_mb: $alias_rss_mb,
+                            load_under_10s: ($alias_start_s < 10),
+                            rss_under_200mb: ($alias_rss_mb < 200)}}' \
+    "$dir/result.json" >"$dir/result.json.tmp" && mv "$dir/result.json.tmp" "$dir/result.json"
+
 # the history: one line per run in loadtest/results.tsv, and README's table
 # rewritten from it (SIKKA_BENCH_HISTORY=0 leaves both alone, e.g. for a
 # smoke run with short settings)
@@ -695,6 +804,10 @@ row "  beside a flooder ($flood_sessions sessions)" \
     "p50 $flood_p50_flooded ms, p99 $flood_p99_flooded ms  ($flood_frames frames flooded)"
 row "  flooded p99 / alone p99" \
     "$(printf '%8s x    target flooded p99 <= 2x alone: %s' "$flood_p99_ratio" "$(mark "$t_flood")")"
+row "alias directory of $alias_loaded at start" \
+    "loaded in $alias_load_ms ms, listening after $alias_start_s s, $alias_rss_mb MB resident"
+row "alias lookups" "$(printf '%8s /s' "$alias_lookups_per_s")"
+row "pay by alias beside plain ($alias_rate/s)" "p99 $alias_pay_p99 ms (plain $plain_pay_p99 ms)"
 echo
 echo "  written: $dir/result.json (reports: $dir/peak.html, $dir/half-*.html)"
 [[ $history == 1 ]] && echo "  appended to loadtest/results.tsv; README's table rewritten from it"

@@ -29,6 +29,7 @@
 #include "flood.h"
 #include "gen.h"
 #include "log.h"
+#include "lookups.h"
 #include "msg.h"
 #include "replay.h"
 #include "report.h"
@@ -55,6 +56,7 @@ static void usage_main(FILE *out)
                  "           and malformed frames, optionally never reading\n"
                  "  requests the request-to-pay scenario: a lender's requests accepted and\n"
                  "           paid (once), declined, cancelled or left to expire\n"
+                 "  lookups  look aliases up as one participant as fast as the switch answers\n"
                  "Run `sikka-replay COMMAND --help` for a command's options.\n");
 }
 
@@ -322,6 +324,10 @@ static const char run_usage[] =
     "  --warmup S            the first S seconds are sent but not measured (0)\n"
     "  --drain S             after the last send, wait up to S seconds for answers;\n"
     "                        what is still outstanding counts as no answer (10)\n"
+    "  --by-alias            pay each creditor by its alias (a wallet account is a\n"
+    "                        mobile number already; a bank account's alias is 0399\n"
+    "                        and its last 7 digits): the switch's directory must\n"
+    "                        hold them (loadtest/bench.sh seeds them)\n"
     "  --hold S              then keep every session connected S more seconds (0),\n"
     "                        e.g. to measure the switch with them open\n"
     "  --max-outstanding N   open loop: most messages awaiting an answer; at the cap\n"
@@ -373,6 +379,7 @@ enum run_opt {
     RUN_WARMUP,
     RUN_DRAIN,
     RUN_HOLD,
+    RUN_BY_ALIAS,
     RUN_MAX_OUTSTANDING,
     RUN_RUN_ID,
     RUN_CONNECT_TIMEOUT,
@@ -399,6 +406,7 @@ static int cmd_run(int argc, char **argv)
         {"warmup", required_argument, NULL, RUN_WARMUP},
         {"drain", required_argument, NULL, RUN_DRAIN},
         {"hold", required_argument, NULL, RUN_HOLD},
+        {"by-alias", no_argument, NULL, RUN_BY_ALIAS},
         {"max-outstanding", required_argument, NULL, RUN_MAX_OUTSTANDING},
         {"run-id", required_argument, NULL, RUN_RUN_ID},
         {"connect-timeout", required_argument, NULL, RUN_CONNECT_TIMEOUT},
@@ -465,6 +473,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case RUN_HOLD:
             rc = parse_positive("--hold", optarg, true, &o.hold_s);
+            break;
+        case RUN_BY_ALIAS:
+            o.by_alias = true;
             break;
         case RUN_MAX_OUTSTANDING:
             rc = parse_u64("--max-outstanding", optarg, 1, 10000000, &n);
@@ -816,6 +827,119 @@ static int cmd_flood(int argc, char **argv)
     return EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------- lookups */
+
+static const char lookups_usage[] =
+    "usage: sikka-replay lookups --participant CODE [options]\n"
+    "\n"
+    "Looks aliases up (the alias directory's ALIAS_LOOKUP, confirmation of payee)\n"
+    "as one participant, keeping N lookups in flight per session, each for a random\n"
+    "alias of [BASE, BASE + COUNT), and prints the answers a second.\n"
+    "\n"
+    "  --participant CODE    who looks up (<PKI>/<CODE>.crt and .key); required\n"
+    "  --connect HOST:PORT   the switch (default $SIKKA_CONNECT, else 127.0.0.1:7443)\n"
+    "  --pki DIR             certificates (default $SIKKA_PKI, else var/pki)\n"
+    "  --sessions N          connections (4)\n"
+    "  --outstanding N       lookups in flight per session (64)\n"
+    "  --seconds S           measured, from every session ready (5)\n"
+    "  --base N --count N    the aliases asked (923100000001, 1000000)\n"
+    "Exit status: 0 measured; 2 usage or it could not run.\n";
+
+enum lookups_opt {
+    LOOKUPS_OPT_PARTICIPANT = 256,
+    LOOKUPS_OPT_CONNECT,
+    LOOKUPS_OPT_PKI,
+    LOOKUPS_OPT_SESSIONS,
+    LOOKUPS_OPT_OUTSTANDING,
+    LOOKUPS_OPT_SECONDS,
+    LOOKUPS_OPT_BASE,
+    LOOKUPS_OPT_COUNT,
+    LOOKUPS_OPT_HELP,
+};
+
+static int cmd_lookups(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"participant", required_argument, NULL, LOOKUPS_OPT_PARTICIPANT},
+        {"connect", required_argument, NULL, LOOKUPS_OPT_CONNECT},
+        {"pki", required_argument, NULL, LOOKUPS_OPT_PKI},
+        {"sessions", required_argument, NULL, LOOKUPS_OPT_SESSIONS},
+        {"outstanding", required_argument, NULL, LOOKUPS_OPT_OUTSTANDING},
+        {"seconds", required_argument, NULL, LOOKUPS_OPT_SECONDS},
+        {"base", required_argument, NULL, LOOKUPS_OPT_BASE},
+        {"count", required_argument, NULL, LOOKUPS_OPT_COUNT},
+        {"help", no_argument, NULL, LOOKUPS_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct lookups_opts o;
+    lookups_opts_defaults(&o);
+    const char *connect = getenv("SIKKA_CONNECT");
+    char pki[PATH_MAX], err[1024];
+    pki[0] = '\0';
+    uint64_t n;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case LOOKUPS_OPT_PARTICIPANT:
+            o.participant = optarg;
+            break;
+        case LOOKUPS_OPT_CONNECT:
+            connect = optarg;
+            break;
+        case LOOKUPS_OPT_PKI:
+            snprintf(pki, sizeof(pki), "%s", optarg);
+            break;
+        case LOOKUPS_OPT_SESSIONS:
+            rc = parse_u64("--sessions", optarg, 1, 256, &n);
+            o.sessions = (unsigned)n;
+            break;
+        case LOOKUPS_OPT_OUTSTANDING:
+            rc = parse_u64("--outstanding", optarg, 1, 100000, &n);
+            o.outstanding = (unsigned)n;
+            break;
+        case LOOKUPS_OPT_SECONDS:
+            rc = parse_positive("--seconds", optarg, false, &o.seconds);
+            break;
+        case LOOKUPS_OPT_BASE:
+            rc = parse_u64("--base", optarg, 1, UINT64_C(9999999999999), &o.base);
+            break;
+        case LOOKUPS_OPT_COUNT:
+            rc = parse_u64("--count", optarg, 1, UINT64_C(100000000), &o.count);
+            break;
+        case LOOKUPS_OPT_HELP:
+            fputs(lookups_usage, stdout);
+            return 0;
+        default:
+            fputs(lookups_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0)
+            return EXIT_USAGE;
+    }
+    if (optind != argc || o.participant == NULL || !msg_valid_agent(o.participant)) {
+        fprintf(stderr, "sikka-replay lookups: --participant CODE (4 capital letters) is "
+                        "required, and nothing else\n");
+        return EXIT_USAGE;
+    }
+    if (connect == NULL || connect[0] == '\0')
+        connect = "127.0.0.1:7443";
+    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
+        fprintf(stderr, "sikka-replay lookups: --connect wants HOST:PORT, got \"%s\"\n", connect);
+        return EXIT_USAGE;
+    }
+    if (pki[0] == '\0')
+        cli_pki_dir(pki, sizeof(pki));
+    o.pki = pki;
+    struct lookups_result r;
+    if (lookups_run(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay lookups: %s\n", err);
+        return EXIT_USAGE;
+    }
+    lookups_report(stdout, &o, &r);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 static const char requests_usage[] =
@@ -976,6 +1100,8 @@ int main(int argc, char **argv)
         return cmd_flood(argc, argv);
     if (strcmp(cmd, "requests") == 0)
         return cmd_requests(argc, argv);
+    if (strcmp(cmd, "lookups") == 0)
+        return cmd_lookups(argc, argv);
     fprintf(stderr, "sikka-replay: unknown command \"%s\"\n", cmd);
     usage_main(stderr);
     return EXIT_USAGE;

@@ -287,6 +287,16 @@ static struct rp_record *record_new(char *err, size_t errlen)
 
 static const uint8_t *frame_build(const struct rp_record *rec, const char *msg_id, size_t *len);
 
+void replay_alias_of(const char *account, char *out, size_t len)
+{
+    size_t n = strlen(account);
+    out[0] = '\0';
+    if (n == 11 && account[0] == '0' && account[1] == '3' && strspn(account, "0123456789") == n)
+        snprintf(out, len, "%s", account);
+    else if (n >= 7 && strspn(account + n - 7, "0123456789") == 7)
+        snprintf(out, len, "0399%s", account + n - 7);
+}
+
 /* Adds one capture record: 1 added, 0 skipped, -1 failure. */
 static int load_record(const CaptureRecord *cr, char *err, size_t errlen)
 {
@@ -330,6 +340,17 @@ static int load_record(const CaptureRecord *cr, char *err, size_t errlen)
         rc = 0;
         goto out;
     }
+    char alias[MSG_ALIAS_MAX + 1] = "";
+    char *saved_agent = ct->creditor_agent, *saved_account = ct->creditor_account;
+    char *orig_alias = ct->creditor_alias;
+    if (E.o->by_alias) {
+        replay_alias_of(ct->creditor_account, alias, sizeof(alias));
+        if (alias[0] != '\0') {
+            ct->creditor_alias = alias;
+            ct->creditor_agent = (char *)"";
+            ct->creditor_account = (char *)"";
+        }
+    }
     rec->kind = RP_TRANSFER;
     rec->amount = ct->amount;
     rec->retry = cr->retry;
@@ -346,8 +367,21 @@ static int load_record(const CaptureRecord *cr, char *err, size_t errlen)
         packed = blob_add(E.scratch, protobuf_c_message_pack(&ct->base, E.scratch), &rec->rest_off,
                           err, errlen);
     ct->msg_id = saved;
+    if (alias[0] != '\0') {
+        /* protobuf-c's own strings again, for free_unpacked */
+        ct->creditor_alias = orig_alias;
+        ct->creditor_agent = saved_agent;
+        ct->creditor_account = saved_account;
+    }
     if (packed != 0)
         goto out;
+    if (alias[0] != '\0') {
+        /* the frame is not the recorded one: always built at send time */
+        rec->rest_len = (uint32_t)rest;
+        E.nrecs++;
+        rc = 1;
+        goto out;
+    }
     rec->rest_len = (uint32_t)rest;
     /* protobuf-c packs fields in number order, msg_id (1) first, so framing
      * the remainder behind the msg_id normally gives the recorded bytes

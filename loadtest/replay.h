@@ -86,7 +86,18 @@ struct replay_opts {
     const char *run_id;       /* "" or up to REPLAY_RUN_ID_MAX of [A-Za-z0-9] */
     const char *results;      /* --results FILE or NULL */
     bool live;                /* the live line every second on stderr */
+    /* pay by alias: each transfer names its creditor by the alias
+     * replay_alias_of() gives its account, agent and account left empty
+     * (the switch's directory must hold those aliases: loadtest/bench.sh
+     * seeds them) */
+    bool by_alias;
 };
+
+/* The alias a generated creditor account is paid by: a wallet's account
+ * (03 and 9 digits) is a mobile number already; any other ("PK36MEZN..."
+ * at the bank) gets 0399 and its last 7 digits. Writes "" when neither
+ * applies. */
+void replay_alias_of(const char *account, char *out, size_t len);
 
 /* One second of the run, for the live line and the chart. */
 struct replay_second {

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "alias.h"
 #include "console.h"
 #include "log.h"
 #include "metrics.h"
@@ -85,6 +86,7 @@ enum admin_route {
     ADMIN_ROUTE_STATS,
     ADMIN_ROUTE_METRICS,
     ADMIN_ROUTE_REQUESTS,
+    ADMIN_ROUTE_ALIASES,
 };
 
 /* Shorthands for the least role of a method in admin_paths. */
@@ -130,6 +132,7 @@ static const struct admin_path {
     {"proposals/{id}/withdraw", ADMIN_ROUTE_WITHDRAW, EVHTTP_REQ_POST, "POST", VIEWER, OPERATOR},
     {"stats", ADMIN_ROUTE_STATS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
     {"requests", ADMIN_ROUTE_REQUESTS, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
+    {"aliases", ADMIN_ROUTE_ALIASES, EVHTTP_REQ_GET, "GET", VIEWER, NO_WRITES},
 };
 
 /* What each role may do (GET /api/v1/me's "may"): the changes it may make or
@@ -848,6 +851,39 @@ static int admin_search_param(struct ops_transfer_query *q, const char *key, con
     return 0;
 }
 
+/* GET aliases: ?participant=CODE, ?after=ALIAS (the "next" of the page
+ * before), ?limit=1..1000. */
+static int admin_alias_param(struct admin_call *call, const char *key, const char *value, char *why,
+                             size_t whylen)
+{
+    char e[64];
+    if (strcmp(key, "participant") == 0 && participant_code_valid(value)) {
+        snprintf(call->code, sizeof(call->code), "%s", value);
+    } else if (strcmp(key, "after") == 0 && strlen(value) <= ALIAS_MAX &&
+               strspn(value, "0123456789") == strlen(value)) {
+        snprintf(call->alias_after, sizeof(call->alias_after), "%s", value);
+    } else if (strcmp(key, "limit") == 0) {
+        int64_t v;
+        if (money_parse_id(value, &v) != 0 || v > ADMIN_AUDIT_MAX) {
+            snprintf(why, whylen, "limit must be an integer from 1 to %d, not \"%s\"",
+                     ADMIN_AUDIT_MAX, admin_echo(value, e, sizeof(e)));
+            return 400;
+        }
+        call->limit = (int)v;
+    } else if (strcmp(key, "participant") == 0 || strcmp(key, "after") == 0) {
+        snprintf(why, whylen, "%s \"%s\" is not a %s", key, admin_echo(value, e, sizeof(e)),
+                 key[0] == 'p' ? "participant code (4 letters)" : "canonical alias (digits)");
+        return 400;
+    } else {
+        snprintf(why, whylen,
+                 "unexpected query parameter \"%s\" (aliases takes participant, "
+                 "after, limit)",
+                 admin_echo(key, e, sizeof(e)));
+        return 400;
+    }
+    return 0;
+}
+
 /* One parameter of GET requests (requests to pay). Returns 0, or 400. */
 static int admin_request_param(struct ops_request_query *q, const char *key, const char *value,
                                char *why, size_t whylen)
@@ -964,6 +1000,8 @@ static int admin_read_query(const char *query, struct admin_call *call, char *wh
                          admin_echo(p->value, e, sizeof(e)));
                 status = 400;
             }
+        } else if (route == ADMIN_ROUTE_ALIASES) {
+            status = admin_alias_param(call, p->key, p->value, why, whylen);
         } else if (route == ADMIN_ROUTE_AUDIT && strcmp(p->key, "limit") == 0) {
             int64_t v;
             if (money_parse_id(p->value, &v) != 0 || v > ADMIN_AUDIT_MAX) {
@@ -1338,6 +1376,9 @@ static void admin_dispatch(struct admin_req *ar, struct admin_call *call, enum e
     case ADMIN_ROUTE_METRICS:
         ar->quiet = true;
         admin_finish_metrics(ar);
+        return;
+    case ADMIN_ROUTE_ALIASES:
+        alias_admin_list(call->code, call->alias_after, call->limit, admin_on_ops, ar);
         return;
     default:
         admin_fail(ar, 500, "route %d has no handler", (int)call->path->route);

@@ -160,6 +160,7 @@ struct admin_call {
     const char *reason;                       /* reject {"reason"}, in body; or NULL */
     struct ops_transfer_query search;         /* GET transfers?... */
     struct ops_request_query requests;        /* GET requests?... */
+    char alias_after[16];                     /* GET aliases?after= ("" from the start) */
     json_t *body;                             /* the JSON object sent, or NULL */
 };
 

@@ -376,6 +376,10 @@ const char *codec_body_name(const Envelope *env)
         return "request_status";
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL:
         return "request_control";
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST:
+        return "alias_request";
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_RESPONSE:
+        return "alias_response";
     default:
         return "none";
     }

@@ -92,6 +92,13 @@ const struct config_setting config_settings[] = {
             "UTC times to close the settlement window, \"HH:MM,HH:MM\"; empty: manual"),
     CFG_INT(proposal_ttl_s, "3600", 1, 604800, true,
             "seconds a four-eyes proposal waits for its second operator; then it expires"),
+    CFG_INT(alias_lookup_rate, "1000", 1, 10000000, true,
+            "alias lookups (confirmation of payee) per second one participant may send; past "
+            "it, a MessageReject with retry"),
+    CFG_INT(alias_lookup_burst, "2000", 1, 100000000, true,
+            "how many above alias_lookup_rate it may send at once"),
+    CFG_INT(alias_port_expiry_s, "604800", 1, 31 * 86400, true,
+            "a port of an alias that its holder does not release moves after this long"),
     {NULL, CONFIG_STRING, NULL, 0, 0, 0, false, NULL},
 };
 

@@ -72,6 +72,11 @@ struct config {
     char *settlement_schedule;  /* "HH:MM,HH:MM,..." UTC window closes; "" = manual */
     int64_t proposal_ttl_s;     /* a four-eyes proposal's time to be approved */
     int64_t state_sync_seconds; /* backstop re-read of the scheme's state */
+
+    /* the alias directory (alias.h) */
+    int64_t alias_lookup_rate;   /* alias lookups a second per participant */
+    int64_t alias_lookup_burst;  /* above the rate, at once */
+    int64_t alias_port_expiry_s; /* a port not released moves after this long */
 };
 
 enum config_type {

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "alias.h"
 #include "bulk.h"
 #include "config.h"
 #include "fence.h"
@@ -156,6 +157,12 @@ static void apply_config(const struct config *cfg)
     idem_set_limits((size_t)cfg->idempotency_cache_max, cfg->idempotency_cache_seconds * 1000);
     ops_configure(cfg->settlement_schedule, cfg->proposal_ttl_s);
     sync_configure(cfg->state_sync_seconds);
+    struct alias_options ao = {
+        .lookup_rate = cfg->alias_lookup_rate,
+        .lookup_burst = cfg->alias_lookup_burst,
+        .port_expiry_s = cfg->alias_port_expiry_s,
+    };
+    alias_configure(&ao);
 }
 
 /* The database refused or re-priced a posting: what the switch believes of
@@ -341,6 +348,13 @@ static void become_active(void)
     }
     log_info("event=state_recovered participants=%zu window=%" PRId64 " keys=%zu boot=%u",
              rec.participants, rec.window_id, rec.keys, rec.boot_id);
+    size_t aliases = 0;
+    int64_t alias_ms = 0;
+    if (alias_load(M.cfg->database_url, &aliases, &alias_ms, err, sizeof(err)) != 0) {
+        log_error("event=start_failed why=\"%s\"", err);
+        goto fail;
+    }
+    log_info("event=aliases_loaded count=%zu ms=%" PRId64, aliases, alias_ms);
 
     /* posting connections (batches, and the window operations ordered with
      * them; each holds POSTING_KEY shared while it lives, see fence.h), one
@@ -365,7 +379,8 @@ static void become_active(void)
         rtp_init(M.base, rec.boot_id, M.peer_db) != 0 ||
         ledger_init(M.base, M.ledger_db, M.nledger_db, router_ledger_callback()) != 0 ||
         session_module_init(M.base, M.ssl_ctx) != 0 || ops_init(M.base, M.query_db) != 0 ||
-        sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0)
+        sync_init(M.base, M.query_db) != 0 || outbox_init(M.base, M.peer_db) != 0 ||
+        alias_init(M.base, M.peer_db, M.query_db) != 0)
         goto fail;
     ledger_set_refusal_hook(on_ledger_refusal);
     ledger_set_resync_hook(sync_grace_check_all);
@@ -516,6 +531,7 @@ static void cleanup(void)
     ops_free();
     sync_free();
     outbox_free();
+    alias_free();
     fence_free();
     for (size_t i = 0; i < M.nledger_db; i++)
         pgconn_free(M.ledger_db[i]);

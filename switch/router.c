@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias.h"
 #include "bulk.h"
 #include "idem.h"
 #include "ledger.h"
@@ -272,6 +273,8 @@ struct outcome {
     uint64_t original_id;
     int64_t settled_ms;
     const char *query_id; /* set: an answer to a status query */
+    /* pay by alias: the payee's masked name, for the payer */
+    const char *masked_name;
 };
 
 static Sikka__V1__TxStatus wire_status(enum transfer_status s)
@@ -319,6 +322,7 @@ static void send_report(uint64_t session_id, const struct outcome *o, bool to_pa
         bulk_item_answer(session_id, &sr, NULL);
         return;
     }
+    sr.creditor_masked_name = (char *)(!to_payee && o->masked_name != NULL ? o->masked_name : "");
     Envelope env = SIKKA__V1__ENVELOPE__INIT;
     env.body_case = SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT;
     env.status_report = &sr;
@@ -399,6 +403,7 @@ static void outcome_of_transfer(const struct transfer *t, struct outcome *o)
     o->creditor_agent = t->payee;
     o->original_id = t->original_id;
     o->settled_ms = t->settled_ms;
+    o->masked_name = t->creditor_masked;
 }
 
 /* A rejection decided before any transfer id or record exists (format,
@@ -726,6 +731,24 @@ static struct transfer *intake(struct session *s, uint64_t reply, const char *pe
     return t;
 }
 
+/* Pay by alias: the directory names the payee and its account (forwarded
+ * to the payee only); the payer hears the holder's masked name. False when
+ * rejected (BE23, recorded like every rejection). */
+static bool resolve_alias(struct transfer *t)
+{
+    struct alias_target at;
+    char reason[5], text[200];
+    if (alias_resolve(t->payer, "creditor_alias", t->creditor_alias, &at, reason, text,
+                      sizeof(text)) != 0) {
+        reject(t, reason, "%s", text);
+        return false;
+    }
+    snprintf(t->payee, sizeof(t->payee), "%s", at.participant);
+    snprintf(t->creditor_account, sizeof(t->creditor_account), "%s", at.account);
+    snprintf(t->creditor_masked, sizeof(t->creditor_masked), "%s", at.masked_name);
+    return true;
+}
+
 /* rtp.c checked a payment of a request to pay (and bound it to it). */
 static void on_request_bound(struct transfer *t, const char *reason, const char *text)
 {
@@ -762,6 +785,8 @@ static void credit_transfer_in(struct session *s, uint64_t reply,
     if (answered_by_index(s, reply, t))
         return;
     if (!admit(s, reply, t))
+        return;
+    if (t->creditor_alias[0] != '\0' && !resolve_alias(t))
         return;
     const struct fee_rule *rule = &R.fees[(unsigned)t->purpose < PURPOSES ? t->purpose : 0];
     t->fee = transfer_fee(t->amount, rule);
@@ -1250,6 +1275,9 @@ void router_on_frame(struct session *s, const Envelope *env)
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_CANCEL:
     case SIKKA__V1__ENVELOPE__BODY_REQUEST_CONTROL:
         rtp_on_frame(s, env);
+        break;
+    case SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST:
+        alias_on_request(s, env->alias_request);
         break;
     default: {
         char text[120];

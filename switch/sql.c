@@ -179,7 +179,36 @@ const char sql_preload_keys[] =
     "r.finished_at, 'id', r.id, 'amount', r.amount, 'status', r.status) FROM transfers r "         \
     "WHERE r.original_id = t.id) x)"
 
+/* Every alias directory change answers one row (schema/008): outcome,
+ * participant, account, holder_name, port_to, port_expires_ms, previous. */
+#define ALIAS_ANSWER                                                                               \
+    "outcome, participant, account, holder_name, port_to, port_expires_ms, previous"
+
 const struct pgconn_stmt sql_query_stmts[] = {
+    /* $1 alias (canonical), $2 type, $3 participant, $4 account, $5 name */
+    {SQL_ALIAS_REGISTER, "SELECT " ALIAS_ANSWER " FROM alias_register($1, $2, $3, $4, $5)"},
+    /* $1 alias, $2 participant, $3 account, $4 name */
+    {SQL_ALIAS_UPDATE, "SELECT " ALIAS_ANSWER " FROM alias_update($1, $2, $3, $4)"},
+    /* $1 alias, $2 participant */
+    {SQL_ALIAS_DEREGISTER, "SELECT " ALIAS_ANSWER " FROM alias_deregister($1, $2)"},
+    /* $1 alias, $2 participant asking, $3 account, $4 name, $5 seconds to expiry */
+    {SQL_ALIAS_PORT, "SELECT " ALIAS_ANSWER " FROM alias_port($1, $2, $3, $4, $5::integer)"},
+    /* $1 alias, $2 participant (the holder) */
+    {SQL_ALIAS_RELEASE, "SELECT " ALIAS_ANSWER " FROM alias_release($1, $2)"},
+    /* $1 alias: its state as a change answers it (outcome 'ok'), for an
+     * index entry whose change's outcome was lost with the connection */
+    {SQL_ALIAS_GET, "SELECT 'ok', a.participant, a.account, a.holder_name, a.port_to, "
+                    "(extract(epoch FROM a.port_expires_at) * 1000)::bigint, NULL "
+                    "FROM (SELECT 1) one LEFT JOIN aliases a ON a.alias = $1"},
+    /* $1 most rows: the alias first */
+    {SQL_ALIAS_EXPIRE, "SELECT alias, " ALIAS_ANSWER " FROM alias_expire_ports($1::integer)"},
+    /* $1 participant ("" every one), $2 after this alias ("" from the start),
+     * $3 most rows */
+    {SQL_ALIAS_LIST,
+     "SELECT a.alias, a.alias_type, a.participant, a.holder_name, a.account, "
+     "a.registered_at::text, a.updated_at::text, a.port_to, a.port_expires_at::text "
+     "FROM aliases a WHERE ($1 = '' OR a.participant = $1) AND a.alias > $2 "
+     "ORDER BY a.alias LIMIT $3::integer"},
     /* msg_id: one probe of the (payer, msg_id) key per participant */
     {SQL_SEARCH_MSG_ID,
      SEARCH_INDEXED(
@@ -348,3 +377,8 @@ const struct pgconn_stmt sql_query_stmts[] = {
 const size_t sql_query_nstmts = sizeof(sql_query_stmts) / sizeof(sql_query_stmts[0]);
 
 const char sql_load_fees[] = FEES_SQL;
+
+/* the alias directory at start (alias_load): one line per alias */
+const char sql_load_aliases[] =
+    "COPY (SELECT alias, participant, account, holder_name, coalesce(port_to, ''), "
+    "coalesce((extract(epoch FROM port_expires_at) * 1000)::bigint, 0) FROM aliases) TO STDOUT";

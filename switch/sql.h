@@ -63,6 +63,15 @@
 #define SQL_REQUEST_RULES  "request_rules"
 #define SQL_REQUESTS_OPEN  "requests_open"
 #define SQL_REQUESTS_ADMIN "requests_admin"
+/* the alias directory (alias.c, schema/008) */
+#define SQL_ALIAS_REGISTER   "alias_register"
+#define SQL_ALIAS_UPDATE     "alias_update"
+#define SQL_ALIAS_DEREGISTER "alias_deregister"
+#define SQL_ALIAS_PORT       "alias_port"
+#define SQL_ALIAS_RELEASE    "alias_release"
+#define SQL_ALIAS_EXPIRE     "alias_expire_ports"
+#define SQL_ALIAS_LIST       "alias_list"
+#define SQL_ALIAS_GET        "alias_get"
 
 extern const struct pgconn_stmt sql_query_stmts[];
 extern const size_t sql_query_nstmts;
@@ -78,5 +87,6 @@ extern const char sql_open_window[];
 extern const char sql_preload_keys[];
 extern const char sql_check_schema[];
 extern const char sql_load_fees[];
+extern const char sql_load_aliases[]; /* a COPY TO STDOUT (alias.c) */
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alias.h"
 #include "log.h"
 #include "participant.h"
 
@@ -52,22 +53,37 @@ int transfer_from_credit_transfer(struct transfer *t, const Sikka__V1__CreditTra
     COPY(t->msg_id, ct->msg_id);
     CHECK_TEXT("end_to_end_id", ct->end_to_end_id, 1, TRANSFER_ID_MAX, TEXT_BYTES);
     COPY(t->end_to_end_id, ct->end_to_end_id);
-    if (participant_code_valid(ct->creditor_agent))
+    bool by_alias = ct->creditor_alias[0] != '\0';
+    if (!by_alias && participant_code_valid(ct->creditor_agent))
         COPY(t->payee, ct->creditor_agent);
     CHECK_TEXT("debtor_account", ct->debtor_account, 1, TRANSFER_ACCOUNT_MAX, TEXT_BYTES);
-    CHECK_TEXT("creditor_account", ct->creditor_account, 1, TRANSFER_ACCOUNT_MAX, TEXT_BYTES);
+    if (by_alias) {
+        char canonical[ALIAS_MAX + 1], why[160];
+        Sikka__V1__AliasType type;
+        CHECK_TEXT("creditor_alias", ct->creditor_alias, 1, ALIAS_TEXT_MAX, TEXT_BYTES);
+        if (ct->creditor_agent[0] != '\0' || ct->creditor_account[0] != '\0')
+            FAIL("FF01", "creditor_alias replaces creditor_agent and creditor_account: leave "
+                         "both empty");
+        if (alias_normalize(ct->creditor_alias, SIKKA__V1__ALIAS_TYPE__ALIAS_TYPE_UNSPECIFIED,
+                            canonical, &type, why, sizeof(why)) != 0)
+            FAIL("FF01", "creditor_alias %s", why);
+        COPY(t->creditor_alias, canonical);
+    } else {
+        CHECK_TEXT("creditor_account", ct->creditor_account, 1, TRANSFER_ACCOUNT_MAX, TEXT_BYTES);
+    }
     CHECK_TEXT("debtor_name", ct->debtor_name, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
     CHECK_TEXT("creditor_name", ct->creditor_name, 0, TRANSFER_TEXT_MAX, TEXT_CHARS);
     if (ct->debtor_agent[0] == '\0')
         FAIL("FF01", "debtor_agent is missing");
     if (!participant_code_valid(ct->debtor_agent))
         FAIL("FF01", "debtor_agent must be a 4-letter participant code");
-    if (!participant_code_valid(ct->creditor_agent))
+    if (!by_alias && !participant_code_valid(ct->creditor_agent))
         FAIL("FF01", "creditor_agent must be a 4-letter participant code");
     if (ct->transfer_id != 0)
         FAIL("FF01", "transfer_id is assigned by the switch and must be 0");
     COPY(t->debtor_account, ct->debtor_account);
-    COPY(t->creditor_account, ct->creditor_account);
+    if (!by_alias)
+        COPY(t->creditor_account, ct->creditor_account);
     COPY(t->debtor_name, ct->debtor_name);
     COPY(t->creditor_name, ct->creditor_name);
     /* anything but three letters cannot be the scheme's currency: AM03 later */
@@ -251,6 +267,12 @@ void transfer_fingerprint(const struct transfer *t, uint8_t out[TRANSFER_FP_LEN]
     put_str(ctx, t->remittance_text);
     put_i64(ctx, (int64_t)t->original_id);
     put_str(ctx, t->return_reason);
+    /* only when set: a transfer without an alias keeps the fingerprint it
+     * had before aliases existed (keys stored earlier still match) */
+    if (t->creditor_alias[0] != '\0') {
+        put_str(ctx, "creditor_alias");
+        put_str(ctx, t->creditor_alias);
+    }
     if (t->request_id != 0) /* only then: older fingerprints stay as they were */
         put_i64(ctx, (int64_t)t->request_id);
     EVP_DigestFinal_ex(ctx, out, &n);

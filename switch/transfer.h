@@ -34,6 +34,11 @@
 #define TRANSFER_FP_LEN         32
 #define TRANSFER_WAITERS        8 /* retries that may attach to one transfer */
 
+/* pay by alias: a canonical alias and a masked name (alias.h ALIAS_MAX and
+ * ALIAS_MASKED_MAX, which must not exceed these) */
+#define TRANSFER_ALIAS_MAX  13
+#define TRANSFER_MASKED_MAX 64
+
 enum transfer_kind {
     TRANSFER_KIND_TRANSFER = 0,
     TRANSFER_KIND_RETURN,
@@ -67,6 +72,11 @@ struct transfer {
     char creditor_account[TRANSFER_ACCOUNT_MAX + 1];
     char debtor_name[TRANSFER_TEXT_BYTES + 1];
     char creditor_name[TRANSFER_TEXT_BYTES + 1];
+    /* pay by alias: the canonical alias the payer named ("" otherwise);
+     * payee and creditor_account are filled from the directory by the
+     * router, and creditor_masked with the holder's masked name */
+    char creditor_alias[TRANSFER_ALIAS_MAX + 1];
+    char creditor_masked[TRANSFER_MASKED_MAX + 1];
     char currency[TRANSFER_CURRENCY_LEN + 1]; /* as received if 3 letters, else "": AM03 */
     Sikka__V1__Purpose purpose;
     int64_t amount;
@@ -113,7 +123,9 @@ struct transfer {
  * limit, instalment within the ledger's integer (FF01, text naming the
  * field), purpose (FF03), and that the debtor agent is the sender (RC01).
  * A currency that is not three uppercase letters is left "" for the router
- * to refuse (AM03, in DESIGN.md's order). `sender` is the certificate's
+ * to refuse (AM03, in DESIGN.md's order). A creditor_alias is checked and
+ * normalised into t->creditor_alias (creditor_agent and creditor_account
+ * must then be empty: FF01); the router resolves it. `sender` is the certificate's
  * code. Returns 0, or -1 with reason/text set. t->msg_id, t->end_to_end_id
  * and t->payee are set whenever the message had a usable one (even on
  * failure), so a rejection echoes only checked strings. */

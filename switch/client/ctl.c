@@ -1112,6 +1112,67 @@ static int cmd_audit(struct ctl *c, char **args)
     return table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
+/* GET /api/v1/aliases: `alias list` (every participant's) or `alias of CODE`. */
+static int alias_table(struct ctl *c, const char *code)
+{
+    char path[128];
+    int n = snprintf(path, sizeof(path), "/api/v1/aliases?limit=%ld",
+                     (c->given & CTL_O_LIMIT) != 0 ? c->limit : 50L);
+    if (code != NULL) {
+        if (!msg_valid_agent(code)) {
+            fprintf(stderr, "sikka-ctl: \"%s\" is not a participant code (4 capital letters)\n",
+                    code);
+            return CTL_EXIT_USAGE;
+        }
+        snprintf(path + n, sizeof(path) - (size_t)n, "&participant=%s", code);
+    }
+    json_t *ans;
+    int rc = ctl_call(c, "GET", path, NULL, &ans);
+    if (rc != CTL_EXIT_OK || c->json) {
+        json_decref(ans);
+        return rc;
+    }
+    char total[32];
+    printf("Alias directory%s%s (names and accounts masked; %s aliases in all):\n",
+           code != NULL ? " of " : "", code != NULL ? code : "",
+           jget(ans, "total", total, sizeof(total)));
+    static const char *const head[] = {"ALIAS",   "TYPE",    "PARTICIPANT", "NAME",
+                                       "ACCOUNT", "UPDATED", "PORT TO"};
+    struct table t;
+    table_init(&t, 7, 0, head);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(ans, "aliases"), i, a)
+    {
+        char alias[32], type[16], who[16], name[CTL_CELL_MAX], account[64], at[64], port[16];
+        const char *row[] = {jget(a, "alias", alias, sizeof(alias)),
+                             jget(a, "type", type, sizeof(type)),
+                             jget(a, "participant", who, sizeof(who)),
+                             jget(a, "masked_name", name, sizeof(name)),
+                             jget(a, "account", account, sizeof(account)),
+                             jtime(a, "updated_at", at, sizeof(at)),
+                             jget(a, "port_to", port, sizeof(port))};
+        table_row(&t, row);
+    }
+    const char *next = json_string_value(json_object_get(ans, "next"));
+    rc = table_print(&t) == 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    if (next != NULL)
+        printf("more: GET /api/v1/aliases?after=%s\n", next);
+    json_decref(ans);
+    return rc;
+}
+
+static int cmd_alias_list(struct ctl *c, char **args)
+{
+    (void)args;
+    return alias_table(c, NULL);
+}
+
+static int cmd_alias_of(struct ctl *c, char **args)
+{
+    return alias_table(c, args[0]);
+}
+
 static int cmd_status(struct ctl *c, char **args)
 {
     (void)args;
@@ -1473,6 +1534,23 @@ static const struct ctl_command commands[] = {
      .summary = "who the certificate says you are",
      .details = "Shows the operator name, role and certificate (serial, SHA-256 fingerprint) the\n"
                 "switch reads from the certificate in use, and what that role may do.\n"},
+    {.words = {"alias", "list"},
+     .args = "[--limit N]",
+     .nargs = 0,
+     .options = CTL_O_LIMIT,
+     .run = cmd_alias_list,
+     .summary = "the alias directory (Raast ID), masked",
+     .details = "Lists the alias directory in alias order: alias, type, the participant holding\n"
+                "it, the holder's name and the account masked, a port waiting.\n"
+                "  --limit N         how many (1 to 1000, default 50)\n"},
+    {.words = {"alias", "of"},
+     .args = "CODE [--limit N]",
+     .nargs = 1,
+     .options = CTL_O_LIMIT,
+     .run = cmd_alias_of,
+     .summary = "one participant's aliases, masked",
+     .details = "Lists the aliases participant CODE holds, as `alias list` does.\n"
+                "  --limit N         how many (1 to 1000, default 50)\n"},
     {.words = {"status", NULL},
      .args = "",
      .nargs = 0,

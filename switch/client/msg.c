@@ -108,6 +108,7 @@ static const struct reason_entry reason_table[] = {
     {"AC01", "incorrect account number"},
     {"AC04", "closed account"},
     {"AC06", "blocked account"},
+    {"AG01", "transaction forbidden"},
     {"AG10", "debtor agent suspended"},
     {"AG11", "creditor agent suspended"},
     {"AG13", "return not allowed"},
@@ -116,6 +117,8 @@ static const struct reason_entry reason_table[] = {
     {"AM05", "duplication"},
     {"AM09", "wrong amount"},
     {"AM23", "amount exceeds settlement limit (net debit cap)"},
+    {"BE23", "account proxy invalid (no account registered for the alias)"},
+    {"DUPL", "duplicate (alias registered already)"},
     {"FF01", "invalid format"},
     {"FF03", "invalid payment type or purpose"},
     {"RC01", "bank identifier incorrect (debtor agent is not the certificate's participant)"},
@@ -276,7 +279,15 @@ int msg_transfer_init(struct msg_transfer *t, const struct msg_transfer_fields *
                  f->debtor_agent != NULL ? f->debtor_agent : "", MSG_AGENT_LEN);
         return -1;
     }
-    if (!msg_valid_agent(f->creditor_agent)) {
+    bool by_alias = !is_empty(f->creditor_alias);
+    if (by_alias && (!is_empty(f->creditor_agent) || !is_empty(f->creditor_account))) {
+        snprintf(err, errlen, "a creditor alias replaces the creditor agent and account");
+        return -1;
+    }
+    if (by_alias && copy_text(t->creditor_alias, f->creditor_alias, MSG_ALIAS_MAX, "creditor alias",
+                              err, errlen) != 0)
+        return -1;
+    if (!by_alias && !msg_valid_agent(f->creditor_agent)) {
         snprintf(err, errlen, "creditor agent \"%s\" must be %d uppercase letters",
                  f->creditor_agent != NULL ? f->creditor_agent : "", MSG_AGENT_LEN);
         return -1;
@@ -286,7 +297,7 @@ int msg_transfer_init(struct msg_transfer *t, const struct msg_transfer_fields *
                  MSG_ACCOUNT_MAX);
         return -1;
     }
-    if (!msg_valid_account(f->creditor_account)) {
+    if (!by_alias && !msg_valid_account(f->creditor_account)) {
         snprintf(err, errlen, "creditor account must be 1..%d printable characters without spaces",
                  MSG_ACCOUNT_MAX);
         return -1;
@@ -297,9 +308,11 @@ int msg_transfer_init(struct msg_transfer *t, const struct msg_transfer_fields *
         return -1;
     }
     memcpy(t->debtor_agent, f->debtor_agent, MSG_AGENT_LEN + 1);
-    memcpy(t->creditor_agent, f->creditor_agent, MSG_AGENT_LEN + 1);
+    if (!by_alias) {
+        memcpy(t->creditor_agent, f->creditor_agent, MSG_AGENT_LEN + 1);
+        memcpy(t->creditor_account, f->creditor_account, strlen(f->creditor_account) + 1);
+    }
     memcpy(t->debtor_account, f->debtor_account, strlen(f->debtor_account) + 1);
-    memcpy(t->creditor_account, f->creditor_account, strlen(f->creditor_account) + 1);
     memcpy(t->currency, currency, 4);
 
     sikka__v1__credit_transfer__init(&t->ct);
@@ -309,6 +322,7 @@ int msg_transfer_init(struct msg_transfer *t, const struct msg_transfer_fields *
     t->ct.debtor_account = t->debtor_account;
     t->ct.creditor_agent = t->creditor_agent;
     t->ct.creditor_account = t->creditor_account;
+    t->ct.creditor_alias = t->creditor_alias;
     t->ct.amount = f->amount;
     t->ct.currency = t->currency;
     t->ct.purpose = f->purpose;
@@ -360,4 +374,31 @@ void msg_heartbeat_init(struct msg_heartbeat *h, uint64_t nonce, bool reply)
     sikka__v1__envelope__init(&h->env);
     h->env.body_case = SIKKA__V1__ENVELOPE__BODY_HEARTBEAT;
     h->env.heartbeat = &h->heartbeat;
+}
+
+int msg_alias_init(struct msg_alias *a, const char *request_id, Sikka__V1__AliasOp op,
+                   const char *alias, const char *account, const char *name, char *err,
+                   size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    if (copy_text(a->request_id, request_id, MSG_ID_MAX, "request id", err, errlen) != 0 ||
+        copy_text(a->alias, alias, MSG_ALIAS_MAX, "alias", err, errlen) != 0)
+        return -1;
+    if (!is_empty(account) &&
+        copy_text(a->account, account, MSG_ACCOUNT_MAX, "account", err, errlen) != 0)
+        return -1;
+    /* a name is counted in characters by the switch; here only its bytes
+     * are bounded, so that an over-long name reaches the switch's check */
+    if (!is_empty(name) && copy_text(a->name, name, sizeof(a->name) - 1, "name", err, errlen) != 0)
+        return -1;
+    sikka__v1__alias_request__init(&a->request);
+    a->request.request_id = a->request_id;
+    a->request.op = op;
+    a->request.alias = a->alias;
+    a->request.account = a->account;
+    a->request.name = a->name;
+    sikka__v1__envelope__init(&a->env);
+    a->env.body_case = SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST;
+    a->env.alias_request = &a->request;
+    return 0;
 }

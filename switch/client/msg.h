@@ -29,6 +29,7 @@
 #define MSG_REASON_MAX  4   /* ISO 20022 reason codes: AC01, NARR, ... */
 #define MSG_AMOUNT_MAX  24  /* bytes money_format needs, NUL included */
 #define MSG_ID_LEN      26  /* length of ids made by msg_new_msg_id */
+#define MSG_ALIAS_MAX   40  /* bytes of an alias as written (the switch normalises it) */
 
 /* Amounts: money_parse() and money_format() in money.h. */
 
@@ -92,6 +93,8 @@ struct msg_transfer_fields {
     const char *debtor_account;   /* 1..34 */
     const char *creditor_agent;   /* payee participant code */
     const char *creditor_account; /* 1..34 */
+    const char *creditor_alias;   /* pay by alias (a mobile number): then agent and
+                                   * account NULL or "" */
     int64_t amount;               /* paisa; not range-checked here (the switch says AM02) */
     const char *currency;         /* NULL or "": "PKR" */
     Sikka__V1__Purpose purpose;
@@ -107,6 +110,7 @@ struct msg_transfer {
     char debtor_account[MSG_ACCOUNT_MAX + 1];
     char creditor_agent[MSG_AGENT_LEN + 1];
     char creditor_account[MSG_ACCOUNT_MAX + 1];
+    char creditor_alias[MSG_ALIAS_MAX + 1];
     char currency[4];
     struct msg_remittance remittance;
     Sikka__V1__CreditTransfer ct;
@@ -138,5 +142,21 @@ struct msg_heartbeat {
 };
 
 void msg_heartbeat_init(struct msg_heartbeat *h, uint64_t nonce, bool reply);
+
+/* An AliasRequest inside an Envelope (the alias directory): account and
+ * name NULL or "" for deregister, lookup and release. Only bounded here;
+ * the switch checks and normalises (FF01 names the field). */
+struct msg_alias {
+    char request_id[MSG_ID_MAX + 1];
+    char alias[MSG_ALIAS_MAX + 1];
+    char account[MSG_ACCOUNT_MAX + 1];
+    char name[4 * MSG_TEXT_MAX + 16]; /* 140 characters of up to 4 bytes, and a little
+                                       * more so that too long reaches the switch */
+    Sikka__V1__AliasRequest request;
+    Envelope env;
+};
+int msg_alias_init(struct msg_alias *a, const char *request_id, Sikka__V1__AliasOp op,
+                   const char *alias, const char *account, const char *name, char *err,
+                   size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -4,6 +4,7 @@
  *   sikka-wallet [common options] pay --from ACCOUNT --to ACCOUNT@CODE ...
  *   sikka-wallet [common options] listen [--accept-all | --reject CODE] ...
  *   sikka-wallet [common options] bulk FILE.csv [--from ACCOUNT] [--batch-id ID]
+ *   sikka-wallet [common options] alias register|update|lookup|deregister|port|release ALIAS
  *
  * `pay` sends one CreditTransfer and prints the outcome as one line on
  * stdout (`ACSC <transfer-id>`, exit 0, or `RJCT <reason> <text>`, exit 1);
@@ -139,6 +140,8 @@ static void usage_main(FILE *out)
             "  bulk     send a CSV file of payments as one batch, one line per payment\n"
             "  listen   answer incoming credit transfers as the payee\n"
             "  request  requests to pay: send, list, accept, decline, cancel, block\n"
+            "  alias    the alias directory: register, update, lookup, deregister, port,\n"
+            "           release a mobile number (Raast ID)\n"
             "Run `sikka-wallet COMMAND --help` for a command's options.\n"
             "\n%s",
             common_usage);
@@ -147,7 +150,7 @@ static void usage_main(FILE *out)
 static void usage_pay(FILE *out)
 {
     fprintf(out,
-            "usage: sikka-wallet pay --from ACCOUNT --to ACCOUNT@CODE --amount 1500.00\n"
+            "usage: sikka-wallet pay --from ACCOUNT --to ACCOUNT@CODE|ALIAS --amount 1500.00\n"
             "                        --purpose BNPL_REPAYMENT|SUPPLIER_PAYMENT|P2P\n"
             "                        [--ref TEXT] [--msg-id ID] [--e2e ID] [--currency PKR]\n"
             "\n"
@@ -162,6 +165,9 @@ static void usage_pay(FILE *out)
             "\n"
             "  --from ACCOUNT        the payer's account at our participant\n"
             "  --to ACCOUNT@CODE     the payee's account and participant (e.g. 0300123@KOKO)\n"
+            "  --to ALIAS            or the payee's alias, a mobile number (03001234567):\n"
+            "                        the switch finds the account; a line `PAYEE <CODE>\n"
+            "                        <masked name>` comes before the result line\n"
             "  --amount RUPEES       e.g. 1500, 1500.5, 1500.00 (at most two decimals)\n"
             "  --purpose P           BNPL_REPAYMENT, SUPPLIER_PAYMENT or P2P\n"
             "  --ref TEXT            remittance: LOANID/N (instalment N) for BNPL_REPAYMENT,\n"
@@ -413,6 +419,11 @@ static int pay_outcome(const Envelope *env, const char *msg_id, char *retry_why,
         if (sr->kind != SIKKA__V1__REPORT_KIND__REPORT_KIND_RESULT || sr->to_payee ||
             strcmp(sr->original_msg_id, msg_id) != 0)
             return PAY_NOT_OURS;
+        if (sr->creditor_masked_name[0] != '\0' && sr->status != SIKKA__V1__TX_STATUS__PDNG) {
+            /* confirmation of payee: whom the alias paid, masked */
+            cli_one_line(sr->creditor_masked_name, text, sizeof(text));
+            out_line("PAYEE %s %s", sr->creditor_agent, text);
+        }
         if (sr->status == SIKKA__V1__TX_STATUS__ACSC) {
             out_line("ACSC %" PRIu64, sr->transfer_id);
             return WALLET_EXIT_OK;
@@ -611,8 +622,11 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
                 a.purpose);
         return WALLET_EXIT_FAILED;
     }
-    char creditor_account[MSG_ACCOUNT_MAX + 1], creditor_agent[MSG_AGENT_LEN + 1];
-    if (msg_parse_party(a.to, creditor_account, sizeof(creditor_account), creditor_agent,
+    char creditor_account[MSG_ACCOUNT_MAX + 1] = "", creditor_agent[MSG_AGENT_LEN + 1] = "";
+    /* without '@' it is an alias: the switch checks and resolves it */
+    bool by_alias = strchr(a.to, '@') == NULL;
+    if (!by_alias &&
+        msg_parse_party(a.to, creditor_account, sizeof(creditor_account), creditor_agent,
                         sizeof(creditor_agent), err, sizeof(err)) != 0) {
         fprintf(stderr, "sikka-wallet pay: --to: %s\n", err);
         return WALLET_EXIT_FAILED;
@@ -634,6 +648,7 @@ static int wallet_pay(struct wallet *w, int argc, char **argv)
         .debtor_account = a.from,
         .creditor_agent = creditor_agent,
         .creditor_account = creditor_account,
+        .creditor_alias = by_alias ? a.to : NULL,
         .amount = amount,
         .currency = a.currency,
         .purpose = purpose,
@@ -1089,6 +1104,229 @@ done:
     return l.exit_code;
 }
 
+/* ---- alias ---- */
+
+static void usage_alias(FILE *out)
+{
+    fprintf(out,
+            "usage: sikka-wallet alias register ALIAS --account ACCOUNT --name \"FULL NAME\"\n"
+            "       sikka-wallet alias update ALIAS --account ACCOUNT --name \"FULL NAME\"\n"
+            "       sikka-wallet alias lookup ALIAS\n"
+            "       sikka-wallet alias deregister ALIAS\n"
+            "       sikka-wallet alias port ALIAS --account ACCOUNT --name \"FULL NAME\"\n"
+            "       sikka-wallet alias release ALIAS\n"
+            "\n"
+            "The alias directory (Raast ID). ALIAS is a mobile number (03001234567,\n"
+            "+923001234567 or 923001234567) or a 13-digit CNIC (12345-1234567-1).\n"
+            "  register    our customer's alias for one of our accounts, in the holder's name\n"
+            "  update      our alias: another of our accounts and/or name\n"
+            "  lookup      who holds it: prints `<CODE> <masked name>`\n"
+            "  deregister  our alias goes (with a port waiting, it moves to the asker)\n"
+            "  port        ask for another participant's alias, for our account: it moves\n"
+            "              when its holder releases it or the scheme's expiry passes\n"
+            "  release     consent to the port waiting on our alias: it moves now\n"
+            "Prints one line: `<CODE> <masked name>` (lookup), `OK <alias> <CODE> <masked\n"
+            "name>`, `PENDING <alias> <holder> <expires-at-ms>` (port), `MOVED <alias>\n"
+            "<CODE>`, or `RJCT <reason> <text>` (exit 1). A refusal marked retry (a rate\n"
+            "limit) is sent again after a backoff until --timeout-ms.\n"
+            "\n"
+            "  --account ACCOUNT     our customer's account\n"
+            "  --name NAME           the account holder's full name (at most 140 characters)\n"
+            "  --request-id ID       the request's id (default: a new ULID)\n"
+            "\n%s",
+            common_usage);
+}
+
+/* Prints the answer to our request; the exit code, PAY_NOT_OURS or PAY_RETRY. */
+static int alias_outcome(const Envelope *env, const char *request_id, char *retry_why, size_t len)
+{
+    char text[MSG_TEXT_MAX * 4 + 1];
+    if (env->body_case == SIKKA__V1__ENVELOPE__BODY_ALIAS_RESPONSE) {
+        const Sikka__V1__AliasResponse *r = env->alias_response;
+        if (r->op == SIKKA__V1__ALIAS_OP__ALIAS_NOTICE) {
+            cli_one_line(r->text, text, sizeof(text));
+            fprintf(stderr, "sikka-wallet alias: notice: %s\n", text);
+            return PAY_NOT_OURS;
+        }
+        if (strcmp(r->request_id, request_id) != 0)
+            return PAY_NOT_OURS;
+        if (!r->ok) {
+            const char *reason = r->reason[0] != '\0' ? r->reason : "MS03";
+            cli_one_line(r->text[0] != '\0' ? r->text : msg_reason_text(reason), text,
+                         sizeof(text));
+            out_line("RJCT %s%s%s", reason, text[0] != '\0' ? " " : "", text);
+            return WALLET_EXIT_REJECTED;
+        }
+        cli_one_line(r->masked_name, text, sizeof(text));
+        if (r->op == SIKKA__V1__ALIAS_OP__ALIAS_LOOKUP)
+            out_line("%s %s", r->participant, text);
+        else if (r->participant[0] == '\0')
+            out_line("OK %s", r->alias);
+        else if (r->op == SIKKA__V1__ALIAS_OP__ALIAS_PORT && r->port_pending)
+            out_line("PENDING %s %s %" PRId64, r->alias, r->participant, r->port_expires_at_ms);
+        else if (r->op == SIKKA__V1__ALIAS_OP__ALIAS_RELEASE ||
+                 r->op == SIKKA__V1__ALIAS_OP__ALIAS_DEREGISTER)
+            out_line("MOVED %s %s", r->alias, r->participant);
+        else
+            out_line("OK %s %s %s", r->alias, r->participant, text);
+        return WALLET_EXIT_OK;
+    }
+    if (env->body_case == SIKKA__V1__ENVELOPE__BODY_MESSAGE_REJECT) {
+        const Sikka__V1__MessageReject *mr = env->message_reject;
+        if (mr->ref_msg_id[0] != '\0' && strcmp(mr->ref_msg_id, request_id) != 0)
+            return PAY_NOT_OURS;
+        const char *reason = mr->reason[0] != '\0' ? mr->reason : "MS03";
+        cli_one_line(mr->text[0] != '\0' ? mr->text : msg_reason_text(reason), text, sizeof(text));
+        if (mr->retry) {
+            snprintf(retry_why, len, "%s %s", reason, text);
+            return PAY_RETRY;
+        }
+        out_line("RJCT %s%s%s", reason, text[0] != '\0' ? " " : "", text);
+        return WALLET_EXIT_REJECTED;
+    }
+    return PAY_NOT_OURS;
+}
+
+static int wallet_alias(struct wallet *w, int argc, char **argv)
+{
+    enum { OPT_ACCOUNT = 1000, OPT_NAME, OPT_REQUEST_ID };
+    static const struct option options[] = {
+        WALLET_COMMON_OPTIONS,
+        {"account", required_argument, NULL, OPT_ACCOUNT},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"request-id", required_argument, NULL, OPT_REQUEST_ID},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct {
+        const char *name;
+        Sikka__V1__AliasOp op;
+        bool needs_account;
+    } ops[] = {
+        {"register", SIKKA__V1__ALIAS_OP__ALIAS_REGISTER, true},
+        {"update", SIKKA__V1__ALIAS_OP__ALIAS_UPDATE, true},
+        {"lookup", SIKKA__V1__ALIAS_OP__ALIAS_LOOKUP, false},
+        {"deregister", SIKKA__V1__ALIAS_OP__ALIAS_DEREGISTER, false},
+        {"port", SIKKA__V1__ALIAS_OP__ALIAS_PORT, true},
+        {"release", SIKKA__V1__ALIAS_OP__ALIAS_RELEASE, false},
+    };
+    const char *account = NULL, *name = NULL, *request_id = NULL;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int r = common_option(w, opt, optarg);
+        if (r < 0)
+            return WALLET_EXIT_FAILED;
+        if (r > 0)
+            continue;
+        switch (opt) {
+        case OPT_ACCOUNT:
+            account = optarg;
+            break;
+        case OPT_NAME:
+            name = optarg;
+            break;
+        case OPT_REQUEST_ID:
+            request_id = optarg;
+            break;
+        case 'h':
+        case OPT_HELP:
+            usage_alias(stdout);
+            return WALLET_EXIT_OK;
+        default:
+            usage_alias(stderr);
+            return WALLET_EXIT_FAILED;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "sikka-wallet alias: give an action and an alias (see --help)\n");
+        return WALLET_EXIT_FAILED;
+    }
+    const char *action = argv[optind], *alias = argv[optind + 1];
+    size_t k = 0;
+    while (k < sizeof(ops) / sizeof(ops[0]) && strcmp(ops[k].name, action) != 0)
+        k++;
+    if (k == sizeof(ops) / sizeof(ops[0])) {
+        fprintf(stderr, "sikka-wallet alias: unknown action \"%s\" (see --help)\n", action);
+        return WALLET_EXIT_FAILED;
+    }
+    if (ops[k].needs_account != (account != NULL && name != NULL) ||
+        (!ops[k].needs_account && (account != NULL || name != NULL))) {
+        fprintf(stderr, "sikka-wallet alias %s: %s\n", action,
+                ops[k].needs_account ? "--account and --name are required"
+                                     : "takes no --account or --name");
+        return WALLET_EXIT_FAILED;
+    }
+    if (wallet_resolve(w) != 0)
+        return WALLET_EXIT_FAILED;
+    char new_id[MSG_ID_LEN + 1], err[512];
+    if (request_id == NULL) {
+        if (msg_new_msg_id(new_id, sizeof(new_id)) != 0) {
+            fprintf(stderr, "sikka-wallet alias: cannot make a request id\n");
+            return WALLET_EXIT_FAILED;
+        }
+        request_id = new_id;
+    }
+    struct msg_alias req;
+    if (msg_alias_init(&req, request_id, ops[k].op, alias, account, name, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-wallet alias %s: %s\n", action, err);
+        return WALLET_EXIT_FAILED;
+    }
+    int timeout_ms = w->timeout_ms > 0 ? w->timeout_ms : WALLET_DEFAULT_TIMEOUT_MS;
+    struct wallet_conn wc;
+    if (wallet_setup(w, &wc) != 0)
+        return WALLET_EXIT_FAILED;
+    int64_t deadline = mono_ms() + timeout_ms;
+    struct client_backoff backoff;
+    client_backoff_init(&backoff, WALLET_BACKOFF_MIN_MS, WALLET_BACKOFF_MAX_MS);
+    char last[1200] = "no answer", retry_why[MSG_TEXT_MAX * 4 + 16];
+    int rc = WALLET_EXIT_FAILED;
+    for (int64_t left; (left = deadline - mono_ms()) > 0;) {
+        bool tls_failed = false;
+        if (wc.c == NULL && wallet_connect(w, &wc, left, &tls_failed, err, sizeof(err)) != 0) {
+            snprintf(last, sizeof(last), "cannot connect: %s", err);
+            if (tls_failed)
+                break;
+            wallet_pause(&wc, client_backoff_next(&backoff));
+            continue;
+        }
+        if (client_send(wc.c, &req.env) != 0) {
+            snprintf(last, sizeof(last), "connection to %s lost", wc.address);
+            wallet_disconnect(&wc);
+            continue;
+        }
+        int outcome = PAY_NOT_OURS;
+        while (outcome == PAY_NOT_OURS) {
+            left = deadline - mono_ms();
+            Envelope *e = left > 0 ? client_recv(wc.c, (int)left) : NULL;
+            if (e == NULL)
+                break;
+            outcome = alias_outcome(e, request_id, retry_why, sizeof(retry_why));
+            client_envelope_free(e);
+        }
+        if (outcome >= 0) {
+            rc = outcome;
+            break;
+        }
+        if (outcome == PAY_RETRY) {
+            snprintf(last, sizeof(last), "the switch could not take it: %s", retry_why);
+        } else if (client_is_closed(wc.c)) {
+            snprintf(last, sizeof(last), "connection to %s lost: %s", wc.address,
+                     client_close_reason(wc.c));
+            wallet_disconnect(&wc);
+        } else {
+            break;
+        }
+        int wait = client_backoff_next(&backoff);
+        fprintf(stderr, "sikka-wallet alias: %s; sending it again in %d ms\n", last, wait);
+        wallet_pause(&wc, wait);
+    }
+    if (rc == WALLET_EXIT_FAILED)
+        fprintf(stderr, "sikka-wallet alias %s: no answer within %d ms; last: %s\n", action,
+                timeout_ms, last);
+    wallet_teardown(&wc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -1134,6 +1372,8 @@ int main(int argc, char **argv)
         return request_main(&(struct request_defaults){w.connect, w.participant, w.cert, w.key,
                                                        w.ca, w.timeout_ms, w.verbose},
                             sub_argc, sub_argv);
+    if (strcmp(cmd, "alias") == 0)
+        return wallet_alias(&w, sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         usage_main(stdout);
         return WALLET_EXIT_OK;

@@ -57,6 +57,8 @@ struct table_line {
  * owner, i.e. only through the SECURITY DEFINER functions below. */
 static const struct table_line tables[] = {
     {"accounts", {P_SELECT, P_SELECT, 0}},
+    {"alias_audit", {P_SELECT, P_SELECT, 0}}, /* 008: every change of the alias directory */
+    {"aliases", {P_SELECT, P_SELECT, 0}},     /* 008: the alias directory (Raast ID) */
     {"audit_log", {P_SELECT, P_SELECT, 0}},
     {"bulk_batches", {P_SELECT, P_SELECT, 0}}, /* 010: bulk payments' batch ids */
     {"fee_schedule", {P_SELECT, P_SELECT, 0}},
@@ -125,6 +127,16 @@ static const struct function_line functions[] = {
      {false, false, false}},
     {"operator_check(text, text, text, text, text)", {false, false, false}},
     {"operator_role_rank(text)", {false, false, false}},
+    /* the alias directory (008): the switch changes it for participants,
+     * each function checking who may; its building blocks are the owner's */
+    {"alias_register(text, text, text, text, text)", {true, false, false}},
+    {"alias_update(text, text, text, text)", {true, false, false}},
+    {"alias_deregister(text, text)", {true, false, false}},
+    {"alias_port(text, text, text, text, integer)", {true, false, false}},
+    {"alias_release(text, text)", {true, false, false}},
+    {"alias_expire_ports(integer)", {true, false, false}},
+    {"alias_answer(text, text, text)", {false, false, false}},
+    {"alias_move(text, text, text)", {false, false, false}},
     /* pure reads of a proposal, for whoever reads the proposals table */
     {"proposal_json(proposals)", {true, true, false}},
     {"proposal_role_needed(text)", {true, true, false}},

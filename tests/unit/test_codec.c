@@ -184,6 +184,50 @@ int main(void)
     listing.request_control = &list;
     CHECK(codec_check_strict(&listing.base, err, sizeof(err)) != 0);
     CHECK(strstr(err, "request_control.requests") != NULL && strstr(err, "ref") != NULL, "%s", err);
+    TEST_STEP("alias messages (issue 11): the same strictness, named by path");
+    /* alias_request { name: "\xc3\x28" } (a cut two-byte sequence) */
+    const unsigned char alias_bad_name[] = {0x4a, 0x04, 0x32, 0x02, 0xc3, 0x28};
+    CHECK(codec_unpack(&a, alias_bad_name, sizeof(alias_bad_name), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "alias_request.name is not valid UTF-8");
+    arena_reset(&a);
+    /* alias_request { alias: "0\03" } */
+    const unsigned char alias_nul[] = {0x4a, 0x05, 0x1a, 0x03, '0', 0x00, '3'};
+    CHECK(codec_unpack(&a, alias_nul, sizeof(alias_nul), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "alias_request.alias contains a NUL byte");
+    arena_reset(&a);
+    /* alias_request { field 9: 1 }: unknown */
+    const unsigned char alias_unknown[] = {0x4a, 0x02, 0x48, 0x01};
+    CHECK(codec_unpack(&a, alias_unknown, sizeof(alias_unknown), err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "unknown") != NULL, "%s", err);
+    arena_reset(&a);
+    /* alias_request { alias: "03001234567", op: ALIAS_LOOKUP }: fine */
+    const unsigned char alias_ok[] = {0x4a, 0x0f, 0x10, 0x04, 0x1a, 0x0b, '0', '3', '0',
+                                      '0',  '1',  '2',  '3',  '4',  '5',  '6',  '7'};
+    Envelope *al = codec_unpack(&a, alias_ok, sizeof(alias_ok), err, sizeof(err));
+    CHECK(al != NULL, "%s", err);
+    CHECK_INT(al->body_case, SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST);
+    CHECK_INT(al->alias_request->op, SIKKA__V1__ALIAS_OP__ALIAS_LOOKUP);
+    CHECK_STR(al->alias_request->alias, "03001234567");
+    CHECK_STR(codec_body_name(al), "alias_request");
+    arena_reset(&a);
+    /* credit_transfer { creditor_alias (15): "\xc0\xaf" } */
+    const unsigned char ct_alias_bad[] = {0x0a, 0x04, 0x7a, 0x02, 0xc0, 0xaf};
+    CHECK(codec_unpack(&a, ct_alias_bad, sizeof(ct_alias_bad), err, sizeof(err)) == NULL);
+    CHECK_STR(err, "credit_transfer.creditor_alias is not valid UTF-8");
+    arena_reset(&a);
+    /* what the switch sends: the masked name and an alias response's text */
+    bad_sr.text = "ok";
+    bad_sr.creditor_masked_name = "M*** \xda";
+    CHECK(codec_check_strict(&report.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "status_report.creditor_masked_name is not valid UTF-8");
+    Sikka__V1__AliasResponse bad_ar = SIKKA__V1__ALIAS_RESPONSE__INIT;
+    bad_ar.masked_name = "\xd8\xb9*** \xd8";
+    Envelope answer = SIKKA__V1__ENVELOPE__INIT;
+    answer.body_case = SIKKA__V1__ENVELOPE__BODY_ALIAS_RESPONSE;
+    answer.alias_response = &bad_ar;
+    CHECK(codec_check_strict(&answer.base, err, sizeof(err)) != 0);
+    CHECK_STR(err, "alias_response.masked_name is not valid UTF-8");
+    CHECK_STR(codec_body_name(&answer), "alias_response");
 
     TEST_STEP("arena limit bounds what a frame can allocate");
     struct arena tiny;
