@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alias.h"
 #include "hmap.h"
 #include "log.h"
 #include "participant.h"
@@ -82,17 +83,20 @@ int64_t rtp_later_deliver_ms(const struct rtp_rule *r, int64_t midnight_ms, int6
     return rtp_after_quiet_hours(r, midnight_ms > now_ms ? midnight_ms : now_ms);
 }
 
-int rtp_resolve_debtor(const char *debtor, char agent[5], char account[35], char reason[5],
-                       char *text, size_t textlen)
+int rtp_resolve_debtor(const char *caller, const char *debtor, char agent[5], char account[35],
+                       char reason[5], char *text, size_t textlen)
 {
     const char *at = strrchr(debtor, '@');
     if (at == NULL) {
-        /* an alias (a mobile number): the directory is not part of this build */
-        snprintf(reason, 5, "AC01");
-        snprintf(text, textlen,
-                 "debtor: alias resolution is not available; name the debtor as "
-                 "ACCOUNT@CODE");
-        return -1;
+        /* an alias (Raast ID): the directory names the debtor's participant
+         * and account; the account goes to that participant only (the
+         * delivered request), never back to the creditor */
+        struct alias_target t;
+        if (alias_resolve(caller, "request_to_pay.debtor", debtor, &t, reason, text, textlen) != 0)
+            return -1;
+        snprintf(agent, 5, "%s", t.participant);
+        snprintf(account, 35, "%s", t.account);
+        return 0;
     }
     size_t alen = (size_t)(at - debtor);
     if (alen < 1 || alen > TRANSFER_ACCOUNT_MAX || !participant_code_valid(at + 1)) {
@@ -726,8 +730,8 @@ static void handle_request(struct session *s, const Sikka__V1__RequestToPay *m)
     }
     snprintf(q->due_date, sizeof(q->due_date), "%s", m->due_date);
 
-    if (rtp_resolve_debtor(m->debtor, q->debtor, q->debtor_account, reason, text, sizeof(text)) !=
-        0)
+    if (rtp_resolve_debtor(me, m->debtor, q->debtor, q->debtor_account, reason, text,
+                           sizeof(text)) != 0)
         goto refuse;
     struct participant *creditor = s->participant, *debtor = participant_find(q->debtor);
     if (creditor->status != PARTICIPANT_ACTIVE) {

@@ -63,12 +63,13 @@ int rtp_parse_due_date(const char *s, int64_t *midnight_ms) __attribute__((warn_
  * midnight or now, whichever is later, moved past the quiet hours. */
 int64_t rtp_later_deliver_ms(const struct rtp_rule *r, int64_t midnight_ms, int64_t now_ms);
 /* The debtor as a request names it, resolved to a participant code and an
- * account: "ACCOUNT@CODE" today. This is the one place debtor resolution
- * happens; the alias directory plugs in here. Returns 0, or -1 with a
- * reason code and text (FF01 malformed, AC01 an alias: no directory in
- * this build). */
-int rtp_resolve_debtor(const char *debtor, char agent[5], char account[35], char reason[5],
-                       char *text, size_t textlen) __attribute__((warn_unused_result));
+ * account: "ACCOUNT@CODE", or an alias (Raast ID: a mobile number or CNIC)
+ * looked up in the directory (alias.h) for `caller`, the creditor agent.
+ * Returns 0, or -1 with a reason code and text (FF01 malformed, BE23 an
+ * alias nobody registered). */
+int rtp_resolve_debtor(const char *caller, const char *debtor, char agent[5], char account[35],
+                       char reason[5], char *text, size_t textlen)
+    __attribute__((warn_unused_result));
 /* Checks a RequestToPay's strings and the parts that need no state (FF01 /
  * FF03 with text naming the field). Returns 0, or -1 with reason and text. */
 int rtp_check_request(const Sikka__V1__RequestToPay *m, char reason[5], char *text, size_t textlen)

@@ -41,7 +41,12 @@ const char sql_check_schema[] =
     "SELECT to_regprocedure('public.fence_acquire(bigint,text)') IS NOT NULL AND "
     "to_regclass('public.payee_outbox') IS NOT NULL AND "
     "to_regprocedure('public.proposal_create(text,text,text,text,text,text,jsonb,integer)') "
-    "IS NOT NULL AND to_regprocedure('public.bulk_register(text,text,bytea,integer)') IS NOT NULL";
+    "IS NOT NULL AND to_regclass('public.aliases') IS NOT NULL AND "
+    "to_regclass('public.requests') IS NOT NULL AND "
+    "to_regprocedure('public.bulk_register(text,text,bytea,integer)') IS NOT NULL AND "
+    "to_regprocedure('public.proposal_withdraw(bigint,text,text,text,text,text)') IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.transfers'::regclass "
+    "AND attname = 'decided_at' AND NOT attisdropped)";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";

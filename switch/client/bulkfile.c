@@ -135,8 +135,17 @@ static bool record_empty(const struct csv_record *rec)
 int bulkfile_payee(const char *to, struct bulkfile_row *row, char *err, size_t errlen)
 {
     if (strchr(to, '@') == NULL) {
-        snprintf(err, errlen, "\"%.64s\" must be ACCOUNT@CODE", to);
-        return -1;
+        /* an alias: a mobile number or CNIC, digits with an optional '+';
+         * its exact form is the switch's to judge, item by item */
+        size_t n = strlen(to);
+        if (n == 0 || n > MSG_ALIAS_MAX ||
+            strspn(to + (to[0] == '+'), "0123456789") != n - (to[0] == '+')) {
+            snprintf(err, errlen, "\"%.64s\" must be ACCOUNT@CODE or an alias (a mobile number)",
+                     to);
+            return -1;
+        }
+        memcpy(row->creditor_alias, to, n + 1);
+        return 0;
     }
     return msg_parse_party(to, row->creditor_account, sizeof(row->creditor_account),
                            row->creditor_agent, sizeof(row->creditor_agent), err, errlen);
@@ -317,9 +326,10 @@ static int derive_batch_id(const struct bulkfile *f, const char *payer, const ch
     EVP_DigestUpdate(ctx, from, strlen(from) + 1);
     for (size_t i = 0; i < f->n; i++) {
         const struct bulkfile_row *r = &f->rows[i];
-        char line[MSG_ACCOUNT_MAX + MSG_TEXT_MAX + MSG_ID_MAX + 64];
-        int k = snprintf(line, sizeof(line), "%s@%s|%" PRId64 "|%d|%s|%s", r->creditor_account,
-                         r->creditor_agent, r->amount, (int)r->purpose, r->ref, r->msg_id);
+        char line[MSG_ACCOUNT_MAX + MSG_ALIAS_MAX + MSG_TEXT_MAX + MSG_ID_MAX + 64];
+        int k = snprintf(line, sizeof(line), "%s@%s%s|%" PRId64 "|%d|%s|%s", r->creditor_account,
+                         r->creditor_agent, r->creditor_alias, r->amount, (int)r->purpose, r->ref,
+                         r->msg_id);
         EVP_DigestUpdate(ctx, line, (size_t)k + 1);
     }
     unsigned int mdlen = 0;
@@ -368,6 +378,7 @@ int bulkfile_batch(struct bulkfile_batch *b, struct bulkfile *f, const char *pay
             .debtor_account = from,
             .creditor_agent = r->creditor_agent,
             .creditor_account = r->creditor_account,
+            .creditor_alias = r->creditor_alias[0] != '\0' ? r->creditor_alias : NULL,
             .amount = r->amount,
             .purpose = r->purpose,
             .ref = r->ref,

@@ -47,6 +47,9 @@ struct bulkfile_row {
     unsigned line; /* where its record starts, from 1 (the header is line 1) */
     char creditor_account[MSG_ACCOUNT_MAX + 1];
     char creditor_agent[MSG_AGENT_LEN + 1];
+    /* or, when `to` has no '@', the payee's alias (Raast ID) as written: the
+     * switch normalises and resolves it (FF01 / BE23 for that item alone) */
+    char creditor_alias[MSG_ALIAS_MAX + 1];
     int64_t amount; /* paisa */
     Sikka__V1__Purpose purpose;
     char ref[MSG_TEXT_MAX + 1];

@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (env != NULL && env->body_case == SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY) {
             char reason[8], text[256], agent[5], account[35];
             if (rtp_check_request(env->request_to_pay, reason, text, sizeof(text)) == 0 &&
-                rtp_resolve_debtor(env->request_to_pay->debtor, agent, account, reason, text,
-                                   sizeof(text)) == 0) {
+                rtp_resolve_debtor("KOKO", env->request_to_pay->debtor, agent, account, reason,
+                                   text, sizeof(text)) == 0) {
                 int64_t midnight;
                 struct rtp_rule rule = {.quiet_start_s = 75600, .quiet_end_s = 28800};
                 if (rtp_parse_due_date(env->request_to_pay->due_date, &midnight) == 0)

@@ -210,6 +210,8 @@ int main(void)
     h_init(&h, "alias");
     h_admin(&h);
     h_config(&h, "alias_port_expiry_s = 3\nalias_lookup_rate = 1\nalias_lookup_burst = 40\n");
+    /* no quiet hours: a request to pay by alias below is RTP Now, whenever the test runs */
+    PQclear(h_sql(&h, "UPDATE request_rules SET quiet_start_s = 0, quiet_end_s = 0"));
     h_start(&h);
     struct client *jazz = h_connect(&h, "JAZZ");
     struct client *easy = h_connect(&h, "EASY");
@@ -317,6 +319,55 @@ int main(void)
     CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id = 'ALIAS-PAY-2' AND "
                             "status = 'RJCT' AND reason = 'BE23' AND payee = ''"),
               1);
+
+    TEST_STEP("sikka-wallet bulk: an item by alias is resolved like a payment, an unknown "
+              "alias is refused (BE23) for its item alone");
+    char csv[300];
+    snprintf(csv, sizeof(csv), "%s/alias-bulk.csv", h.workdir);
+    FILE *cf = fopen(csv, "w");
+    CHECK(cf != NULL, "%s", csv);
+    fputs("to,amount,purpose,ref,msg_id\n"
+          "03001234567,10.00,P2P,,BULK-AL-1\n"
+          "03119999999,1.00,P2P,,BULK-AL-2\n",
+          cf);
+    CHECK(fclose(cf) == 0);
+    pid = WALLET(&h, out, "JAZZ", "bulk", csv, "--from", "JAZZ-ACC-9");
+    e = h_expect(easy, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 8000);
+    CHECK_STR(e->credit_transfer->msg_id, "BULK-AL-1");
+    CHECK_STR(e->credit_transfer->creditor_account, "EASY-ACC-2");
+    uint64_t bulk_paid = e->credit_transfer->transfer_id;
+    client_envelope_free(e);
+    h_send_decision(easy, bulk_paid, true, NULL);
+    CHECK_INT(wallet_wait(&h, pid, out, text, sizeof(text)), 1); /* one item refused */
+    snprintf(want, sizeof(want), "2 ACSC %llu\n3 RJCT BE23 ", (unsigned long long)bulk_paid);
+    CHECK(strncmp(text, want, strlen(want)) == 0, "bulk lines: %s", text);
+    CHECK(strstr(text, "EASY-ACC") == NULL, "no account of EASY's shown to the payer");
+    client_envelope_free(h_expect(easy, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE msg_id = 'BULK-AL-1' AND payee = "
+                            "'EASY' AND creditor_account = 'EASY-ACC-2' AND status = 'ACSC'"),
+              1);
+
+    TEST_STEP("a request to pay sent to an alias: delivered to the holder's participant with "
+              "the account; the creditor never sees it");
+    pid = WALLET(&h, out, "KOKO", "request", "send", "--to", "+923001234567", "--amount", "5.00",
+                 "--purpose", "P2P", "--expires-in", "60");
+    e = h_expect(easy, SIKKA__V1__ENVELOPE__BODY_REQUEST_TO_PAY, 8000);
+    CHECK_STR(e->request_to_pay->debtor_agent, "EASY");
+    CHECK_STR(e->request_to_pay->debtor_account, "EASY-ACC-2");
+    CHECK_STR(e->request_to_pay->creditor_agent, "KOKO");
+    uint64_t request = e->request_to_pay->request_id;
+    client_envelope_free(e);
+    CHECK_INT(wallet_wait(&h, pid, out, text, sizeof(text)), 0);
+    CHECK(strtoull(text, NULL, 10) == request, "the request id printed: %s", text);
+    CHECK_INT(h_sql_int(&h,
+                        "SELECT count(*) FROM requests WHERE id = %llu AND debtor_agent = 'EASY' "
+                        "AND debtor_account = 'EASY-ACC-2'",
+                        (unsigned long long)request),
+              1);
+    pid = WALLET(&h, out, "KOKO", "request", "send", "--to", "03119999999", "--amount", "5.00",
+                 "--purpose", "P2P", "--expires-in", "60");
+    CHECK_INT(wallet_wait(&h, pid, out, text, sizeof(text)), 1);
+    CHECK(strncmp(text, "RJCT BE23 ", 10) == 0, "an unknown alias: %s", text);
 
     TEST_STEP("a transfer naming an alias and a creditor agent is FF01");
     {

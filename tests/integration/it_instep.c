@@ -181,7 +181,8 @@ static void reader_is_refused(struct harness *h)
         "SELECT * FROM proposal_approve_ndc(1, 'x', NULL, NULL, NULL)",
         /* one statement over two lines (parenthesized: not two elements) */
         ("SELECT * FROM post_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-         "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"),
+         "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+         "NULL, NULL)"),
         "INSERT INTO ledger_entries DEFAULT VALUES",
         "UPDATE ledger_entries SET amount = amount",
         "DELETE FROM ledger_entries",

@@ -575,8 +575,10 @@ int main(void)
     expect_reject(koko, "FF01", "request_to_pay.remittance.invoice");
     send_rtp(koko, &(struct rtp){.msg_id = "BAD-PURPOSE", .amount = 100, .purpose = 9});
     expect_reject(koko, "FF03", "purpose");
-    send_rtp(koko, &(struct rtp){.msg_id = "BAD-ALIAS", .amount = 100, .debtor = "03001234567"});
-    expect_state(koko, SIKKA__V1__REQUEST_STATE__REQUEST_REJECTED, "AC01", 5000);
+    /* an alias nobody registered (it_alias sends one to a registered alias) */
+    send_rtp(koko,
+             &(struct rtp){.msg_id = "UNKNOWN-ALIAS", .amount = 100, .debtor = "03001234567"});
+    expect_state(koko, SIKKA__V1__REQUEST_STATE__REQUEST_REJECTED, "BE23", 5000);
     send_rtp(koko, &(struct rtp){.msg_id = "BAD-AGENT", .amount = 100, .debtor = "1@ZZZZ"});
     expect_state(koko, SIKKA__V1__REQUEST_STATE__REQUEST_REJECTED, "RC04", 5000);
     send_rtp(koko, &(struct rtp){.msg_id = "BAD-SENDER", .amount = 100, .creditor_agent = "EASY"});
@@ -794,7 +796,7 @@ int main(void)
            "--purpose", "P2P");
     wallet_output("refused", out, sizeof(out));
     CHECK_INT(st, 1);
-    CHECK(strncmp(out, "RJCT AC01 ", 10) == 0);
+    CHECK(strncmp(out, "RJCT FF01 ", 10) == 0, "not an account nor an alias: %s", out);
     WALLET("decline-unknown", "JAZZ", &st, "request", "decline", idtext, "--reason", "MS02");
     wallet_output("decline-unknown", out, sizeof(out));
     CHECK_INT(st, 1);

@@ -202,7 +202,7 @@ int main(void)
     arena_reset(&a);
     /* alias_request { alias: "03001234567", op: ALIAS_LOOKUP }: fine */
     const unsigned char alias_ok[] = {0x4a, 0x0f, 0x10, 0x04, 0x1a, 0x0b, '0', '3', '0',
-                                      '0',  '1',  '2',  '3',  '4',  '5',  '6',  '7'};
+                                      '0',  '1',  '2',  '3',  '4',  '5',  '6', '7'};
     Envelope *al = codec_unpack(&a, alias_ok, sizeof(alias_ok), err, sizeof(err));
     CHECK(al != NULL, "%s", err);
     CHECK_INT(al->body_case, SIKKA__V1__ENVELOPE__BODY_ALIAS_REQUEST);

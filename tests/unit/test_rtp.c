@@ -99,21 +99,26 @@ int main(void)
     CHECK(rtp_parse_due_date("2026-12-04", &midnight) == 0);
     CHECK_INT(rtp_later_deliver_ms(&none, midnight, PKT(10, 0, 0)), PKT(0, 0, 0) + 86400000);
 
-    TEST_STEP("the debtor: ACCOUNT@CODE; an alias is refused (AC01), malformed FF01");
+    TEST_STEP("the debtor: ACCOUNT@CODE, or an alias the directory resolves; malformed FF01");
     char agent[5], account[35], reason[5], text[200];
-    CHECK(rtp_resolve_debtor("03001234567@JAZZ", agent, account, reason, text, sizeof(text)) == 0);
+    CHECK(rtp_resolve_debtor("KOKO", "03001234567@JAZZ", agent, account, reason, text,
+                             sizeof(text)) == 0);
     CHECK_STR(agent, "JAZZ");
     CHECK_STR(account, "03001234567");
-    CHECK(rtp_resolve_debtor("a@b@KOKO", agent, account, reason, text, sizeof(text)) == 0);
+    CHECK(rtp_resolve_debtor("KOKO", "a@b@KOKO", agent, account, reason, text, sizeof(text)) == 0);
     CHECK_STR(account, "a@b");
-    CHECK(rtp_resolve_debtor("03001234567", agent, account, reason, text, sizeof(text)) != 0);
-    CHECK_STR(reason, "AC01");
-    CHECK(rtp_resolve_debtor("@JAZZ", agent, account, reason, text, sizeof(text)) != 0);
+    /* an alias: the directory (empty here) answers; it_rtp pays one */
+    CHECK(rtp_resolve_debtor("KOKO", "03001234567", agent, account, reason, text, sizeof(text)) !=
+          0);
+    CHECK_STR(reason, "BE23");
+    CHECK(rtp_resolve_debtor("KOKO", "0300123", agent, account, reason, text, sizeof(text)) != 0);
     CHECK_STR(reason, "FF01");
-    CHECK(rtp_resolve_debtor("1@jazz", agent, account, reason, text, sizeof(text)) != 0);
+    CHECK(rtp_resolve_debtor("KOKO", "@JAZZ", agent, account, reason, text, sizeof(text)) != 0);
     CHECK_STR(reason, "FF01");
-    CHECK(rtp_resolve_debtor("12345678901234567890123456789012345@JAZZ", agent, account, reason,
-                             text, sizeof(text)) != 0);
+    CHECK(rtp_resolve_debtor("KOKO", "1@jazz", agent, account, reason, text, sizeof(text)) != 0);
+    CHECK_STR(reason, "FF01");
+    CHECK(rtp_resolve_debtor("KOKO", "12345678901234567890123456789012345@JAZZ", agent, account,
+                             reason, text, sizeof(text)) != 0);
     CHECK_STR(reason, "FF01");
 
     TEST_STEP("RequestToPay checks name the field");
