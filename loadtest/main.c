@@ -670,6 +670,24 @@ static int cmd_verify(int argc, char **argv)
     return v.ok ? 0 : EXIT_FAILED;
 }
 
+/* The switch and the certificates of a command that talks to one switch:
+ * --connect (else $SIKKA_CONNECT, else the local stack's 127.0.0.1:7443)
+ * as host and port, and --pki (when not given, where sikka-wallet looks).
+ * 0, or -1 after saying what was wrong about `cmd`'s --connect. */
+static int target_of(const char *cmd, const char *connect, char *host, size_t hostlen, int *port,
+                     char *pki, size_t pkilen)
+{
+    if (connect == NULL || connect[0] == '\0')
+        connect = "127.0.0.1:7443";
+    if (config_split_addr(connect, host, hostlen, port) != 0) {
+        fprintf(stderr, "sikka-replay %s: --connect wants HOST:PORT, got \"%s\"\n", cmd, connect);
+        return -1;
+    }
+    if (pki[0] == '\0')
+        cli_pki_dir(pki, pkilen);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- flood */
 
 static const char flood_usage[] =
@@ -804,14 +822,8 @@ static int cmd_flood(int argc, char **argv)
                 o.sessions);
         return EXIT_USAGE;
     }
-    if (connect == NULL || connect[0] == '\0')
-        connect = "127.0.0.1:7443";
-    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
-        fprintf(stderr, "sikka-replay flood: --connect wants HOST:PORT, got \"%s\"\n", connect);
+    if (target_of("flood", connect, o.host, sizeof(o.host), &o.port, pki, sizeof(pki)) != 0)
         return EXIT_USAGE;
-    }
-    if (pki[0] == '\0')
-        cli_pki_dir(pki, sizeof(pki));
     o.pki = pki;
 
     struct flood_result r;
@@ -922,14 +934,8 @@ static int cmd_lookups(int argc, char **argv)
                         "required, and nothing else\n");
         return EXIT_USAGE;
     }
-    if (connect == NULL || connect[0] == '\0')
-        connect = "127.0.0.1:7443";
-    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
-        fprintf(stderr, "sikka-replay lookups: --connect wants HOST:PORT, got \"%s\"\n", connect);
+    if (target_of("lookups", connect, o.host, sizeof(o.host), &o.port, pki, sizeof(pki)) != 0)
         return EXIT_USAGE;
-    }
-    if (pki[0] == '\0')
-        cli_pki_dir(pki, sizeof(pki));
     o.pki = pki;
     struct lookups_result r;
     if (lookups_run(&o, &r, err, sizeof(err)) != 0) {
@@ -1053,14 +1059,8 @@ static int cmd_requests(int argc, char **argv)
                                : "--creditor and --debtor want participant codes");
         return EXIT_USAGE;
     }
-    if (connect == NULL || connect[0] == '\0')
-        connect = "127.0.0.1:7443";
-    if (config_split_addr(connect, o.host, sizeof(o.host), &o.port) != 0) {
-        fprintf(stderr, "sikka-replay requests: --connect wants HOST:PORT, got \"%s\"\n", connect);
+    if (target_of("requests", connect, o.host, sizeof(o.host), &o.port, pki, sizeof(pki)) != 0)
         return EXIT_USAGE;
-    }
-    if (pki[0] == '\0')
-        cli_pki_dir(pki, sizeof(pki));
     o.pki = pki;
     struct rtpflow_result r;
     if (rtpflow_run(&o, &r, err, sizeof(err)) != 0) {

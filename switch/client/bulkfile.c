@@ -137,9 +137,8 @@ int bulkfile_payee(const char *to, struct bulkfile_row *row, char *err, size_t e
     if (strchr(to, '@') == NULL) {
         /* an alias: a mobile number or CNIC, digits with an optional '+';
          * its exact form is the switch's to judge, item by item */
-        size_t n = strlen(to);
-        if (n == 0 || n > MSG_ALIAS_MAX ||
-            strspn(to + (to[0] == '+'), "0123456789") != n - (to[0] == '+')) {
+        size_t n = strlen(to), plus = to[0] == '+';
+        if (n <= plus || n > MSG_ALIAS_MAX || strspn(to + plus, "0123456789") != n - plus) {
             snprintf(err, errlen, "\"%.64s\" must be ACCOUNT@CODE or an alias (a mobile number)",
                      to);
             return -1;

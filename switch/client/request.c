@@ -75,9 +75,10 @@ struct args {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sikka-wallet [common options] request SUB-COMMAND ...\n"
-                 "  send --to ACCOUNT@CODE --amount A --purpose P [--from ACCOUNT] [--ref T]\n"
-                 "       [--due YYYY-MM-DD] [--expires-in SECONDS] [--msg-id ID]\n"
-                 "                        ask the debtor ACCOUNT at participant CODE to pay A\n"
+                 "  send --to ALIAS|ACCOUNT@CODE --amount A --purpose P [--from ACCOUNT]\n"
+                 "       [--ref T] [--due YYYY-MM-DD] [--expires-in SECONDS] [--msg-id ID]\n"
+                 "                        ask the debtor (ACCOUNT at participant CODE, or the\n"
+                 "                        holder of an alias such as 03001234567) to pay A\n"
                  "                        (PKR, e.g. 1500.00) into --from (our account, default\n"
                  "                        our participant's code); --ref LOAN/N for\n"
                  "                        BNPL_REPAYMENT, the invoice for SUPPLIER_PAYMENT;\n"

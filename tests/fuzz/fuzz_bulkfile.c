@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < f.n; i++) {
         const struct bulkfile_row *r = &f.rows[i];
-        if (r->amount <= 0 || r->line < 2 || r->creditor_agent[0] == '\0' ||
+        /* a payee: an agent (ACCOUNT@CODE) or an alias, never both nor none */
+        if (r->amount <= 0 || r->line < 2 ||
+            (r->creditor_agent[0] == '\0') == (r->creditor_alias[0] == '\0') ||
             (i > 0 && r->line <= f.rows[i - 1].line))
             abort();
     }

@@ -917,6 +917,70 @@ int h_ctl_as(struct harness *h, const char *name, const char *const *args)
     return WEXITSTATUS(st);
 }
 
+static pid_t spawned[64];
+static size_t nspawned;
+
+static void kill_spawned(void)
+{
+    for (size_t i = 0; i < nspawned; i++) {
+        if (spawned[i] > 0 && waitpid(spawned[i], NULL, WNOHANG) == 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+    }
+}
+
+pid_t h_spawn(const char *const *argv, const char *out, const char *err)
+{
+    const char *slash = strrchr(argv[0], '/');
+    fprintf(stderr, "   $ %s", slash != NULL ? slash + 1 : argv[0]);
+    for (size_t i = 1; argv[i] != NULL; i++)
+        fprintf(stderr, " %s", argv[i]);
+    fprintf(stderr, "\n");
+    if (nspawned == 0)
+        CHECK(atexit(kill_spawned) == 0);
+    CHECK(nspawned < sizeof(spawned) / sizeof(spawned[0]), "too many child processes");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = err != NULL ? open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600) : o;
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    spawned[nspawned++] = pid;
+    return pid;
+}
+
+int h_spawn_wait(struct harness *h, pid_t pid, int timeout_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (h_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            CHECK(false, "child %d did not finish within %d ms", (int)pid, timeout_ms);
+        }
+        h_pump(h, 20);
+    }
+    CHECK(WIFEXITED(status), "child %d ended by signal %d", (int)pid,
+          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}
+
+const char *h_read_file(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+    return buf;
+}
+
 const char *h_ctl_last_line(struct harness *h)
 {
     size_t len = strlen(h->ctl_out);

@@ -87,6 +87,19 @@ void h_admin(struct harness *h);
  * Returns its exit status (0 done, 1 refused, 2 usage or connection error). */
 int h_ctl(struct harness *h, const char *const *args);
 #define H_CTL(h, ...) h_ctl((h), (const char *const[]){__VA_ARGS__, NULL})
+/* A tool (sikka-wallet, sikka-replay) as a child process: argv[0] is the
+ * binary's path, argv NULL-terminated; its stdout goes to out, its stderr to
+ * err (NULL: with stdout). The command line is echoed on stderr. A child
+ * still running when the test exits (a CHECK failed) is killed then. */
+pid_t h_spawn(const char *const *argv, const char *out, const char *err);
+/* Waits up to timeout_ms for a child of h_spawn, pumping the harness's
+ * connections meanwhile (a payee the test plays keeps answering); returns
+ * its exit status. A signal or the time running out fails the test. */
+int h_spawn_wait(struct harness *h, pid_t pid, int timeout_ms);
+/* The whole of a (small) file, for a tool's output: buf, NUL-terminated;
+ * "" when it cannot be read. */
+const char *h_read_file(const char *path, char *buf, size_t len);
+
 /* The same as operator `name`: <pki>/<name>.crt and .key (deploy/pki.sh
  * makes viewer, operator, supervisor and supervisor2; "operator-X" for
  * `deploy/pki.sh DIR operator X`). */

@@ -110,95 +110,45 @@ static void expect_ff01_raw(struct client *c, const Sikka__V1__AliasRequest *rq,
 
 /* ---- sikka-wallet as a child process ---- */
 
-/* sikka-replay with args, its output in out; returns its exit status. */
+/* sikka-replay with args, its output (stdout and stderr) in out; returns its
+ * exit status. */
 static int replay(struct harness *h, const char *out, const char *const *args)
 {
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(127);
-        const char *argv[40] = {"sikka-replay"};
-        int n = 1;
-        for (int i = 0; args[i] != NULL && n < 39; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(SIKKA_REPLAY_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    int64_t deadline = h_now_ms() + 60000;
-    while (waitpid(pid, &status, WNOHANG) != pid) {
-        if (h_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            CHECK(false, "sikka-replay did not finish within 60 s");
-        }
-        h_pump(h, 20);
-    }
-    CHECK(WIFEXITED(status), "sikka-replay ended by a signal");
-    return WEXITSTATUS(status);
+    const char *argv[40] = {SIKKA_REPLAY_BIN};
+    int n = 1;
+    for (int i = 0; args[i] != NULL && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return h_spawn_wait(h, h_spawn(argv, out, NULL), 60000);
 }
 
 #define REPLAY(h, out, ...) replay((h), (out), (const char *const[]){__VA_ARGS__, NULL})
 
+/* sikka-wallet as participant `code` with args; its stdout in out (its
+ * stderr beside it, in out.err). */
 static pid_t wallet_start(struct harness *h, const char *out, const char *code,
                           const char *const *args)
 {
-    char connect[64];
+    char connect[64], err[440];
     snprintf(connect, sizeof(connect), "127.0.0.1:%d", h->port);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(127);
-        setenv("SIKKA_PKI", h->pki, 1);
-        const char *argv[40];
-        int n = 0;
-        argv[n++] = "sikka-wallet";
-        argv[n++] = "--connect";
-        argv[n++] = connect;
-        argv[n++] = "--participant";
-        argv[n++] = code;
-        argv[n++] = "--timeout-ms";
-        argv[n++] = "10000";
-        for (int i = 0; args[i] != NULL && n < 39; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(SIKKA_WALLET_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    snprintf(err, sizeof(err), "%s.err", out);
+    setenv("SIKKA_PKI", h->pki, 1);
+    const char *argv[40] = {SIKKA_WALLET_BIN, "--connect", connect, "--participant", code,
+                            "--timeout-ms",   "10000"};
+    int n = 7;
+    for (int i = 0; args[i] != NULL && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return h_spawn(argv, out, err);
 }
 
 /* Waits for the wallet (the test's connections keep running meanwhile);
  * returns its exit status and its stdout in buf. */
 static int wallet_wait(struct harness *h, pid_t pid, const char *out, char *buf, size_t len)
 {
-    int64_t deadline = h_now_ms() + 20000;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            break;
-        if (h_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            CHECK(false, "sikka-wallet did not finish within 20 s");
-        }
-        h_pump(h, 20);
-    }
-    FILE *f = fopen(out, "r");
-    CHECK(f != NULL, "%s", out);
-    size_t n = fread(buf, 1, len - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    fprintf(stderr, "   sikka-wallet exit %d: %s", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-            buf);
-    CHECK(WIFEXITED(status), "sikka-wallet ended by a signal");
-    return WEXITSTATUS(status);
+    int status = h_spawn_wait(h, pid, 20000);
+    fprintf(stderr, "   sikka-wallet exit %d: %s", status, h_read_file(out, buf, len));
+    return status;
 }
 
 #define WALLET(h, out, code, ...)                                                                  \

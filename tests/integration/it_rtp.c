@@ -240,20 +240,9 @@ static void restart(struct client **koko, struct client **jazz)
 
 /* ---- sikka-wallet ---- */
 
-/* Background wallets still running: a failed CHECK (exit) leaves none. */
-static pid_t background[8];
-static size_t nbackground;
-
-static void kill_background(void)
-{
-    for (size_t i = 0; i < nbackground; i++) {
-        if (background[i] > 0 && waitpid(background[i], NULL, WNOHANG) == 0) {
-            kill(background[i], SIGKILL);
-            waitpid(background[i], NULL, 0);
-        }
-    }
-}
-
+/* sikka-wallet as participant `code`: its stdout and stderr in
+ * <workdir>/wallet-<name>.out and .err. With wait, its exit status in
+ * *status; without, it runs on (the harness kills it if the test fails). */
 static pid_t wallet_run(const char *name, const char *code, bool wait, int *status,
                         const char *const *args)
 {
@@ -266,39 +255,26 @@ static pid_t wallet_run(const char *name, const char *code, bool wait, int *stat
     snprintf(connect, sizeof(connect), "127.0.0.1:%d", h.port);
     snprintf(out, sizeof(out), "%s/wallet-%s.out", h.workdir, name);
     snprintf(errf, sizeof(errf), "%s/wallet-%s.err", h.workdir, name);
-    const char *argv[40] = {
-        "sikka-wallet", "--connect", connect, "--participant", code, "--cert",
-        cert,           "--key",     key,     "--ca",          ca,   "--timeout-ms",
-        "10000"};
+    const char *argv[40] = {SIKKA_WALLET_BIN,
+                            "--connect",
+                            connect,
+                            "--participant",
+                            code,
+                            "--cert",
+                            cert,
+                            "--key",
+                            key,
+                            "--ca",
+                            ca,
+                            "--timeout-ms",
+                            "10000"};
     size_t n = 13;
-    fprintf(stderr, "   $ sikka-wallet --participant %s", code);
-    for (size_t i = 0; args[i] != NULL && n < 39; i++) {
+    for (size_t i = 0; args[i] != NULL && n < 39; i++)
         argv[n++] = args[i];
-        fprintf(stderr, " %s", args[i]);
-    }
-    fprintf(stderr, "\n");
     argv[n] = NULL;
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0)
-            _exit(126);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(SIKKA_WALLET_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    if (!wait) {
-        CHECK(nbackground < sizeof(background) / sizeof(background[0]));
-        background[nbackground++] = pid;
-    }
-    if (wait) {
-        CHECK(waitpid(pid, status, 0) == pid);
-        CHECK(WIFEXITED(*status));
-        *status = WEXITSTATUS(*status);
-    }
+    pid_t pid = h_spawn(argv, out, errf);
+    if (wait)
+        *status = h_spawn_wait(&h, pid, 30000);
     return pid;
 }
 #define WALLET(name, code, status, ...)                                                            \
@@ -310,12 +286,7 @@ static void wallet_output(const char *name, char *buf, size_t len)
 {
     char path[400];
     snprintf(path, sizeof(path), "%s/wallet-%s.out", h.workdir, name);
-    FILE *f = fopen(path, "r");
-    size_t n = f != NULL ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = '\0';
-    if (f != NULL)
-        fclose(f);
-    fprintf(stderr, "   [%s] %s", name, buf);
+    fprintf(stderr, "   [%s] %s", name, h_read_file(path, buf, len));
 }
 
 /* Polls a wallet's output for needle (the listener prints as it goes). */
@@ -326,12 +297,7 @@ static void wait_output(const char *name, const char *needle, int timeout_ms)
     for (;;) {
         char path[400];
         snprintf(path, sizeof(path), "%s/wallet-%s.out", h.workdir, name);
-        FILE *f = fopen(path, "r");
-        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        buf[n] = '\0';
-        if (f != NULL)
-            fclose(f);
-        if (strstr(buf, needle) != NULL)
+        if (strstr(h_read_file(path, buf, sizeof(buf)), needle) != NULL)
             return;
         CHECK(h_now_ms() < deadline, "\"%s\" not in the output of %s within %d ms: %s", needle,
               name, timeout_ms, buf);
@@ -344,15 +310,11 @@ static void stop_wallet(pid_t pid)
     kill(pid, SIGTERM);
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);
-    for (size_t i = 0; i < nbackground; i++)
-        if (background[i] == pid)
-            background[i] = 0;
 }
 
 int main(void)
 {
     h_init(&h, "rtp");
-    atexit(kill_background);
     /* no quiet hours for the first part; tighter guards for BNPL */
     PQclear(h_sql(&h, "UPDATE request_rules SET quiet_start_s = 0, quiet_end_s = 0, "
                       "max_open_per_pair = 2, max_per_reference = 3"));

@@ -68,6 +68,20 @@ static void test_reader(void)
     refused(HDR "1@KOKO, 1,P2P,,\n", "line 2: amount");
     refused(HDR "1@KOKO,0.00,P2P,,\n", "line 2: amount: must be more than 0");
 
+    TEST_STEP("a payee by alias: kept as written, for the switch to resolve");
+    CHECK(parse(HDR "03001234567,10.00,P2P,,\n+923001234567,1,P2P,,\n1@KOKO,1,P2P,,\n") == 0, "%s",
+          err);
+    CHECK_INT(f.n, 3);
+    CHECK_STR(f.rows[0].creditor_alias, "03001234567");
+    CHECK_STR(f.rows[0].creditor_agent, "");
+    CHECK_STR(f.rows[1].creditor_alias, "+923001234567");
+    CHECK_STR(f.rows[2].creditor_alias, "");
+    CHECK_STR(f.rows[2].creditor_agent, "KOKO");
+    bulkfile_free(&f);
+    refused(HDR "0300-1234567,1,P2P,,\n",
+            "line 2: to: \"0300-1234567\" must be ACCOUNT@CODE or an alias");
+    refused(HDR "+,1,P2P,,\n", "line 2: to:");
+
     TEST_STEP("every error names its line");
     refused("", "empty");
     refused(HDR, "no payments");
