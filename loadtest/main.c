@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "bulkflow.h"
 #include "config.h"
 #include "flood.h"
 #include "gen.h"
@@ -57,6 +58,8 @@ static void usage_main(FILE *out)
                  "  requests the request-to-pay scenario: a lender's requests accepted and\n"
                  "           paid (once), declined, cancelled or left to expire\n"
                  "  lookups  look aliases up as one participant as fast as the switch answers\n"
+                 "  bulk     the bulk supplier payments scenario: batches with mixed outcomes,\n"
+                 "           each sent twice (the same answers, nothing paid twice)\n"
                  "Run `sikka-replay COMMAND --help` for a command's options.\n");
 }
 
@@ -1074,6 +1077,155 @@ static int cmd_requests(int argc, char **argv)
     return ended == o.count && r.paid_once == r.ended[RTPFLOW_ACCEPT] ? 0 : EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------- bulk */
+
+static const char bulk_usage[] =
+    "usage: sikka-replay bulk [options]\n"
+    "\n"
+    "The bulk supplier payments scenario: the payer's participant sends --batches\n"
+    "batches of --items supplier payments (BulkCreditTransfer) spread over the\n"
+    "payees, whose sides run here: they accept, or reject --reject-permille of the\n"
+    "payments (AC01); payments to --offline (a participant left without a session)\n"
+    "are refused AB08 while the rest of their batch settles. Every batch is then\n"
+    "sent again with its batch id: each payment must get its first answer again and\n"
+    "none may be forwarded twice. Exit 0 when everything ended as planned.\n"
+    "\n"
+    "  --connect HOST:PORT     the switch (default $SIKKA_CONNECT, else 127.0.0.1:7443)\n"
+    "  --pki DIR               certificates <DIR>/<CODE>.crt/.key and <DIR>/ca.crt\n"
+    "  --payer CODE            default MEZN\n"
+    "  --payees CODE,CODE,...  up to 8 (default JAZZ,EASY,SADA)\n"
+    "  --offline CODE          a registered participant given payments but no session\n"
+    "  --batches N             default 5\n"
+    "  --items N               payments per batch, 1..1000 (default 200)\n"
+    "  --reject-permille N     payments the payees reject, per thousand (default 50)\n"
+    "  --run-id ID             in every batch id and msg_id, 1..12 characters (default 1)\n"
+    "  --timeout-ms N          per sending of a batch (default 30000)\n";
+
+enum {
+    BK_OPT_CONNECT = 256,
+    BK_OPT_PKI,
+    BK_OPT_PAYER,
+    BK_OPT_PAYEES,
+    BK_OPT_OFFLINE,
+    BK_OPT_BATCHES,
+    BK_OPT_ITEMS,
+    BK_OPT_REJECT,
+    BK_OPT_RUN_ID,
+    BK_OPT_TIMEOUT,
+    BK_OPT_HELP,
+};
+
+/* --payees: codes separated by commas, into o (the list's text in buf) */
+static int parse_payees(struct bulkflow_opts *o, const char *text, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", text);
+    o->npayees = 0;
+    for (char *save = NULL, *code = strtok_r(buf, ",", &save); code != NULL;
+         code = strtok_r(NULL, ",", &save)) {
+        if (o->npayees == BULKFLOW_MAX_PAYEES || !msg_valid_agent(code)) {
+            fprintf(stderr,
+                    "sikka-replay bulk: --payees wants 1..%d participant codes, got \"%s\"\n",
+                    BULKFLOW_MAX_PAYEES, text);
+            return -1;
+        }
+        o->payees[o->npayees++] = code;
+    }
+    return o->npayees > 0 ? 0 : -1;
+}
+
+static int cmd_bulk(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, BK_OPT_CONNECT},
+        {"pki", required_argument, NULL, BK_OPT_PKI},
+        {"payer", required_argument, NULL, BK_OPT_PAYER},
+        {"payees", required_argument, NULL, BK_OPT_PAYEES},
+        {"offline", required_argument, NULL, BK_OPT_OFFLINE},
+        {"batches", required_argument, NULL, BK_OPT_BATCHES},
+        {"items", required_argument, NULL, BK_OPT_ITEMS},
+        {"reject-permille", required_argument, NULL, BK_OPT_REJECT},
+        {"run-id", required_argument, NULL, BK_OPT_RUN_ID},
+        {"timeout-ms", required_argument, NULL, BK_OPT_TIMEOUT},
+        {"help", no_argument, NULL, BK_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct bulkflow_opts o;
+    bulkflow_opts_defaults(&o);
+    const char *connect = getenv("SIKKA_CONNECT");
+    char pki[PATH_MAX], err[1024], payees[128];
+    pki[0] = '\0';
+    uint64_t n;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case BK_OPT_CONNECT:
+            connect = optarg;
+            break;
+        case BK_OPT_PKI:
+            snprintf(pki, sizeof(pki), "%s", optarg);
+            break;
+        case BK_OPT_PAYER:
+            o.payer = optarg;
+            break;
+        case BK_OPT_PAYEES:
+            rc = parse_payees(&o, optarg, payees, sizeof(payees));
+            break;
+        case BK_OPT_OFFLINE:
+            o.offline = optarg;
+            break;
+        case BK_OPT_BATCHES:
+            rc = parse_u64("--batches", optarg, 1, 100000, &n);
+            o.batches = (unsigned)n;
+            break;
+        case BK_OPT_ITEMS:
+            rc = parse_u64("--items", optarg, 1, 1000, &n);
+            o.items = (unsigned)n;
+            break;
+        case BK_OPT_REJECT:
+            rc = parse_u64("--reject-permille", optarg, 0, 1000, &n);
+            o.reject_permille = (unsigned)n;
+            break;
+        case BK_OPT_RUN_ID:
+            o.run_id = optarg;
+            if (strlen(optarg) < 1 || strlen(optarg) > 12 || !msg_valid_account(optarg)) {
+                fprintf(stderr, "sikka-replay bulk: --run-id wants 1..12 characters\n");
+                rc = -1;
+            }
+            break;
+        case BK_OPT_TIMEOUT:
+            rc = parse_u64("--timeout-ms", optarg, 100, 600000, &n);
+            o.timeout_ms = (int)n;
+            break;
+        case BK_OPT_HELP:
+            fputs(bulk_usage, stdout);
+            return 0;
+        default:
+            fputs(bulk_usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (rc != 0)
+            return EXIT_USAGE;
+    }
+    if (optind != argc || !msg_valid_agent(o.payer) ||
+        (o.offline != NULL && !msg_valid_agent(o.offline))) {
+        fprintf(stderr, "sikka-replay bulk: %s\n",
+                optind != argc ? "unexpected arguments"
+                               : "--payer and --offline want participant codes");
+        return EXIT_USAGE;
+    }
+    if (target_of("bulk", connect, o.host, sizeof(o.host), &o.port, pki, sizeof(pki)) != 0)
+        return EXIT_USAGE;
+    o.pki = pki;
+    struct bulkflow_result r;
+    if (bulkflow_run(&o, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sikka-replay bulk: %s\n", err);
+        return EXIT_FAILED;
+    }
+    bulkflow_print(stdout, &o, &r);
+    return bulkflow_ok(&r) ? 0 : EXIT_FAILED;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1102,6 +1254,8 @@ int main(int argc, char **argv)
         return cmd_requests(argc, argv);
     if (strcmp(cmd, "lookups") == 0)
         return cmd_lookups(argc, argv);
+    if (strcmp(cmd, "bulk") == 0)
+        return cmd_bulk(argc, argv);
     fprintf(stderr, "sikka-replay: unknown command \"%s\"\n", cmd);
     usage_main(stderr);
     return EXIT_USAGE;

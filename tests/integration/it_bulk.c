@@ -722,6 +722,50 @@ int main(void)
     client_free(koko);
     client_free(mezn);
     client_free(easy);
+
+    TEST_STEP("sikka-replay bulk: batches with mixed outcomes (accepted, AC01, AB08), each sent "
+              "twice, every payment as planned and posted once");
+    char connect[40], rout[400], rtext[4096];
+    snprintf(connect, sizeof(connect), "127.0.0.1:%d", h.port);
+    snprintf(rout, sizeof(rout), "%s/replay-bulk.out", h.workdir);
+    const char *rargv[] = {SIKKA_REPLAY_BIN,
+                           "bulk",
+                           "--connect",
+                           connect,
+                           "--pki",
+                           h.pki,
+                           "--payer",
+                           "MEZN",
+                           "--payees",
+                           "KOKO,EASY",
+                           "--offline",
+                           "SADA",
+                           "--batches",
+                           "3",
+                           "--items",
+                           "40",
+                           "--reject-permille",
+                           "100",
+                           "--run-id",
+                           "itb",
+                           NULL};
+    CHECK_INT(h_spawn_wait(&h, h_spawn(rargv, rout, NULL), 60000), 0);
+    h_read_file(rout, rtext, sizeof(rtext));
+    fprintf(stderr, "%s", rtext);
+    CHECK(strstr(rtext, "result             OK") != NULL, "sikka-replay bulk: %s", rtext);
+    const char *settled_line = strstr(rtext, "settled            ");
+    CHECK(settled_line != NULL);
+    long long settled = strtoll(settled_line + 19, NULL, 10);
+    CHECK(settled > 0 && settled < 120, "%lld settled of 120", settled);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE payer = 'MEZN' AND msg_id LIKE "
+                            "'BK-itb-%%'"),
+              120);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE payer = 'MEZN' AND msg_id LIKE "
+                            "'BK-itb-%%' AND status = 'ACSC'"),
+              settled);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE payer = 'MEZN' AND msg_id LIKE "
+                            "'BK-itb-%%' AND reason = 'AB08' AND payee = 'SADA'"),
+              39);
     free(b1);
     free(b1x);
     free(b2);
