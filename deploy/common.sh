@@ -168,3 +168,17 @@ browser_deps() {
         echo "$lock_sum" >"$stamp"
     fi
 }
+
+# realtime_prefix NAME: sets the array NAME to the command prefix that runs
+# a program at a real-time round-robin priority (chrt -r 10), or to nothing
+# when this user may not (no root, no CAP_SYS_NICE). The open-loop load
+# generators use it: a generator that waits a scheduler slice behind the
+# switch and PostgreSQL sends late and reads late, and the switch would be
+# blamed for that latency (loadtest/bench.sh says more).
+realtime_prefix() {
+    local -n prefix_ref=$1
+    prefix_ref=()
+    if chrt -r 10 true 2>/dev/null; then
+        prefix_ref=(chrt -r 10)
+    fi
+}

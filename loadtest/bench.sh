@@ -360,9 +360,8 @@ replay_run() {
 # like everything else. The closed-loop peak never uses it.
 open_loop_prefix=()
 if [[ $gen_rt == 1 ]]; then
-    if chrt -r 10 true 2>/dev/null; then
-        open_loop_prefix=(chrt -r 10)
-    else
+    realtime_prefix open_loop_prefix
+    if [[ ${#open_loop_prefix[@]} -eq 0 ]]; then
         echo "  (no real-time priority for the generator here: open-loop runs at normal priority)"
         gen_rt=0
     fi

@@ -89,10 +89,14 @@ caps_four_eyes "$admin" 100000000000.00 JAZZ EASY SADA NAYA KOKO MEZN
 # database sends new keys (sikka-replay allows 12 characters: tag + name)
 run_tag=$(printf '%x' $(($(date +%s) % 65536)))
 
+# the generator at a real-time priority, as in loadtest/bench.sh's open-loop
+# runs: its own scheduling delays are not the console's cost
+realtime_prefix gen_prefix
+
 # one_run NAME: sikka-replay at $rate for warmup + run_s seconds
 one_run() {
     local name=$1
-    "$replay" run "$out/capture.bin" --connect "$connect" --pki "$pki" --sessions 2 \
+    "${gen_prefix[@]}" "$replay" run "$out/capture.bin" --connect "$connect" --pki "$pki" --sessions 2 \
         --rate "$rate" --warmup "$warmup_s" --duration "$run_s" --drain 10 \
         --run-id "$run_tag${name//[^a-z0-9]/}" --json "$out/$name.json" --quiet \
         >"$out/$name.txt" 2>&1 || die "sikka-replay run $name failed (see $out/$name.txt)"
