@@ -20,6 +20,7 @@
 #include "codec.h"
 #include "log.h"
 #include "msg.h"
+#include "text.h"
 
 #define RP_MAX_PARTICIPANTS    64
 #define RP_NONE                UINT32_MAX
@@ -730,22 +731,6 @@ static void put_copy_text(FILE *f, const char *s)
     }
 }
 
-/* v in decimal, in buf (at least 21 bytes); returns buf. */
-static const char *decimal_u64(uint64_t v, char *buf)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    size_t i = 0;
-    while (n > 0)
-        buf[i++] = digits[--n];
-    buf[i] = '\0';
-    return buf;
-}
-
 static void results_line(const struct rp_slot *s, const struct rp_record *rec, const char *status,
                          const char *reason, uint64_t transfer_id)
 {
@@ -762,14 +747,14 @@ static void results_line(const struct rp_slot *s, const struct rp_record *rec, c
         fputs("\\N", f);
     /* digits by hand: a line per transfer at the peak, printf's parsing
      * showed in the generator's profile */
-    char num[48];
+    char num[TEXT_U64_MAX];
+    text_u64(transfer_id, num);
     fputc('\t', f);
-    fputs(decimal_u64(transfer_id, num), f);
+    fputs(num, f);
+    text_u64(rec->amount < 0 ? (uint64_t)0 - (uint64_t)rec->amount : (uint64_t)rec->amount, num);
     fputc('\t', f);
     fputs(rec->amount < 0 ? "-" : "", f);
-    fputs(decimal_u64(rec->amount < 0 ? (uint64_t)0 - (uint64_t)rec->amount : (uint64_t)rec->amount,
-                      num),
-          f);
+    fputs(num, f);
     fputc('\n', f);
 }
 

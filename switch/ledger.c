@@ -195,25 +195,16 @@ static int arr_text_or_null(struct pgarray *a, const char *s)
     return s[0] != '\0' ? arr_text(a, s) : arr_null(a);
 }
 
-/* Decimal digits by hand: five integers per transfer go through here, and
- * snprintf's format machinery was a few percent of the switch's CPU. */
+/* Five integers per transfer go through here: without snprintf, whose
+ * format machinery was a few percent of the switch's CPU. */
 static int arr_int(struct pgarray *a, int64_t v)
 {
-    if (arr_sep(a) != 0 || arr_reserve(a, 24) != 0)
+    if (arr_sep(a) != 0 || arr_reserve(a, 1 + TEXT_U64_MAX) != 0)
         return -1;
-    char digits[20];
-    size_t n = 0;
-    /* magnitude as unsigned: INT64_MIN has no positive counterpart */
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
     if (v < 0)
         a->buf[a->len++] = '-';
-    while (n > 0)
-        a->buf[a->len++] = digits[--n];
-    a->buf[a->len] = '\0';
+    /* the magnitude as unsigned: INT64_MIN has no positive counterpart */
+    a->len += text_u64(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, a->buf + a->len);
     return 0;
 }
 
@@ -597,7 +588,7 @@ static int add_transfer(const struct transfer *t)
     bool acsc = t->status == TRANSFER_ACSC;
     struct pgarray *c = L.cols;
     int rc = 0;
-    rc |= arr_text(&c[COL_T_NOTIFY], t->forwarded ? "t" : "f");
+    rc |= arr_text(&c[COL_T_NOTIFY], t->forwarded_ms != 0 ? "t" : "f");
     rc |= arr_int(&c[COL_T_ID], (int64_t)t->id);
     rc |= arr_text(&c[COL_T_KIND], kind_name(t->kind));
     rc |= arr_text(&c[COL_T_PAYER], t->payer);

@@ -473,6 +473,17 @@ static void on_json(void *arg, PGresult *res, enum pgconn_flags flags, const cha
     free(pd);
 }
 
+/* Unix ms as the API writes times: 2026-12-03T08:27:03.123Z */
+static const char *iso_ms(int64_t ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+    return buf;
+}
+
 void ops_transfer_show(uint64_t id, ops_done done, void *arg)
 {
     struct idem_entry *e = idem_find_id(id);
@@ -484,16 +495,18 @@ void ops_transfer_show(uint64_t id, ops_done done, void *arg)
                       t->payer, "payee", t->payee, "msg_id", t->msg_id, "amount",
                       (json_int_t)t->amount, "fee", (json_int_t)t->fee, "purpose",
                       transfer_purpose_name(t->purpose), "status", transfer_status_name(t->status));
-        /* what memory knows: when it came, and whether the payee has it */
+        /* what memory knows: when it came, was forwarded and decided */
         char at[40];
-        time_t secs = (time_t)(t->received_ms / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        size_t n = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(t->received_ms % 1000));
-        json_t *timeline = json_pack("[{s:s, s:s}]", "event", "received", "at", at);
-        if (t->forwarded)
-            json_array_append_new(timeline, json_pack("{s:s, s:n}", "event", "forwarded", "at"));
+        json_t *timeline = json_pack("[{s:s, s:s}]", "event", "received", "at",
+                                     iso_ms(t->received_ms, at, sizeof(at)));
+        if (t->forwarded_ms != 0)
+            json_array_append_new(timeline, json_pack("{s:s, s:s, s:s}", "event", "forwarded", "at",
+                                                      iso_ms(t->forwarded_ms, at, sizeof(at)),
+                                                      "payee", t->payee));
+        if (t->decided_ms != 0)
+            json_array_append_new(timeline, json_pack("{s:s, s:s, s:s}", "event", "decided", "at",
+                                                      iso_ms(t->decided_ms, at, sizeof(at)),
+                                                      "status", transfer_status_name(t->status)));
         done(arg, 200,
              json_pack("{s:o, s:s, s:o}", "transfer", tj, "state", transfer_state_name(t->state),
                        "timeline", timeline));

@@ -450,7 +450,7 @@ static void reject(struct transfer *t, const char *reason, const char *fmt, ...)
     }
     if (t->kind == TRANSFER_KIND_RETURN)
         returns_unlink(t);
-    if (!t->forwarded)
+    if (t->forwarded_ms == 0)
         recorder_transfer(t, 0, NULL, false); /* decided before the payee saw it */
     char q[200], qm[96];
     log_warn("event=transfer_rejected payer=%s msg_id=%s transfer=%" PRIu64
@@ -484,7 +484,6 @@ static void send_stored(uint64_t session_id, const struct idem_entry *e, const c
 
 static void arm_timeout(struct transfer *t, struct session *payee)
 {
-    t->forwarded = true;
     t->forwarded_ms = transfer_now_ms();
     t->payee_session = payee->id;
     t->state = TRANSFER_AWAITING_PAYEE;
@@ -962,7 +961,7 @@ static void handle_decision(struct session *s, const Sikka__V1__PayeeDecision *d
         decision_not_found(s, d->transfer_id);
         return;
     }
-    if (t == NULL || t->state != TRANSFER_AWAITING_PAYEE || !t->forwarded) {
+    if (t == NULL || t->state != TRANSFER_AWAITING_PAYEE || t->forwarded_ms == 0) {
         bool expired = t != NULL ? strcmp(t->reason, "AB05") == 0
                                  : (e->status == TRANSFER_RJCT && strcmp(e->reason, "AB05") == 0);
         if (expired)
@@ -1175,7 +1174,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
         send_report(t->payer_session, &o, false);
         for (unsigned i = 0; i < t->nwaiters; i++)
             send_report(t->waiters[i], &o, false);
-        if (t->forwarded) {
+        if (t->forwarded_ms != 0) {
             o.fee = fee_for(t, t->payee);
             send_report(t->payee_session, &o, true);
         }
@@ -1198,7 +1197,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
                  dup->same_request);
         o.reason = "AM05";
         o.text = "duplicate: this msg_id was already used";
-        if (t->forwarded)
+        if (t->forwarded_ms != 0)
             send_report(t->payee_session, &o, true);
         if (dup->same_request) {
             struct idem_entry stored;
@@ -1237,7 +1236,7 @@ static void on_ledger_done(struct transfer *t, enum ledger_result r,
                   t->payer, log_quote(t->msg_id, qm, sizeof(qm)), t->id);
         o.reason = "NARR";
         o.text = "could not be recorded";
-        if (t->forwarded)
+        if (t->forwarded_ms != 0)
             send_report(t->payee_session, &o, true);
         refuse_to(t->payer_session, "the switch could not record this transfer; retry", t->msg_id,
                   t->id);

@@ -17,10 +17,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
-#include "rtp.h"
 #include "participant.h"
 #include "recorder.h"
 #include "router.h"
+#include "rtp.h"
 #include "text.h"
 #include "tls.h"
 

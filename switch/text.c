@@ -135,3 +135,17 @@ void text_limit_chars(char *s, size_t max_chars)
         }
     }
 }
+
+size_t text_u64(uint64_t v, char *out)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}

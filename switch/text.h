@@ -62,6 +62,11 @@ int text_check(const char *field, const char *s, size_t min, size_t max, enum te
  * ill-formed sequence). dst is always terminated (dstsize > 0). Returns true
  * when all of src was copied. */
 bool text_copy_truncated(char *dst, size_t dstsize, const char *src);
+/* v in decimal into out (TEXT_U64_MAX bytes at least, NUL-terminated);
+ * returns the digits' count. Without printf: callers format a number per
+ * transfer (the ledger's batch arrays, sikka-replay's result lines). */
+#define TEXT_U64_MAX 21
+size_t text_u64(uint64_t v, char *out);
 
 /* Cuts s (valid UTF-8) after its first max_chars characters. */
 void text_limit_chars(char *s, size_t max_chars);

@@ -94,7 +94,7 @@ struct transfer {
     uint32_t cap_epoch;      /* the payer's cap epoch when it was reserved */
     uint8_t fingerprint[TRANSFER_FP_LEN];
     int64_t received_ms;
-    int64_t forwarded_ms; /* Unix ms: sent to its payee (0: never) */
+    int64_t forwarded_ms; /* Unix ms: sent to its payee; 0 while the payee has not seen it */
     int64_t decided_ms;   /* Unix ms: its outcome decided, handed to the ledger */
     int64_t received_us;  /* monotonic: its frame was taken (metrics' end to end) */
     unsigned payer_index; /* the payer's participant index (metrics) */
@@ -103,10 +103,9 @@ struct transfer {
     char reason[TRANSFER_REASON_MAX + 1];
     /* at most TRANSFER_TEXT_MAX characters (transfer_set_reason) */
     char reason_text[TRANSFER_TEXT_BYTES + 1];
-    bool reserved;          /* amount held on the payer's position */
-    bool return_counted;    /* a return counted against its original (router) */
-    bool forwarded;         /* the payee has seen it */
-    uint64_t payer_session; /* session ids (0: none); a bulk item's reply id (bulk.h) */
+    bool reserved;            /* amount held on the payer's position */
+    bool return_counted;      /* a return counted against its original (router) */
+    uint64_t payer_session;   /* session ids (0: none); a bulk item's reply id (bulk.h) */
     uint64_t counted_session; /* the session whose in-flight count holds it */
     uint64_t payee_session;
     uint64_t waiters[TRANSFER_WAITERS]; /* sessions whose retries attached */

@@ -519,6 +519,33 @@ int main(void)
     CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 3), "event")), "recorded");
     json_decref(j);
 
+    TEST_STEP("a transfer still waiting for its payee: its timeline from memory, received and "
+              "forwarded with their times");
+    struct h_transfer waiting = {.msg_id = "CON-WAIT",
+                                 .debtor_agent = "JAZZ",
+                                 .creditor_agent = "KOKO",
+                                 .amount = 1000,
+                                 .purpose = SIKKA__V1__PURPOSE__P2P};
+    h_send_transfer(jazz, &waiting);
+    Envelope *fwd = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_CREDIT_TRANSFER, 5000);
+    uint64_t waiting_id = fwd->credit_transfer->transfer_id;
+    client_envelope_free(fwd);
+    snprintf(path, sizeof(path), "/api/v1/transfers/%" PRIu64, waiting_id);
+    j = get_json(path, 200);
+    CHECK_STR(json_string_value(json_object_get(j, "state")), "awaiting_payee");
+    tl = json_object_get(j, "timeline");
+    CHECK_INT(json_array_size(tl), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 0), "event")), "received");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "event")), "forwarded");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(tl, 1), "payee")), "KOKO");
+    const char *fwd_at = json_string_value(json_object_get(json_array_get(tl, 1), "at"));
+    CHECK(fwd_at != NULL && strlen(fwd_at) == 24 && fwd_at[23] == 'Z', "forwarded at %s",
+          fwd_at != NULL ? fwd_at : "(none)");
+    json_decref(j);
+    h_send_decision(koko, waiting_id, true, NULL);
+    h_expect_report(jazz, "CON-WAIT", SIKKA__V1__TX_STATUS__ACSC, "");
+    client_envelope_free(h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000));
+
     client_free(jazz);
     client_free(koko);
     client_free(mezn);

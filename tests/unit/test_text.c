@@ -166,5 +166,16 @@ int main(void)
     CHECK_STR(log_quote("ab\xe2\x82\xac", q8, sizeof(q8)), "\"ab\xe2\x82\xac\"");
     CHECK_STR(log_quote("abc\xe2\x82\xac", q8, sizeof(q8)), "\"abc\""); /* no split euro */
     CHECK(valid(log_quote(urdu(u, sizeof(u), 100), q, sizeof(q))));
+
+    TEST_STEP("text_u64: decimal digits without printf, 0 to UINT64_MAX");
+    char num[TEXT_U64_MAX];
+    CHECK_INT(text_u64(0, num), 1);
+    CHECK_STR(num, "0");
+    CHECK_INT(text_u64(10, num), 2);
+    CHECK_STR(num, "10");
+    CHECK_INT(text_u64(UINT64_MAX, num), 20);
+    CHECK_STR(num, "18446744073709551615");
+    CHECK_INT(text_u64((uint64_t)INT64_MAX + 1, num), 19);
+    CHECK_STR(num, "9223372036854775808");
     return 0;
 }
