@@ -173,13 +173,13 @@ const char sql_preload_keys[] =
     "WHERE t.status = 'ACSC' OR t.decided_at IS NOT NULL "                                         \
     "UNION ALL SELECT 5, o.created_at, json_build_object('event', 'reported', 'at', "              \
     "o.created_at) "                                                                               \
-    "FROM payee_outbox o WHERE o.transfer_id = t.id "                                              \
+    "FROM payee_outbox o WHERE o.payee = t.payee AND o.transfer_id = t.id "                        \
     "UNION ALL SELECT 5, t.finished_at, json_build_object('event', 'reported', 'at', "             \
     "t.finished_at) WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "         \
-    "WHERE o.transfer_id = t.id) "                                                                 \
+    "WHERE o.payee = t.payee AND o.transfer_id = t.id) "                                           \
     "UNION ALL SELECT 6, t.finished_at, json_build_object('event', 'acknowledged', 'at', NULL) "   \
     "WHERE t.status = 'ACSC' AND NOT EXISTS (SELECT 1 FROM payee_outbox o "                        \
-    "WHERE o.transfer_id = t.id) "                                                                 \
+    "WHERE o.payee = t.payee AND o.transfer_id = t.id) "                                           \
     "UNION ALL SELECT 7, r.finished_at, json_build_object('event', 'returned', 'at', "             \
     "r.finished_at, 'id', r.id, 'amount', r.amount, 'status', r.status) FROM transfers r "         \
     "WHERE r.original_id = t.id) x)"
@@ -305,12 +305,14 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "jsonb_build_object('fingerprint', encode(t.fingerprint, 'hex')), "
      "'entries', coalesce((SELECT json_agg(json_build_object('account_id', e.account_id, "
      "'participant', a.participant, 'account_kind', a.kind, 'amount', e.amount, 'leg', e.leg, "
-     "'window_id', e.window_id) ORDER BY e.id) FROM ledger_entries e JOIN accounts a ON a.id = "
+     "'window_id', e.window_id) ORDER BY e.leg DESC, e.amount) FROM ledger_entries e JOIN accounts "
+     "a ON a.id = "
      "e.account_id WHERE e.transfer_id = t.id), '[]'), "
      "'returns', coalesce((SELECT json_agg(r.id ORDER BY r.id) FROM transfers r "
      "WHERE r.original_id = t.id), '[]'), 'state', 'done', "
      "'timeline', " TRANSFER_TIMELINE ", "
-     "'payee_notice', CASE WHEN EXISTS (SELECT 1 FROM payee_outbox o WHERE o.transfer_id = t.id) "
+     "'payee_notice', CASE WHEN EXISTS (SELECT 1 FROM payee_outbox o WHERE o.payee = t.payee "
+     "AND o.transfer_id = t.id) "
      "THEN 'pending' WHEN t.status = 'ACSC' THEN 'acknowledged' ELSE 'not recorded' END)::text "
      "FROM transfers t WHERE t.id = $1::bigint"},
     {SQL_WINDOWS,

@@ -137,6 +137,20 @@ int main(void)
 
     TEST_STEP("even the owner cannot unbalance, double-post, update or delete");
     expect_error("one-legged insert (owner)", as_super(&h, sql, err, sizeof(err)), "unbalanced");
+    /* post_batch's entries skip the trigger (it checks and applies them
+     * itself) under a mark that only it can set: a session that sets the
+     * mark's name itself, or writes entries after a post_batch in the same
+     * transaction, is checked as ever */
+    char forged[2560], then[4608];
+    snprintf(forged, sizeof(forged), "SET LOCAL sikka.posting = 'post_batch'; %s", sql);
+    expect_error("one-legged insert under a forged mark (owner)",
+                 as_super(&h, forged, err, sizeof(err)), "unbalanced");
+    struct row later = {120, "JAZZ", "KOKO", "M20", "P2P", "ACSC", 700, 0, "NULL"};
+    post_batch_sql(then, sizeof(then), &later);
+    snprintf(then + strlen(then), sizeof(then) - strlen(then), "; %s", sql);
+    expect_error("one-legged insert after a post_batch (owner)",
+                 as_super(&h, then, err, sizeof(err)), "unbalanced");
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = 120"), 0);
     expect_error("second posting (owner)",
                  as_super(&h,
                           "INSERT INTO ledger_entries (transfer_id, window_id, account_id, "

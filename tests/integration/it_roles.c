@@ -64,7 +64,8 @@ static const struct table_line tables[] = {
     {"fee_schedule", {P_SELECT, P_SELECT, 0}},
     {"ledger_entries", {P_SELECT, P_SELECT, 0}},
     {"participants", {P_SELECT, P_SELECT, 0}},
-    {"payee_outbox", {P_SELECT, P_SELECT, 0}},      /* 005: the payees' unacknowledged notices */
+    {"payee_outbox", {P_SELECT, P_SELECT, 0}}, /* 005: the payees' unacknowledged notices */
+    {"posting_key", {0, 0, 0}}, /* 015: post_batch's mark for the entries trigger, a secret */
     {"proposals", {P_SELECT, P_SELECT, 0}},         /* 006: four-eyes proposals */
     {"request_blocks", {P_SELECT, P_SELECT, 0}},    /* 009: consumers' opt-outs */
     {"request_rules", {P_SELECT, P_SELECT, 0}},     /* 009: consumer guards per purpose */
@@ -84,16 +85,11 @@ struct function_line {
 
 static const struct function_line functions[] = {
     /* the switch's writes: postings only through the fenced post_batch (005,
-     * with the timeline's times since 013), which calls the inner one (the
-     * owner's alone) */
+     * with the timeline's times since 013, one function since 015) */
     {"post_batch(bigint, boolean[], bigint[], text[], text[], text[], text[], text[], text[], "
      "text[], text[], bigint[], bigint[], text[], text[], text[], text[], integer[], text[], "
      "text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], bigint[])",
      {true, false, false}},
-    {"post_batch(bigint[], text[], text[], text[], text[], text[], text[], text[], text[], "
-     "bigint[], bigint[], text[], text[], text[], text[], integer[], text[], text[], bigint[], "
-     "text[], text[], text[], text[], bigint[], bigint[], bigint[])",
-     {false, false, false}},
     {"fence_acquire(bigint, text)", {true, false, false}},
     {"payee_outbox_ack(text, bigint[])", {true, false, false}},
     {"bulk_register(text, text, bytea, integer)", {true, false, false}}, /* 010 */
@@ -144,6 +140,7 @@ static const struct function_line functions[] = {
     {"reconcile()", {true, true, false}},
     /* trigger functions: the owner's alone */
     {"ledger_entries_apply()", {false, false, false}},
+    {"ledger_entries_apply_needed()", {false, false, false}}, /* 015: its trigger's WHEN */
     {"transfers_check()", {false, false, false}},
     {"refuse_change()", {false, false, false}},
     {"participants_open_accounts()", {false, false, false}},
