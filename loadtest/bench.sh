@@ -172,6 +172,15 @@ secs() {
     date +%s.%N
 }
 
+# settle DB: VACUUM (ANALYZE) and a CHECKPOINT, so that a measurement starts
+# from a settled database (as pgbench does before each run unless told not
+# to) rather than measure autovacuum catching up on the hundreds of thousands
+# of rows the run before wrote, or a checkpoint it left due. The baselines
+# and the switch get it alike, before each of their runs.
+settle() {
+    psql_super "$1" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null
+}
+
 # Ticks of CPU the PostgreSQL server has used so far: the postmaster, the
 # children it has reaped (backends of closed connections) and those alive.
 pg_ticks() {
@@ -268,6 +277,7 @@ for b in schema plain; do
 done
 for c in "${client_counts[@]}"; do
     for b in schema plain; do
+        settle sikka_base
         tps=$(pgbench_run "$b" "$c" "$probe_s" "$dir/pgbench-$b-probe-$c.log")
         printf '  %-6s %3d clients: %10.1f tps\n' "$b" "$c" "$tps"
         probe_json[$b]=$(jq -c --arg c "$c" --argjson t "$tps" '. + {($c): $t}' <<<"${probe_json[$b]}")
@@ -278,7 +288,7 @@ for c in "${client_counts[@]}"; do
     done
 done
 for b in schema plain; do
-    psql_super sikka_base -c "CHECKPOINT" >/dev/null
+    settle sikka_base
     pg0=$(pg_ticks)
     base_tps[$b]=$(pgbench_run "$b" "${best_clients[$b]}" "$baseline_s" "$dir/pgbench-$b.log")
     pg1=$(pg_ticks)
@@ -404,6 +414,7 @@ best_n=0
 best_rate=0
 closed_json="{}"
 for n in "${closed_counts[@]}"; do
+    settle sikka
     replay_run --closed "$n" --sessions "$sessions" --duration "$probe_s" --warmup 1 \
         --json "$dir/probe-$n.json" || die "probe --closed $n failed ($dir/run-$run_no.log)"
     rate=$(jq -r .settled_rate "$dir/probe-$n.json")
@@ -415,7 +426,7 @@ for n in "${closed_counts[@]}"; do
         best_n=$n
     fi
 done
-psql_super sikka -c "CHECKPOINT" >/dev/null
+settle sikka
 cpu0=$(cpu_ticks "$switch_pid")
 pg0=$(pg_ticks)
 replay_run --closed "$best_n" --sessions "$sessions" --duration "$peak_s" --warmup "$warmup_s" \
@@ -456,10 +467,7 @@ half_p999=()
 half_late_fraction=()
 half_json="[]"
 for ((h = 1; h <= half_repeats; h++)); do
-    # the runs before just wrote hundreds of thousands of rows: each
-    # measurement starts from a settled database (as pgbench vacuums before
-    # each of its runs) rather than measure autovacuum catching up on them
-    psql_super sikka -c "VACUUM (ANALYZE) transfers, ledger_entries" -c "CHECKPOINT" >/dev/null
+    settle sikka
     open_loop_run --rate "$half_rate" --sessions "$sessions" --duration "$half_s" --warmup "$warmup_s" \
         --json "$dir/half-$h.json" --html "$dir/half-$h.html" --threshold 'p99<=20ms' || true
     [[ -s $dir/half-$h.json ]] || die "half-rate run $h failed ($dir/run-$run_no.log)"
@@ -498,7 +506,7 @@ flood_rate=$(awk -v r="$peak_answered_rate" 'BEGIN { printf "%.0f", r / 4 }')
 # its report in $dir/flood-NAME.json; sets victim_cpu (the switch's CPU
 # during the run, % of one core)
 flood_victim() {
-    psql_super sikka -c "VACUUM (ANALYZE) transfers, ledger_entries" -c "CHECKPOINT" >/dev/null
+    settle sikka
     local c0 c1 t0 t1
     c0=$(cpu_ticks "$switch_pid")
     t0=$(secs)
@@ -634,7 +642,7 @@ alias_lookups_found=$(sed -n 's/^  found *//p' "$dir/lookups.log")
 printf '  lookups: %s a second (%s found)\n' "$alias_lookups_per_s" "$alias_lookups_found"
 alias_rate=$(awk -v r="$peak_answered_rate" 'BEGIN { printf "%.0f", r / 4 }')
 for kind in plain alias; do
-    psql_super sikka -c "VACUUM (ANALYZE) transfers, ledger_entries" -c "CHECKPOINT" >/dev/null
+    settle sikka
     by=()
     [[ $kind == alias ]] && by=(--by-alias)
     open_loop_run "${by[@]}" --rate "$alias_rate" --sessions "$sessions" --duration "$alias_s" \

@@ -182,7 +182,7 @@ static void reader_is_refused(struct harness *h)
         /* one statement over two lines (parenthesized: not two elements) */
         ("SELECT * FROM post_batch(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
          "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-         "NULL, NULL)"),
+         "NULL, NULL, NULL, NULL)"),
         "INSERT INTO ledger_entries DEFAULT VALUES",
         "UPDATE ledger_entries SET amount = amount",
         "DELETE FROM ledger_entries",
