@@ -102,26 +102,38 @@ static bool outbox_closed(void)
     return O.flush_timer == NULL;
 }
 
+/* One flush's acknowledgements in flight: every payee's ids (owned). */
+struct ack_call {
+    struct pending_acks *groups;
+    size_t ngroups, nids;
+};
+
 static void on_acked(void *arg, PGresult *res, enum pgconn_flags flags, const char *error)
 {
-    struct pending_acks *batch = arg;
+    struct ack_call *call = arg;
     if (outbox_closed()) {
         /* the rows stay: sent again on the payee's next connection */
     } else if (flags == PGCONN_OK) {
         O.acked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
     } else {
         /* in doubt or refused: applying them again is harmless */
-        log_warn("event=outbox_ack_failed payee=%s ids=%zu why=\"%s\" action=retry", batch->payee,
-                 batch->n, error);
-        if (keep_acks(batch->payee, batch->ids, batch->n))
+        log_warn("event=outbox_ack_failed payees=%zu ids=%zu why=\"%s\" action=retry",
+                 call->ngroups, call->nids, error);
+        bool kept = false;
+        for (size_t i = 0; i < call->ngroups; i++)
+            kept |= keep_acks(call->groups[i].payee, call->groups[i].ids, call->groups[i].n);
+        if (kept)
             arm_flush(ACK_RETRY_MS);
     }
-    free(batch->ids);
-    free(batch);
+    for (size_t i = 0; i < call->ngroups; i++)
+        free(call->groups[i].ids);
+    free(call->groups);
+    free(call);
 }
 
-/* Sends every payee's waiting acknowledgements, one call per payee; keeps
- * them while the database cannot take them. */
+/* Sends every payee's waiting acknowledgements in one call (schema/016):
+ * two array literals of the same length, {JAZZ,JAZZ,KOKO} and {1,2,3};
+ * keeps them while the database cannot take them. */
 static void flush_acks(void)
 {
     if (O.kept == 0)
@@ -136,41 +148,59 @@ static void flush_acks(void)
         return;
     }
     O.waiting_said = false;
+    /* participant codes are four capital letters: nothing to quote */
+    size_t plen = O.kept * 5 + 3, ilen = O.kept * 21 + 3, po = 0, io = 0;
+    char *payees = malloc(plen), *ids = malloc(ilen);
+    struct ack_call *call = malloc(sizeof(*call));
+    struct pending_acks *groups = malloc(O.nacks * sizeof(*groups));
+    if (payees == NULL || ids == NULL || call == NULL || groups == NULL) {
+        log_error("event=oom what=outbox_ack ids=%zu action=retry", O.kept);
+        free(payees);
+        free(ids);
+        free(call);
+        free(groups);
+        arm_flush(ACK_RETRY_MS);
+        return;
+    }
+    size_t ng = 0;
+    const char *sep = "";
+    payees[po++] = '{';
+    ids[io++] = '{';
     for (size_t i = 0; i < O.nacks; i++) {
         struct pending_acks *a = &O.acks[i];
         if (a->n == 0)
             continue;
-        /* the array literal: {1,2,3} */
-        size_t len = a->n * 21 + 3;
-        char *arr = malloc(len);
-        struct pending_acks *batch = malloc(sizeof(*batch));
-        if (arr == NULL || batch == NULL) {
-            log_error("event=oom what=outbox_ack payee=%s ids=%zu action=retry", a->payee, a->n);
-            free(arr);
-            free(batch);
-            arm_flush(ACK_RETRY_MS);
-            return;
+        for (size_t k = 0; k < a->n; k++) {
+            po += (size_t)snprintf(payees + po, plen - po, "%s%s", sep, a->payee);
+            io += (size_t)snprintf(ids + io, ilen - io, "%s%" PRIu64, sep, a->ids[k]);
+            sep = ",";
         }
-        size_t o = 0;
-        arr[o++] = '{';
-        for (size_t k = 0; k < a->n; k++)
-            o += (size_t)snprintf(arr + o, len - o, "%s%" PRIu64, k ? "," : "", a->ids[k]);
-        arr[o++] = '}';
-        arr[o] = '\0';
-        *batch = *a; /* on success the batch takes the ids and a starts afresh */
-        const char *params[] = {a->payee, arr};
-        int rc = pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, batch);
-        free(arr);
-        if (rc != 0) {
-            /* pgconn said why; the ids stay in a for the next try */
-            free(batch);
-            arm_flush(ACK_RETRY_MS);
-            return;
-        }
-        O.kept -= a->n;
-        a->ids = NULL;
-        a->n = a->cap = 0;
+        groups[ng++] = *a;
     }
+    payees[po++] = '}';
+    payees[po] = '\0';
+    ids[io++] = '}';
+    ids[io] = '\0';
+    *call = (struct ack_call){.groups = groups, .ngroups = ng, .nids = O.kept};
+    const char *params[] = {payees, ids};
+    int rc = pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, call);
+    free(payees);
+    free(ids);
+    if (rc != 0) {
+        /* pgconn said why; the ids stay where they were for the next try */
+        free(groups);
+        free(call);
+        arm_flush(ACK_RETRY_MS);
+        return;
+    }
+    /* the call took every payee's ids: each starts afresh */
+    for (size_t i = 0; i < O.nacks; i++) {
+        if (O.acks[i].n == 0)
+            continue;
+        O.acks[i].ids = NULL;
+        O.acks[i].n = O.acks[i].cap = 0;
+    }
+    O.kept = 0;
 }
 
 static void on_flush_timer(evutil_socket_t fd, short what, void *arg)

@@ -13,9 +13,10 @@
  * client library drops repeats by transfer id.
  *
  * Acknowledgements are batched (at most every 50 ms, or 500 at once) into
- * one payee_outbox_ack() per payee; while the database cannot take them they
- * are kept (up to a million ids) and tried every 500 ms. Single-threaded, on
- * the loop; uses the participants' query connection.
+ * one payee_outbox_ack_all() for every payee (schema/016); while the
+ * database cannot take them they are kept (up to a million ids) and tried
+ * every 500 ms. Single-threaded, on the loop; uses the participants' query
+ * connection.
  */
 #ifndef SIKKA_OUTBOX_H
 #define SIKKA_OUTBOX_H

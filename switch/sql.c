@@ -46,7 +46,8 @@ const char sql_check_schema[] =
     "to_regprocedure('public.bulk_register(text,text,bytea,integer)') IS NOT NULL AND "
     "to_regprocedure('public.proposal_withdraw(bigint,text,text,text,text,text)') IS NOT NULL "
     "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.transfers'::regclass "
-    "AND attname = 'decided_at' AND NOT attisdropped)";
+    "AND attname = 'decided_at' AND NOT attisdropped) AND "
+    "to_regprocedure('public.payee_outbox_ack_all(text[],bigint[])') IS NOT NULL";
 
 /* $1 host, $2 pid -> the boot id, the high half of this process's ids */
 const char sql_boot[] = "SELECT switch_boot_register($1, $2::integer)";
@@ -272,8 +273,9 @@ const struct pgconn_stmt sql_query_stmts[] = {
      "FROM proposals p WHERE $1 = '' OR p.state = $1 "
      "OR (p.state = 'pending' AND $1 = 'expired')) x "
      "WHERE $1 = '' OR x.j ->> 'state' = $1 ORDER BY x.id DESC LIMIT 200) y"},
-    /* $1 payee, $2 ids -> how many rows went */
-    {SQL_OUTBOX_ACK, "SELECT payee_outbox_ack($1, $2::bigint[])"},
+    /* $1 payees, $2 ids (element i: $1[i] acknowledged $2[i]) -> how many
+     * rows went */
+    {SQL_OUTBOX_ACK, "SELECT payee_outbox_ack_all($1::text[], $2::bigint[])"},
     /* $1 payee, $2 most rows: its notices still unacknowledged */
     {SQL_OUTBOX_PAYEE, "SELECT " OUTBOX_COLUMNS " FROM payee_outbox o JOIN transfers t ON "
                        "t.id = o.transfer_id WHERE o.payee = $1 ORDER BY o.transfer_id "

@@ -91,7 +91,8 @@ static const struct function_line functions[] = {
      "text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], bigint[])",
      {true, false, false}},
     {"fence_acquire(bigint, text)", {true, false, false}},
-    {"payee_outbox_ack(text, bigint[])", {true, false, false}},
+    {"payee_outbox_ack(text, bigint[])", {true, false, false}},       /* a switch of before 016 */
+    {"payee_outbox_ack_all(text[], bigint[])", {true, false, false}}, /* 016 */
     {"bulk_register(text, text, bytea, integer)", {true, false, false}}, /* 010 */
     {"switch_boot_register(text, integer)", {true, false, false}},
     {"participant_end_ndc_grace(text, bigint)", {true, false, false}},
