@@ -7,7 +7,7 @@
 -- (every posting balanced, every entry on a settled transfer of this
 -- transaction and of the open window) and to apply the entries to the
 -- balances. At the batch sizes of a normal day (tens of transfers) those
--- fixed costs were most of the batch's time in the database.
+-- fixed costs were a good part of the batch's time in the database.
 --
 -- Now post_batch is one function. Its main statement writes the transfers,
 -- their entries and the payees' outbox rows, and returns per account what
@@ -18,9 +18,10 @@
 -- post_batch marks that by setting sikka.posting to a random key that only
 -- the owner can read (posting_key, made here), and takes the mark off once
 -- its entries are checked and applied; an error ends the transaction (or
--- rolls back a caller's savepoint) and the mark with it. A session that sets sikka.posting itself does not know the key,
--- so it cannot make another function's entries (a settlement's) skip the
--- checks; and nobody but the owner may insert entries at all (004).
+-- rolls back a caller's savepoint) and the mark with it. A session that
+-- sets sikka.posting itself does not know the key, so it cannot make
+-- another function's entries (a settlement's) skip the checks; and nobody
+-- but the owner may insert entries at all (004).
 --
 -- What the trigger proved, post_batch now proves or builds by construction:
 --   * a posting sums to zero: its legs are (-amount, +amount) and
