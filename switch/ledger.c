@@ -11,15 +11,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "participant.h"
+#include "pgarray.h"
 #include "sql.h"
 #include "text.h"
-
-/* One text-format PostgreSQL array literal being built. */
-struct pgarray {
-    char *buf;
-    size_t len, cap;
-    size_t n;
-};
 
 enum col {
     COL_T_NOTIFY = 0, /* forwarded to its payee: an outbox row for the report */
@@ -130,93 +124,6 @@ static struct {
     struct ledger_stats stats;
 } L;
 
-static int arr_reserve(struct pgarray *a, size_t more)
-{
-    if (a->len + more + 2 <= a->cap)
-        return 0;
-    size_t ncap = a->cap ? a->cap : 4096;
-    while (ncap < a->len + more + 2)
-        ncap *= 2;
-    char *nb = realloc(a->buf, ncap);
-    if (nb == NULL) {
-        log_error("event=oom what=ledger_array bytes=%zu", ncap);
-        return -1;
-    }
-    a->buf = nb;
-    a->cap = ncap;
-    return 0;
-}
-
-static void arr_reset(struct pgarray *a)
-{
-    a->len = 0;
-    a->n = 0;
-    if (arr_reserve(a, 1) == 0)
-        a->buf[a->len++] = '{';
-}
-
-static int arr_sep(struct pgarray *a)
-{
-    if (a->n++ > 0) {
-        if (arr_reserve(a, 1) != 0)
-            return -1;
-        a->buf[a->len++] = ',';
-    }
-    return 0;
-}
-
-static int arr_null(struct pgarray *a)
-{
-    if (arr_sep(a) != 0 || arr_reserve(a, 4) != 0)
-        return -1;
-    memcpy(a->buf + a->len, "NULL", 4);
-    a->len += 4;
-    return 0;
-}
-
-/* Always quoted: "" and backslashes escaped, so any text is safe. */
-static int arr_text(struct pgarray *a, const char *s)
-{
-    size_t n = strlen(s);
-    if (arr_sep(a) != 0 || arr_reserve(a, 2 * n + 2) != 0)
-        return -1;
-    a->buf[a->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\')
-            a->buf[a->len++] = '\\';
-        a->buf[a->len++] = s[i];
-    }
-    a->buf[a->len++] = '"';
-    return 0;
-}
-
-static int arr_text_or_null(struct pgarray *a, const char *s)
-{
-    return s[0] != '\0' ? arr_text(a, s) : arr_null(a);
-}
-
-/* Five integers per transfer go through here: without snprintf, whose
- * format machinery was a few percent of the switch's CPU. */
-static int arr_int(struct pgarray *a, int64_t v)
-{
-    if (arr_sep(a) != 0 || arr_reserve(a, 1 + TEXT_U64_MAX) != 0)
-        return -1;
-    if (v < 0)
-        a->buf[a->len++] = '-';
-    /* the magnitude as unsigned: INT64_MIN has no positive counterpart */
-    a->len += text_u64(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, a->buf + a->len);
-    return 0;
-}
-
-static int arr_finish(struct pgarray *a)
-{
-    if (arr_reserve(a, 1) != 0)
-        return -1;
-    a->buf[a->len++] = '}';
-    a->buf[a->len] = '\0';
-    return 0;
-}
-
 static void op_free(struct ledger_op *op)
 {
     for (int i = 0; i < op->nparams; i++)
@@ -309,7 +216,7 @@ void ledger_free(void)
     if (L.retry_timer != NULL)
         event_free(L.retry_timer);
     for (int i = 0; i < COL_COUNT; i++)
-        free(L.cols[i].buf);
+        pgarray_free(&L.cols[i]);
     memset(&L, 0, sizeof(L));
 }
 
@@ -588,46 +495,46 @@ static int add_transfer(const struct transfer *t)
     bool acsc = t->status == TRANSFER_ACSC;
     struct pgarray *c = L.cols;
     int rc = 0;
-    rc |= arr_text(&c[COL_T_NOTIFY], t->forwarded_ms != 0 ? "t" : "f");
-    rc |= arr_int(&c[COL_T_ID], (int64_t)t->id);
-    rc |= arr_text(&c[COL_T_KIND], kind_name(t->kind));
-    rc |= arr_text(&c[COL_T_PAYER], t->payer);
-    rc |= arr_text(&c[COL_T_MSG_ID], t->msg_id);
-    rc |= arr_text(&c[COL_T_FP], fp);
-    rc |= arr_text(&c[COL_T_E2E], t->end_to_end_id);
-    rc |= arr_text(&c[COL_T_PAYEE], t->payee);
-    rc |= arr_text(&c[COL_T_DACC], t->debtor_account);
-    rc |= arr_text(&c[COL_T_CACC], t->creditor_account);
-    rc |= arr_int(&c[COL_T_AMOUNT], t->amount);
-    rc |= arr_int(&c[COL_T_FEE], acsc ? t->fee : 0);
-    rc |= arr_text_or_null(&c[COL_T_FEE_PAYER], acsc && t->fee > 0 ? t->fee_payer : "");
-    rc |= arr_text(&c[COL_T_CURRENCY], t->currency);
-    rc |= arr_text(&c[COL_T_PURPOSE], transfer_purpose_name(t->purpose));
-    rc |= arr_text_or_null(&c[COL_T_LOAN_ID], t->loan_id);
-    rc |= t->instalment > 0 ? arr_int(&c[COL_T_INSTALMENT], t->instalment)
-                            : arr_null(&c[COL_T_INSTALMENT]);
-    rc |= arr_text_or_null(&c[COL_T_INVOICE], t->invoice_number);
-    rc |= arr_text_or_null(&c[COL_T_RMT], t->remittance_text);
+    rc |= pgarray_text(&c[COL_T_NOTIFY], t->forwarded_ms != 0 ? "t" : "f");
+    rc |= pgarray_int(&c[COL_T_ID], (int64_t)t->id);
+    rc |= pgarray_text(&c[COL_T_KIND], kind_name(t->kind));
+    rc |= pgarray_text(&c[COL_T_PAYER], t->payer);
+    rc |= pgarray_text(&c[COL_T_MSG_ID], t->msg_id);
+    rc |= pgarray_text(&c[COL_T_FP], fp);
+    rc |= pgarray_text(&c[COL_T_E2E], t->end_to_end_id);
+    rc |= pgarray_text(&c[COL_T_PAYEE], t->payee);
+    rc |= pgarray_text(&c[COL_T_DACC], t->debtor_account);
+    rc |= pgarray_text(&c[COL_T_CACC], t->creditor_account);
+    rc |= pgarray_int(&c[COL_T_AMOUNT], t->amount);
+    rc |= pgarray_int(&c[COL_T_FEE], acsc ? t->fee : 0);
+    rc |= pgarray_text_or_null(&c[COL_T_FEE_PAYER], acsc && t->fee > 0 ? t->fee_payer : "");
+    rc |= pgarray_text(&c[COL_T_CURRENCY], t->currency);
+    rc |= pgarray_text(&c[COL_T_PURPOSE], transfer_purpose_name(t->purpose));
+    rc |= pgarray_text_or_null(&c[COL_T_LOAN_ID], t->loan_id);
+    rc |= t->instalment > 0 ? pgarray_int(&c[COL_T_INSTALMENT], t->instalment)
+                            : pgarray_null(&c[COL_T_INSTALMENT]);
+    rc |= pgarray_text_or_null(&c[COL_T_INVOICE], t->invoice_number);
+    rc |= pgarray_text_or_null(&c[COL_T_RMT], t->remittance_text);
     /* a return of an id the ledger cannot hold (above INT64_MAX, refused
      * like an unknown original) records 0, an id no transfer has */
-    rc |= t->original_id == 0 ? arr_null(&c[COL_T_ORIGINAL])
+    rc |= t->original_id == 0 ? pgarray_null(&c[COL_T_ORIGINAL])
           : t->original_id <= TRANSFER_LEDGER_ID_MAX
-              ? arr_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
-              : arr_int(&c[COL_T_ORIGINAL], 0);
-    rc |= arr_text_or_null(&c[COL_T_RETURN_REASON], t->return_reason);
-    rc |= arr_text(&c[COL_T_STATUS], transfer_status_name(t->status));
+              ? pgarray_int(&c[COL_T_ORIGINAL], (int64_t)t->original_id)
+              : pgarray_int(&c[COL_T_ORIGINAL], 0);
+    rc |= pgarray_text_or_null(&c[COL_T_RETURN_REASON], t->return_reason);
+    rc |= pgarray_text(&c[COL_T_STATUS], transfer_status_name(t->status));
     if (t->status == TRANSFER_RJCT) {
-        rc |= arr_text(&c[COL_T_REASON], t->reason);
-        rc |= arr_text(&c[COL_T_REASON_TEXT], t->reason_text);
+        rc |= pgarray_text(&c[COL_T_REASON], t->reason);
+        rc |= pgarray_text(&c[COL_T_REASON_TEXT], t->reason_text);
     } else {
-        rc |= arr_null(&c[COL_T_REASON]);
-        rc |= arr_null(&c[COL_T_REASON_TEXT]);
+        rc |= pgarray_null(&c[COL_T_REASON]);
+        rc |= pgarray_null(&c[COL_T_REASON_TEXT]);
     }
-    rc |= arr_int(&c[COL_T_RECEIVED], t->received_ms);
-    rc |= t->forwarded_ms > 0 ? arr_int(&c[COL_T_FORWARDED], t->forwarded_ms)
-                              : arr_null(&c[COL_T_FORWARDED]);
-    rc |=
-        t->decided_ms > 0 ? arr_int(&c[COL_T_DECIDED], t->decided_ms) : arr_null(&c[COL_T_DECIDED]);
+    rc |= pgarray_int(&c[COL_T_RECEIVED], t->received_ms);
+    rc |= t->forwarded_ms > 0 ? pgarray_int(&c[COL_T_FORWARDED], t->forwarded_ms)
+                              : pgarray_null(&c[COL_T_FORWARDED]);
+    rc |= t->decided_ms > 0 ? pgarray_int(&c[COL_T_DECIDED], t->decided_ms)
+                            : pgarray_null(&c[COL_T_DECIDED]);
     return rc != 0 ? -1 : 0;
 }
 
@@ -660,7 +567,7 @@ static void on_batch_done(void *arg, PGresult *res, enum pgconn_flags flags, con
 static int send_list(struct poster *p, struct transfer *list, size_t n, bool piece)
 {
     for (int i = 0; i < COL_COUNT; i++)
-        arr_reset(&L.cols[i]);
+        pgarray_reset(&L.cols[i]);
     for (struct transfer *t = list; t != NULL; t = t->next) {
         if (add_transfer(t) != 0) {
             log_error("event=ledger_build_failed transfers=%zu why=\"out of memory\"", n);
@@ -672,7 +579,7 @@ static int send_list(struct poster *p, struct transfer *list, size_t n, bool pie
     snprintf(L.fence_param, sizeof(L.fence_param), "%" PRId64, epoch);
     params[0] = L.fence_param;
     for (int i = 0; i < COL_COUNT; i++) {
-        if (arr_finish(&L.cols[i]) != 0) {
+        if (pgarray_finish(&L.cols[i]) != 0) {
             log_error("event=ledger_build_failed transfers=%zu why=\"out of memory\"", n);
             return -1;
         }

@@ -1,12 +1,13 @@
 #include "outbox.h"
 
-#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "participant.h"
+#include "pgarray.h"
 #include "router.h"
 #include "session.h"
 #include "sql.h"
@@ -31,7 +32,8 @@ static struct {
     struct pgconn *db;
     struct event *flush_timer;
     struct event *sweep_timer;
-    struct pending_acks *acks; /* one per payee that acknowledged, grown as needed */
+    struct pending_acks *acks;  /* one per payee that acknowledged, grown as needed */
+    struct pgarray payees, ids; /* a flush's parameters, reused */
     size_t nacks, acks_cap;
     size_t kept;       /* ids in acks[] */
     bool waiting_said; /* "waiting for the database" logged for this outage */
@@ -132,8 +134,8 @@ static void on_acked(void *arg, PGresult *res, enum pgconn_flags flags, const ch
 }
 
 /* Sends every payee's waiting acknowledgements in one call (schema/016):
- * two array literals of the same length, {JAZZ,JAZZ,KOKO} and {1,2,3};
- * keeps them while the database cannot take them. */
+ * two arrays of the same length, {"JAZZ","JAZZ","KOKO"} and {1,2,3}; keeps
+ * them while the database cannot take them. */
 static void flush_acks(void)
 {
     if (O.kept == 0)
@@ -148,45 +150,36 @@ static void flush_acks(void)
         return;
     }
     O.waiting_said = false;
-    /* participant codes are four capital letters: nothing to quote */
-    size_t plen = O.kept * 5 + 3, ilen = O.kept * 21 + 3, po = 0, io = 0;
-    char *payees = malloc(plen), *ids = malloc(ilen);
     struct ack_call *call = malloc(sizeof(*call));
     struct pending_acks *groups = malloc(O.nacks * sizeof(*groups));
-    if (payees == NULL || ids == NULL || call == NULL || groups == NULL) {
+    int rc = call != NULL && groups != NULL ? 0 : -1;
+    size_t ng = 0;
+    pgarray_reset(&O.payees);
+    pgarray_reset(&O.ids);
+    for (size_t i = 0; i < O.nacks && rc == 0; i++) {
+        struct pending_acks *a = &O.acks[i];
+        for (size_t k = 0; k < a->n; k++) {
+            /* an id beyond bigint names no transfer; sent, it would fail
+             * the whole call, and every retry of it */
+            if (a->ids[k] > INT64_MAX)
+                continue;
+            rc |= pgarray_text(&O.payees, a->payee) | pgarray_int(&O.ids, (int64_t)a->ids[k]);
+        }
+        if (a->n > 0)
+            groups[ng++] = *a;
+    }
+    if (rc == 0)
+        rc = pgarray_finish(&O.payees) | pgarray_finish(&O.ids);
+    if (rc != 0) {
         log_error("event=oom what=outbox_ack ids=%zu action=retry", O.kept);
-        free(payees);
-        free(ids);
-        free(call);
         free(groups);
+        free(call);
         arm_flush(ACK_RETRY_MS);
         return;
     }
-    size_t ng = 0;
-    const char *sep = "";
-    payees[po++] = '{';
-    ids[io++] = '{';
-    for (size_t i = 0; i < O.nacks; i++) {
-        struct pending_acks *a = &O.acks[i];
-        if (a->n == 0)
-            continue;
-        for (size_t k = 0; k < a->n; k++) {
-            po += (size_t)snprintf(payees + po, plen - po, "%s%s", sep, a->payee);
-            io += (size_t)snprintf(ids + io, ilen - io, "%s%" PRIu64, sep, a->ids[k]);
-            sep = ",";
-        }
-        groups[ng++] = *a;
-    }
-    payees[po++] = '}';
-    payees[po] = '\0';
-    ids[io++] = '}';
-    ids[io] = '\0';
     *call = (struct ack_call){.groups = groups, .ngroups = ng, .nids = O.kept};
-    const char *params[] = {payees, ids};
-    int rc = pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, call);
-    free(payees);
-    free(ids);
-    if (rc != 0) {
+    const char *params[] = {O.payees.buf, O.ids.buf};
+    if (pgconn_exec(O.db, SQL_OUTBOX_ACK, 2, params, on_acked, call) != 0) {
         /* pgconn said why; the ids stay where they were for the next try */
         free(groups);
         free(call);
@@ -353,6 +346,8 @@ void outbox_free(void)
     for (size_t i = 0; i < O.nacks; i++)
         free(O.acks[i].ids);
     free(O.acks);
+    pgarray_free(&O.payees);
+    pgarray_free(&O.ids);
     if (O.flush_timer != NULL)
         event_free(O.flush_timer);
     if (O.sweep_timer != NULL)
