@@ -900,6 +900,9 @@ static void payee_session_drops(void)
     h_wait_sql_int(h, 1, 5000, "SELECT count(*) FROM payee_outbox WHERE transfer_id = %llu",
                    (unsigned long long)id);
     koko = h_connect(h, "KOKO");
+    /* an acknowledgement of an id no transfer can have (beyond bigint)
+     * must not hold back the real one, which is applied with it or after */
+    CHECK(client_ack(koko, &(uint64_t){UINT64_MAX}, 1) == 0);
     Envelope *e = h_expect(koko, SIKKA__V1__ENVELOPE__BODY_STATUS_REPORT, 5000);
     CHECK(e->status_report->to_payee, "a settlement notice");
     CHECK_INT(e->status_report->transfer_id, id);
@@ -907,6 +910,7 @@ static void payee_session_drops(void)
     client_envelope_free(e);
     CHECK(h_silent(koko, 300), "one notice only");
     h_wait_sql_int(h, 0, 5000, "SELECT count(*) FROM payee_outbox");
+    CHECK(h_log_count(h, "event=outbox_ack_failed") == 0, "no acknowledgement call failed");
     client_free(koko);
     koko = h_connect(h, "KOKO");
     CHECK(h_silent(koko, 300), "acknowledged: not sent again");
