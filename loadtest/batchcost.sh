@@ -2,7 +2,7 @@
 # loadtest/batchcost.sh — the database's CPU per transfer of one posting
 # batch, measured alone: no switch, no TLS, no generator.
 #
-# Usage: loadtest/batchcost.sh [SIZE...]     (default: 30 600)
+# Usage: loadtest/batchcost.sh [--instructions] [SIZE...]   (default: 30 600)
 #
 # Run it after loadtest/bench.sh, on the database that run left under
 # build/bench/ (its tables as large as a benchmark makes them): it starts
@@ -15,6 +15,15 @@
 # before and after a change to post_batch (or alternate two versions of the
 # function) to compare them on one server at one moment; this machine is
 # shared and noisy, so repeat, and compare within one sitting.
+#
+# --instructions counts instead of timing: the cluster is stopped, and a
+# single-user backend (postgres --single, as the cluster's owner) runs the
+# calls under valgrind's callgrind, twice (a few calls, then more); the
+# difference divided by the extra calls is the instructions of one call,
+# startup and first plans left out. That count is the same on a busy
+# machine as on an idle one, so a change of a few per cent shows in one
+# run. The commit's fsync is one system call either way: it counts as
+# nothing here. The cluster is started again if it was running.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../deploy/common.sh
@@ -22,9 +31,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/../deploy/common.sh"
 cd "$SIKKA_ROOT"
 
 [[ ${1:-} != -h && ${1:-} != --help ]] || {
-    sed -n '/^# Usage:/,/^# shared and noisy/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '/^# Usage:/,/^# nothing here/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
+instructions=0
+if [[ ${1:-} == --instructions ]]; then
+    instructions=1
+    shift
+fi
 sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(30 600)
 for n in "${sizes[@]}"; do
@@ -55,6 +69,51 @@ psql_args=(-X -q -w -v ON_ERROR_STOP=1 -h "$(deploy/pg.sh sockdir "$pg_data")" -
 ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
+
+if [[ $instructions == 1 ]]; then
+    command -v valgrind >/dev/null || die "--instructions needs valgrind (apt-get install valgrind)"
+    owner=$(stat -c %U -- "$(realpath "$pg_data")")
+    data=$(realpath "$pg_data")
+    was_running=1
+    [[ $started == 1 ]] && was_running=0
+    deploy/pg.sh stop "$pg_data" >/dev/null
+    started=0
+    cg=$(mktemp -d)
+    chown "$owner" "$cg" 2>/dev/null || true
+    # shellcheck disable=SC2317 # run by the EXIT trap
+    cleanup() {
+        rm -rf "$cg"
+        if [[ $was_running == 1 ]]; then
+            deploy/pg.sh start "$pg_data" >/dev/null 2>&1 || true
+        fi
+    }
+    # counted CALLS SIZE: callgrind's instruction total of a single-user
+    # backend that makes CALLS calls of batchcost(SIZE)
+    counted() {
+        local i
+        for ((i = 0; i < $1; i++)); do echo "SELECT batchcost($2);"; done >"$cg/in.sql"
+        chmod 644 "$cg/in.sql"
+        local run=(valgrind --tool=callgrind "--callgrind-out-file=$cg/cg.out" "$pgbin/postgres"
+            --single -D "$data" sikka)
+        if [[ $EUID -eq 0 && $owner != root ]]; then
+            runuser -u "$owner" -- "${run[@]}" <"$cg/in.sql" >"$cg/log" 2>&1
+        else
+            "${run[@]}" <"$cg/in.sql" >"$cg/log" 2>&1
+        fi || die "the single-user backend failed: $(tail -n 5 "$cg/log")"
+        ! grep -q 'ERROR:' "$cg/log" || die "batchcost($2) failed: $(grep -m1 'ERROR:' "$cg/log")"
+        sed -n 's/^totals: //p' "$cg/cg.out"
+    }
+    for n in "${sizes[@]}"; do
+        few=3
+        more=$((few + (n < 100 ? 100 : 20)))
+        a=$(counted "$few" "$n")
+        b=$(counted "$more" "$n")
+        awk -v a="$a" -v b="$b" -v c=$((more - few)) -v n="$n" \
+            'BEGIN { printf "post_batch of %5d transfers: %9.0f instructions per transfer, %11.0f per call (callgrind, %d calls)\n",
+                     n, (b - a) / c / n, (b - a) / c, c }'
+    done
+    exit 0
+fi
 
 hz=$(getconf CLK_TCK)
 for n in "${sizes[@]}"; do

@@ -22,7 +22,7 @@ begin='<!-- loadtest/results.sh readme: begin -->'
 end='<!-- loadtest/results.sh readme: end -->'
 columns=(date commit machine baseline_schema_tps baseline_plain_tps switch_tps ratio half_rate
     p50_ms p99_ms p999_ms p99_worst_ms late_send_pct switch_cpu_us pg_cpu_us generator_cpu_us
-    verify)
+    verify p99_20ms_rate)
 
 usage() {
     sed -n '/^# Usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
@@ -47,7 +47,7 @@ append() {
         .ratio, .half_rate,
         .p50_ms, .p99_ms, .p999_ms, .p99_ms_worst, (.late_send_fraction * 100000 | round / 1000),
         .cpu_us_per_transfer.switch, .cpu_us_per_transfer.postgresql,
-        .cpu_us_per_transfer.generator, .verify
+        .cpu_us_per_transfer.generator, .verify, (.p99_20ms_rate // "")
       ] | map(tostring | gsub("[\t\n]"; " ")) | join("\t")' "$json" >>"$log"
     echo "results.sh: appended to $log"
 }
@@ -63,6 +63,18 @@ readme() {
     grep -qF "$begin" "$readme" && grep -qF "$end" "$readme" || die "$readme has no results markers"
     local tps
     tps() { awk -v v="$1" 'BEGIN { printf "%\047.0f", v }'; }
+    # slo_rate_text: the last run's highest rate within 20 ms, in words
+    slo_rate_text() {
+        local slo
+        slo=$(field p99_20ms_rate)
+        if [[ -z $slo ]]; then
+            echo "not measured (before step 3b)"
+        elif [[ $slo == 0 ]]; then
+            echo "none of the rates tried"
+        else
+            echo "$(tps "$slo")/s"
+        fi
+    }
     local table
     table=$(
         cat <<TABLE
@@ -76,6 +88,7 @@ On $(field date | cut -c1-10), commit $(field commit), $(field machine):
 | ratio to the stronger baseline | $(field ratio) x (target >= 5) |
 | latency at half the peak ($(tps "$(field half_rate)")/s), median of three runs | p50 $(field p50_ms) ms, p99 $(field p99_ms) ms, p99.9 $(field p999_ms) ms (targets 20 and 40 ms) |
 | worst p99 of the three; late sends | $(field p99_worst_ms) ms; $(field late_send_pct) % (target < 0.1 %) |
+| highest rate with p99 within 20 ms (one run per rate) | $(slo_rate_text) |
 | CPU per transfer at the peak | switch $(field switch_cpu_us) us, PostgreSQL $(field pg_cpu_us) us, generator $(field generator_cpu_us) us |
 | ledger verified after the peak | $(field verify) |
 TABLE
