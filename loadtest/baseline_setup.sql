@@ -93,5 +93,6 @@ GRANT USAGE ON SEQUENCE bench_transfer_id TO sikka_switch;
 -- baseline's own, sikka_base), the switch's role may insert them. The
 -- schema's triggers still check every posting as they do the switch's.
 GRANT INSERT ON transfers, ledger_entries TO sikka_switch;
--- the entries trigger's WHEN (schema/015) runs as whoever inserts
-GRANT EXECUTE ON FUNCTION ledger_entries_apply_needed() TO sikka_switch;
+-- the WHEN of the entries' and the transfers' triggers (schema/015, 017)
+-- runs as whoever inserts
+GRANT EXECUTE ON FUNCTION posting_checks_needed() TO sikka_switch;

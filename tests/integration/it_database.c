@@ -50,6 +50,33 @@ static void post_batch_sql(char *sql, size_t len, const struct row *r)
              strcmp(r->status, "RJCT") == 0 ? "x" : "NULL");
 }
 
+/* SELECT kind, id FROM post_batch(<one settled return of `original`>), as
+ * the switch would send it */
+static void post_return_sql(char *sql, size_t len, int id, const char *payer, const char *payee,
+                            long long amount, int original)
+{
+    snprintf(sql, len,
+             "SELECT kind, id FROM post_batch((SELECT epoch FROM switch_fence), '{f}', '{%d}', "
+             "'{return}', '{%s}', '{R%d}', ARRAY[repeat('ab', 32)], '{E%d}', '{%s}', '{A}', "
+             "'{B}', '{%lld}', '{0}', '{NULL}', '{PKR}', '{SUPPLIER_PAYMENT}', '{NULL}', "
+             "'{NULL}', '{NULL}', '{NULL}', '{%d}', '{AC04}', '{ACSC}', '{NULL}', '{NULL}', "
+             "'{0}', '{NULL}', '{NULL}')",
+             id, payer, id, id, payee, amount, original);
+}
+
+/* INSERT of one settled return of `original` into the open window, as only
+ * the owner may write one (past post_batch) */
+static void insert_return_sql(char *sql, size_t len, int id, const char *payer, const char *payee,
+                              long long amount, int original)
+{
+    snprintf(sql, len,
+             "INSERT INTO transfers (id, kind, payer, msg_id, fingerprint, payee, amount, status, "
+             "original_id, return_reason, window_id, received_at) VALUES (%d, 'return', '%s', "
+             "'R%d', decode(repeat('ab', 32), 'hex'), '%s', %lld, 'ACSC', %d, 'AC04', "
+             "(SELECT id FROM settlement_windows WHERE state = 'open'), now())",
+             id, payer, id, payee, amount, original);
+}
+
 static const char *post(struct harness *h, const struct row *r, char *err, size_t len)
 {
     char sql[2048];
@@ -262,6 +289,28 @@ int main(void)
                        "ACSC", 1000000, 2000,   "EASY"};
     CHECK(post(&h, &paid, err, sizeof(err))[0] == '\0', "payee netting a credit: %s", err);
     CHECK_INT(h_position_balance(&h, "EASY"), -1000 + 1000000 - 2000);
+
+    TEST_STEP("a return reverses a settled transfer within its amount, through post_batch or not");
+    /* post_batch checks its own returns (the transfers' triggers stand
+     * aside for it, 017); every other writer meets the triggers. The
+     * original: 102, MEZN -> EASY, PKR 10,000. */
+    post_return_sql(sql, sizeof(sql), 130, "MEZN", "EASY", 100, 102);
+    expect_error("a return by the original's payer (post_batch)",
+                 h_sql_as_switch(&h, sql, err, sizeof(err)), "does not reverse");
+    post_return_sql(sql, sizeof(sql), 131, "EASY", "MEZN", 1000001, 102);
+    expect_error("a return of more than the original (post_batch)",
+                 h_sql_as_switch(&h, sql, err, sizeof(err)), "beyond its amount");
+    post_return_sql(sql, sizeof(sql), 132, "EASY", "MEZN", 1000, 102);
+    CHECK(h_sql_as_switch(&h, sql, err, sizeof(err))[0] == '\0', "a valid return: %s", err);
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id = 132 AND status = 'ACSC'"),
+              1);
+    insert_return_sql(sql, sizeof(sql), 133, "EASY", "MEZN", 999500, 102);
+    expect_error("returns past the original's amount (owner, no post_batch)",
+                 as_super(&h, sql, err, sizeof(err)), "beyond its amount");
+    insert_return_sql(sql, sizeof(sql), 134, "MEZN", "EASY", 100, 102);
+    expect_error("a return by the original's payer (owner, no post_batch)",
+                 as_super(&h, sql, err, sizeof(err)), "does not reverse");
+    CHECK_INT(h_sql_int(&h, "SELECT count(*) FROM transfers WHERE id IN (130, 131, 133, 134)"), 0);
 
     h_cleanup(&h);
     return 0;

@@ -141,8 +141,12 @@ static const struct function_line functions[] = {
     {"reconcile()", {true, true, false}},
     /* trigger functions: the owner's alone */
     {"ledger_entries_apply()", {false, false, false}},
-    {"ledger_entries_apply_needed()", {false, false, false}}, /* 015: its trigger's WHEN */
+    {"posting_checks_needed()", {false, false, false}}, /* 015, 017: the triggers' WHEN */
     {"transfers_check()", {false, false, false}},
+    /* 017: the transfers' checks and effects, called by post_batch and by
+     * the transfers' triggers */
+    {"transfers_check_returns(bigint[])", {false, false, false}},
+    {"requests_pay(bigint[])", {false, false, false}},
     {"refuse_change()", {false, false, false}},
     {"participants_open_accounts()", {false, false, false}},
     {"settlement_windows_forward_only()", {false, false, false}},
