@@ -347,7 +347,8 @@ BEGIN
     -- paid (or freed, if the payment was rejected). The window check needs
     -- nothing: w is the open window, share-locked above.
     IF 'return' = ANY (t_kind) THEN
-        PERFORM transfers_check_returns(t_id);
+        PERFORM transfers_check_returns(
+            ARRAY(SELECT u.id FROM unnest(t_id, t_kind) AS u(id, kind) WHERE u.kind = 'return'));
     END IF;
     IF EXISTS (SELECT 1 FROM requests WHERE pay_msg_id IS NOT NULL AND state = 'accepted') THEN
         PERFORM requests_pay(t_id);
