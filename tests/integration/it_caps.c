@@ -187,7 +187,8 @@ int main(void)
     /* the switch's call to end NAYA's grace waits for the row */
     h_wait_sql_int(&h, 1, WAIT_MS,
                    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                   "AND wait_event_type = 'Lock' AND query LIKE '%%participant_end_ndc_grace%%'");
+                   "AND datname = current_database() AND wait_event_type = 'Lock' "
+                   "AND query LIKE '%%participant_end_ndc_grace%%'");
     r = PQexec(su, "COMMIT");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);

@@ -644,7 +644,8 @@ static void probe_refused(int lost_before)
 static void terminate_posting_backends(void)
 {
     int64_t n = h_sql_int(F.h, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE application_name LIKE 'sikka-switch/ledger-%%'");
+                               "WHERE application_name LIKE 'sikka-switch/ledger-%%' "
+                               "AND datname = current_database()");
     CHECK(n >= 1, "no posting backend to terminate");
     fprintf(stderr, "   terminated %lld posting backends\n", (long long)n);
 }
@@ -847,6 +848,8 @@ static void fence_stolen(void)
     drive(200); /* transfers go to the frozen switch and wait */
     int64_t n = h_sql_int(h, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
                              "WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock' "
+                             "AND database = (SELECT oid FROM pg_database "
+                             "WHERE datname = current_database()) "
                              "AND ((classid::bigint << 32) | objid::bigint) = 5353235353000001");
     CHECK_INT(n, 1);
     h_wait_sql_int(h, epoch + 1, 10000, "SELECT epoch FROM switch_fence");
@@ -938,7 +941,8 @@ static void switch_dies_after_commit(void)
     /* the batch waits on the lock inside the database */
     h_wait_sql_int(h, 1, 10000,
                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
-                   "'sikka-switch/ledger-%%' AND wait_event_type = 'Lock'");
+                   "'sikka-switch/ledger-%%' AND wait_event_type = 'Lock' "
+                   "AND datname = current_database()");
     CHECK(kill(h->pid, SIGSTOP) == 0);
     PQclear(PQexec(blocker, "ROLLBACK"));
     PQfinish(blocker);

@@ -459,7 +459,8 @@ int main(void)
      * A (or B) tries again */
     PGresult *r = h_sql(&h,
                         "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
-                        "'advisory' AND granted AND mode = 'ExclusiveLock' AND "
+                        "'advisory' AND granted AND mode = 'ExclusiveLock' AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database()) AND "
                         "((classid::bigint << 32) | objid::bigint) = %lld; "
                         "SELECT pg_advisory_lock(%lld)",
                         (long long)FENCE_KEY, (long long)FENCE_KEY);
