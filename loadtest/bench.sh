@@ -533,7 +533,8 @@ else
                       late: .late, sent: .sent, errors: .errors}' "$dir/slo-$k.json")
         slo_json=$(jq -c --argjson o "$one" '. + [$o]' <<<"$slo_json")
         p=$(jq -r .p99 <<<"$one")
-        if awk -v p="$p" 'BEGIN { exit !(p <= 20) }'; then
+        # a run that measured no latency (nothing answered) meets nothing
+        if [[ $p =~ ^[0-9]+([.][0-9]+)?$ ]] && awk -v p="$p" 'BEGIN { exit !(p <= 20) }'; then
             slo_lo=$rate
             slo_rate=$rate
             slo_p99=$p
